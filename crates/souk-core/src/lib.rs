@@ -1,0 +1,14 @@
+//! Souk's domain core.
+//!
+//! Everything here is pure: no database, no network, no reading of the system clock.
+//! Values are constructed by parsing, so a value of a type in this crate is always valid
+//! (an [`identity::Email`] is a plausible address, a [`money::Money`] has a real currency).
+//! The store and server crates depend on this one, never the other way round.
+
+pub mod clock;
+pub mod id;
+pub mod identity;
+pub mod money;
+pub mod outbox;
+pub mod site;
+pub mod verification;
