@@ -1,0 +1,143 @@
+//! Accounts: the people who sign in. Creating one also creates its personal organization.
+
+use chrono::{DateTime, Utc};
+use souk_core::id::{AccountId, OrgId};
+use souk_core::identity::{Email, OrgKind, OrgRole, StaffRole};
+use souk_core::site::{Lang, Site};
+
+use crate::{Conn, Row, StoreError, Tx, parse_stored, q, stored_enum};
+
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub id: AccountId,
+    pub email: String,
+    pub name: String,
+    pub site: Site,
+    pub lang: Lang,
+    pub phone: Option<String>,
+    pub staff_role: Option<StaffRole>,
+    pub personal_org_id: OrgId,
+    pub created_at: DateTime<Utc>,
+}
+
+pub struct NewAccount<'a> {
+    pub email: &'a Email,
+    pub name: &'a str,
+    pub password_hash: &'a str,
+    pub site: Site,
+    pub lang: Lang,
+    pub phone: Option<&'a str>,
+    pub staff_role: Option<StaffRole>,
+}
+
+fn from_row(r: &Row) -> Result<Account, StoreError> {
+    let site: String = r.get("site")?;
+    let lang: String = r.get("lang")?;
+    let staff: Option<String> = r.get("staff_role")?;
+    Ok(Account {
+        id: parse_stored(AccountId::parse(&r.get::<String>("id")?))?,
+        email: r.get("email")?,
+        name: r.get("name")?,
+        site: parse_stored(Site::parse(&site))?,
+        lang: stored_enum(Lang::parse(&lang), &lang)?,
+        phone: r.get("phone")?,
+        staff_role: match staff {
+            Some(s) => Some(stored_enum(StaffRole::parse(&s), &s)?),
+            None => None,
+        },
+        personal_org_id: parse_stored(OrgId::parse(&r.get::<String>("personal_org_id")?))?,
+        created_at: r.get("created_at")?,
+    })
+}
+
+/// Creates the account, its personal organization and its owner membership.
+/// An email already registered gives [`StoreError::Conflict`].
+pub async fn create(tx: &mut Tx, now: DateTime<Utc>, new: NewAccount<'_>) -> Result<Account, StoreError> {
+    let id = AccountId::generate(now);
+    let org = OrgId::generate(now);
+    tx.execute(
+        q("INSERT INTO orgs (id, name, kind, site, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(org.as_str())
+            .bind(new.name)
+            .bind(OrgKind::Personal.as_str())
+            .bind(new.site.as_str())
+            .bind(id.as_str())
+            .bind(now),
+    )
+    .await?;
+    tx.execute(
+        q("INSERT INTO accounts (id, email, name, password_hash, site, lang, phone, staff_role, personal_org_id, created_at, updated_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)")
+        .bind(id.as_str())
+        .bind(new.email.as_str())
+        .bind(new.name)
+        .bind(new.password_hash)
+        .bind(new.site.as_str())
+        .bind(new.lang.code())
+        .bind(new.phone)
+        .bind(new.staff_role.map(|r| r.as_str()))
+        .bind(org.as_str())
+        .bind(now),
+    )
+    .await?;
+    tx.execute(
+        q("INSERT INTO memberships (org_id, account_id, role, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(org.as_str())
+            .bind(id.as_str())
+            .bind(OrgRole::Owner.as_str())
+            .bind(now),
+    )
+    .await?;
+    get(tx, &id).await
+}
+
+pub async fn get(c: &mut impl Conn, id: &AccountId) -> Result<Account, StoreError> {
+    from_row(&c.fetch_one(q("SELECT * FROM accounts WHERE id = $1").bind(id.as_str())).await?)
+}
+
+/// The account and its password hash, for signing in.
+pub async fn find_for_sign_in(c: &mut impl Conn, email: &Email) -> Result<Option<(Account, String)>, StoreError> {
+    let row = c.fetch_optional(q("SELECT * FROM accounts WHERE email = $1").bind(email.as_str())).await?;
+    match row {
+        Some(r) => Ok(Some((from_row(&r)?, r.get("password_hash")?))),
+        None => Ok(None),
+    }
+}
+
+pub async fn find_by_email(c: &mut impl Conn, email: &Email) -> Result<Option<Account>, StoreError> {
+    Ok(find_for_sign_in(c, email).await?.map(|(a, _)| a))
+}
+
+pub async fn password_hash(c: &mut impl Conn, id: &AccountId) -> Result<String, StoreError> {
+    c.fetch_one(q("SELECT password_hash FROM accounts WHERE id = $1").bind(id.as_str())).await?.get("password_hash")
+}
+
+pub async fn set_password(c: &mut impl Conn, now: DateTime<Utc>, id: &AccountId, hash: &str) -> Result<(), StoreError> {
+    c.execute(
+        q("UPDATE accounts SET password_hash = $1, updated_at = $2 WHERE id = $3").bind(hash).bind(now).bind(id.as_str()),
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn set_staff_role(
+    c: &mut impl Conn,
+    now: DateTime<Utc>,
+    id: &AccountId,
+    role: Option<StaffRole>,
+) -> Result<(), StoreError> {
+    c.execute(
+        q("UPDATE accounts SET staff_role = $1, updated_at = $2 WHERE id = $3")
+            .bind(role.map(|r| r.as_str()))
+            .bind(now)
+            .bind(id.as_str()),
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn set_lang(c: &mut impl Conn, now: DateTime<Utc>, id: &AccountId, lang: Lang) -> Result<(), StoreError> {
+    c.execute(q("UPDATE accounts SET lang = $1, updated_at = $2 WHERE id = $3").bind(lang.code()).bind(now).bind(id.as_str()))
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,387 @@
+//! One interface over two databases.
+//!
+//! sqlx cannot check a query against both SQLite and PostgreSQL, and its `Any` driver does
+//! not know timestamps, so Souk keeps its own thin layer: a query is SQL text plus a list of
+//! [`Value`]s, run on whichever pool the URL chose at start-up. Most SQL is written once in
+//! the common dialect (`$1` placeholders work on both); where the dialects differ a query
+//! carries one text per backend ([`q2`]). Rows are read by column name with [`Row::get`].
+
+use std::future::Future;
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::{Decode, Postgres, Row as _, Sqlite, Transaction, Type};
+
+use crate::StoreError;
+
+/// A database URL. Its `Debug` and `Display` hide the password so it can be logged.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    pub fn parse(raw: &str) -> Result<Self, StoreError> {
+        let backend = if raw.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::Config(format!(
+                "database URL must start with sqlite: or postgres://, got {:?}",
+                redact(raw)
+            )));
+        };
+        let _ = backend;
+        Ok(Self(raw.to_owned()))
+    }
+
+    /// The URL of a SQLite file, created if missing.
+    pub fn sqlite_file(path: &std::path::Path) -> Self {
+        Self(format!("sqlite://{}", path.display()))
+    }
+
+    pub fn backend(&self) -> Backend {
+        if self.0.starts_with("sqlite:") { Backend::Sqlite } else { Backend::Postgres }
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+fn redact(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => raw.to_owned(),
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DatabaseUrl({})", redact(&self.0))
+    }
+}
+
+impl std::fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&redact(&self.0))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A connection pool on one of the two backends. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Db {
+    pool: Pool,
+}
+
+#[derive(Clone, Debug)]
+enum Pool {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+}
+
+static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+impl Db {
+    /// Connects. For SQLite the file is created if missing and put in WAL mode with
+    /// `synchronous = FULL`: a commit that returned survives a crash or a power cut.
+    pub async fn connect(url: &DatabaseUrl) -> Result<Self, StoreError> {
+        Self::connect_with(url, 10).await
+    }
+
+    pub async fn connect_with(url: &DatabaseUrl, max_connections: u32) -> Result<Self, StoreError> {
+        let pool = match url.backend() {
+            Backend::Sqlite => {
+                let opts = SqliteConnectOptions::from_str(url.expose())?
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Full)
+                    .foreign_keys(true)
+                    // Several processes (or pools) may share the file; writers wait rather than fail.
+                    .busy_timeout(Duration::from_secs(10));
+                let pool = SqlitePoolOptions::new().max_connections(max_connections).connect_with(opts).await?;
+                Pool::Sqlite(pool)
+            }
+            Backend::Postgres => {
+                let opts = PgConnectOptions::from_str(url.expose())?;
+                let pool = PgPoolOptions::new()
+                    .max_connections(max_connections)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect_with(opts)
+                    .await?;
+                Pool::Postgres(pool)
+            }
+        };
+        Ok(Self { pool })
+    }
+
+    /// Applies the embedded migrations for this backend. Safe to run from several
+    /// processes at once (sqlx takes an advisory lock on PostgreSQL).
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        match &self.pool {
+            Pool::Sqlite(p) => SQLITE_MIGRATOR.run(p).await?,
+            Pool::Postgres(p) => POSTGRES_MIGRATOR.run(p).await?,
+        }
+        Ok(())
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self.pool {
+            Pool::Sqlite(_) => Backend::Sqlite,
+            Pool::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    pub async fn begin(&self) -> Result<Tx, StoreError> {
+        Ok(match &self.pool {
+            Pool::Sqlite(p) => Tx::Sqlite(p.begin().await?),
+            Pool::Postgres(p) => Tx::Postgres(p.begin().await?),
+        })
+    }
+
+    pub async fn close(&self) {
+        match &self.pool {
+            Pool::Sqlite(p) => p.close().await,
+            Pool::Postgres(p) => p.close().await,
+        }
+    }
+
+    /// Whether the database answers. Used by `/healthz`.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let mut db = self.clone();
+        db.fetch_one(q("SELECT 1 AS one")).await.map(|_| ())
+    }
+}
+
+/// A transaction. Dropped without [`Tx::commit`], it rolls back: an error anywhere in a
+/// handler leaves no partial write.
+pub enum Tx {
+    Sqlite(Transaction<'static, Sqlite>),
+    Postgres(Transaction<'static, Postgres>),
+}
+
+impl Tx {
+    pub async fn commit(self) -> Result<(), StoreError> {
+        match self {
+            Tx::Sqlite(t) => t.commit().await?,
+            Tx::Postgres(t) => t.commit().await?,
+        }
+        Ok(())
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            Tx::Sqlite(_) => Backend::Sqlite,
+            Tx::Postgres(_) => Backend::Postgres,
+        }
+    }
+}
+
+/// A value bound to a query. Each variant carries an `Option` so that a NULL is still typed,
+/// which PostgreSQL requires.
+#[derive(Debug, Clone)]
+pub enum Value {
+    Int(Option<i64>),
+    Text(Option<String>),
+    Bool(Option<bool>),
+    Time(Option<DateTime<Utc>>),
+    Bytes(Option<Vec<u8>>),
+}
+
+macro_rules! value_from {
+    ($variant:ident, $t:ty, |$v:ident| $conv:expr) => {
+        impl From<$t> for Value {
+            fn from($v: $t) -> Self {
+                Value::$variant(Some($conv))
+            }
+        }
+        impl From<Option<$t>> for Value {
+            fn from(v: Option<$t>) -> Self {
+                Value::$variant(v.map(|$v| $conv))
+            }
+        }
+    };
+}
+value_from!(Int, i64, |v| v);
+value_from!(Int, u32, |v| i64::from(v));
+value_from!(Text, String, |v| v);
+value_from!(Text, &str, |v| v.to_owned());
+value_from!(Text, &String, |v| v.clone());
+value_from!(Bool, bool, |v| v);
+value_from!(Time, DateTime<Utc>, |v| v);
+value_from!(Bytes, Vec<u8>, |v| v);
+value_from!(Bytes, &[u8], |v| v.to_vec());
+
+/// SQL text (one per backend) and its arguments.
+#[derive(Debug, Clone)]
+pub struct Q {
+    sqlite: &'static str,
+    postgres: &'static str,
+    args: Vec<Value>,
+}
+
+/// A query written in the dialect both backends share.
+pub fn q(sql: &'static str) -> Q {
+    Q { sqlite: sql, postgres: sql, args: Vec::new() }
+}
+
+/// A query whose text differs between the backends.
+pub fn q2(sqlite: &'static str, postgres: &'static str) -> Q {
+    Q { sqlite, postgres, args: Vec::new() }
+}
+
+impl Q {
+    pub fn bind(mut self, v: impl Into<Value>) -> Self {
+        self.args.push(v.into());
+        self
+    }
+
+    fn sqlite(&self) -> sqlx::query::Query<'static, Sqlite, sqlx::sqlite::SqliteArguments> {
+        let mut query = sqlx::query(self.sqlite);
+        for v in &self.args {
+            query = match v.clone() {
+                Value::Int(x) => query.bind(x),
+                Value::Text(x) => query.bind(x),
+                Value::Bool(x) => query.bind(x),
+                Value::Time(x) => query.bind(x),
+                Value::Bytes(x) => query.bind(x),
+            };
+        }
+        query
+    }
+
+    fn postgres(&self) -> sqlx::query::Query<'static, Postgres, sqlx::postgres::PgArguments> {
+        let mut query = sqlx::query(self.postgres);
+        for v in &self.args {
+            query = match v.clone() {
+                Value::Int(x) => query.bind(x),
+                Value::Text(x) => query.bind(x),
+                Value::Bool(x) => query.bind(x),
+                Value::Time(x) => query.bind(x),
+                Value::Bytes(x) => query.bind(x),
+            };
+        }
+        query
+    }
+}
+
+/// A result row from either backend.
+pub enum Row {
+    Sqlite(SqliteRow),
+    Postgres(PgRow),
+}
+
+/// Types that can be read from a column on both backends.
+pub trait Column: for<'r> Decode<'r, Sqlite> + Type<Sqlite> + for<'r> Decode<'r, Postgres> + Type<Postgres> {}
+impl<T> Column for T where T: for<'r> Decode<'r, Sqlite> + Type<Sqlite> + for<'r> Decode<'r, Postgres> + Type<Postgres> {}
+
+impl Row {
+    pub fn get<T: Column>(&self, column: &str) -> Result<T, StoreError> {
+        match self {
+            // SQLite's declared types are advisory and expressions have none, so its values
+            // are decoded without the type-compatibility check; PostgreSQL's are checked.
+            Row::Sqlite(r) => r.try_get_unchecked(column).map_err(StoreError::from),
+            Row::Postgres(r) => r.try_get(column).map_err(StoreError::from),
+        }
+    }
+}
+
+/// Something queries run on: the pool, or a transaction.
+pub trait Conn: Send {
+    fn fetch_all(&mut self, q: Q) -> impl Future<Output = Result<Vec<Row>, StoreError>> + Send;
+    fn fetch_optional(&mut self, q: Q) -> impl Future<Output = Result<Option<Row>, StoreError>> + Send;
+    /// Runs a statement and returns the number of rows it affected.
+    fn execute(&mut self, q: Q) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    fn fetch_one(&mut self, q: Q) -> impl Future<Output = Result<Row, StoreError>> + Send {
+        let fut = self.fetch_optional(q);
+        async move { fut.await?.ok_or(StoreError::NotFound) }
+    }
+}
+
+impl Conn for Db {
+    fn fetch_all(&mut self, q: Q) -> impl Future<Output = Result<Vec<Row>, StoreError>> + Send {
+        let pool = self.pool.clone();
+        async move {
+            Ok(match &pool {
+                Pool::Sqlite(p) => q.sqlite().fetch_all(p).await?.into_iter().map(Row::Sqlite).collect(),
+                Pool::Postgres(p) => q.postgres().fetch_all(p).await?.into_iter().map(Row::Postgres).collect(),
+            })
+        }
+    }
+
+    fn fetch_optional(&mut self, q: Q) -> impl Future<Output = Result<Option<Row>, StoreError>> + Send {
+        let pool = self.pool.clone();
+        async move {
+            Ok(match &pool {
+                Pool::Sqlite(p) => q.sqlite().fetch_optional(p).await?.map(Row::Sqlite),
+                Pool::Postgres(p) => q.postgres().fetch_optional(p).await?.map(Row::Postgres),
+            })
+        }
+    }
+
+    fn execute(&mut self, q: Q) -> impl Future<Output = Result<u64, StoreError>> + Send {
+        let pool = self.pool.clone();
+        async move {
+            Ok(match &pool {
+                Pool::Sqlite(p) => q.sqlite().execute(p).await?.rows_affected(),
+                Pool::Postgres(p) => q.postgres().execute(p).await?.rows_affected(),
+            })
+        }
+    }
+}
+
+impl Conn for Tx {
+    fn fetch_all(&mut self, q: Q) -> impl Future<Output = Result<Vec<Row>, StoreError>> + Send {
+        async move {
+            Ok(match self {
+                Tx::Sqlite(t) => q.sqlite().fetch_all(&mut **t).await?.into_iter().map(Row::Sqlite).collect(),
+                Tx::Postgres(t) => q.postgres().fetch_all(&mut **t).await?.into_iter().map(Row::Postgres).collect(),
+            })
+        }
+    }
+
+    fn fetch_optional(&mut self, q: Q) -> impl Future<Output = Result<Option<Row>, StoreError>> + Send {
+        async move {
+            Ok(match self {
+                Tx::Sqlite(t) => q.sqlite().fetch_optional(&mut **t).await?.map(Row::Sqlite),
+                Tx::Postgres(t) => q.postgres().fetch_optional(&mut **t).await?.map(Row::Postgres),
+            })
+        }
+    }
+
+    fn execute(&mut self, q: Q) -> impl Future<Output = Result<u64, StoreError>> + Send {
+        async move {
+            Ok(match self {
+                Tx::Sqlite(t) => q.sqlite().execute(&mut **t).await?.rows_affected(),
+                Tx::Postgres(t) => q.postgres().execute(&mut **t).await?.rows_affected(),
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_hide_passwords() {
+        let url = DatabaseUrl::parse("postgres://souk:hunter2@db:5432/souk").unwrap();
+        assert!(!format!("{url:?}").contains("hunter2"));
+        assert!(!url.to_string().contains("hunter2"));
+        assert_eq!(url.backend(), Backend::Postgres);
+        assert!(DatabaseUrl::parse("mysql://x").is_err());
+    }
+}

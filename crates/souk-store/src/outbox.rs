@@ -1,0 +1,212 @@
+//! The outbox: events written in the same transaction as the change that causes them, then
+//! claimed and handled by workers.
+//!
+//! Claims are leases: a worker sets `locked_by` and `locked_until` and bumps `attempts`.
+//! While the lease runs no other worker can claim the row; if the worker dies, the lease
+//! runs out and another worker claims it again (at-least-once). Completing is fenced on
+//! `locked_by` and `attempts`, so a worker whose lease was taken over cannot overwrite the
+//! newer attempt's outcome. On PostgreSQL the claim also uses `FOR UPDATE SKIP LOCKED`, so
+//! concurrent claimers on many nodes pass over each other's rows instead of queueing.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+use souk_core::id::EventId;
+
+use crate::{Conn, Row, StoreError, Tx, parse_stored, q, q2};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Event {
+    pub id: EventId,
+    pub topic: String,
+    pub aggregate_id: String,
+    pub payload: serde_json::Value,
+    pub status: String,
+    /// Attempts made so far, including the one in progress when claimed.
+    pub attempts: u32,
+    pub due_at: DateTime<Utc>,
+    pub locked_by: Option<String>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Attempt {
+    pub attempt: u32,
+    pub worker: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    pub outcome: String,
+    pub error: Option<String>,
+}
+
+fn from_row(r: &Row) -> Result<Event, StoreError> {
+    let payload: String = r.get("payload")?;
+    Ok(Event {
+        id: parse_stored(EventId::parse(&r.get::<String>("id")?))?,
+        topic: r.get("topic")?,
+        aggregate_id: r.get("aggregate_id")?,
+        payload: parse_stored(serde_json::from_str(&payload))?,
+        status: r.get("status")?,
+        attempts: u32::try_from(r.get::<i64>("attempts")?).unwrap_or(u32::MAX),
+        due_at: r.get("due_at")?,
+        locked_by: r.get("locked_by")?,
+        last_error: r.get("last_error")?,
+        created_at: r.get("created_at")?,
+        completed_at: r.get("completed_at")?,
+    })
+}
+
+/// Writes an event inside the caller's transaction; it becomes visible to workers only
+/// when that transaction commits.
+pub async fn enqueue(
+    tx: &mut Tx,
+    now: DateTime<Utc>,
+    topic: &str,
+    aggregate_id: &str,
+    payload: &serde_json::Value,
+) -> Result<EventId, StoreError> {
+    let id = EventId::generate(now);
+    tx.execute(
+        q("INSERT INTO outbox_events (id, topic, aggregate_id, payload, status, attempts, due_at, created_at)
+           VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5)")
+        .bind(id.as_str())
+        .bind(topic)
+        .bind(aggregate_id)
+        .bind(payload.to_string())
+        .bind(now),
+    )
+    .await?;
+    Ok(id)
+}
+
+/// Claims up to `limit` due events of `topic` for `worker` until `now + lease`.
+pub async fn claim(
+    c: &mut impl Conn,
+    now: DateTime<Utc>,
+    topic: &str,
+    worker: &str,
+    lease: Duration,
+    limit: u32,
+) -> Result<Vec<Event>, StoreError> {
+    let rows = c
+        .fetch_all(
+            q2(
+                "UPDATE outbox_events SET locked_by = $1, locked_until = $2, attempts = attempts + 1
+                 WHERE id IN (
+                     SELECT id FROM outbox_events
+                     WHERE topic = $3 AND status = 'pending' AND due_at <= $4
+                       AND (locked_until IS NULL OR locked_until <= $4)
+                     ORDER BY due_at, id LIMIT $5)
+                 RETURNING *",
+                "UPDATE outbox_events SET locked_by = $1, locked_until = $2, attempts = attempts + 1
+                 WHERE id IN (
+                     SELECT id FROM outbox_events
+                     WHERE topic = $3 AND status = 'pending' AND due_at <= $4
+                       AND (locked_until IS NULL OR locked_until <= $4)
+                     ORDER BY due_at, id LIMIT $5
+                     FOR UPDATE SKIP LOCKED)
+                   AND status = 'pending' AND (locked_until IS NULL OR locked_until <= $4)
+                 RETURNING *",
+            )
+            .bind(worker)
+            .bind(now + lease)
+            .bind(topic)
+            .bind(now)
+            .bind(i64::from(limit)),
+        )
+        .await?;
+    let mut events: Vec<Event> = rows.iter().map(from_row).collect::<Result<_, _>>()?;
+    // RETURNING does not promise the subquery's order.
+    events.sort_by(|a, b| a.due_at.cmp(&b.due_at).then_with(|| a.id.cmp(&b.id)));
+    Ok(events)
+}
+
+/// How an attempt ended.
+pub enum Outcome<'a> {
+    Done,
+    RetryAt { due: DateTime<Utc>, error: &'a str },
+    Dead { error: &'a str },
+}
+
+/// Records the attempt and the event's new state. Returns false if this worker no longer
+/// holds the claim (its lease ran out and another worker took the event), in which case
+/// nothing is written.
+pub async fn finish(
+    tx: &mut Tx,
+    event: &Event,
+    worker: &str,
+    started_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+    outcome: Outcome<'_>,
+) -> Result<bool, StoreError> {
+    let (status, due, error, completed) = match &outcome {
+        Outcome::Done => ("done", event.due_at, None, Some(now)),
+        Outcome::RetryAt { due, error } => ("pending", *due, Some(*error), None),
+        Outcome::Dead { error } => ("dead", event.due_at, Some(*error), Some(now)),
+    };
+    let n = tx
+        .execute(
+            q("UPDATE outbox_events SET status = $1, due_at = $2, last_error = COALESCE($3, last_error), completed_at = $4,
+                  locked_by = NULL, locked_until = NULL
+               WHERE id = $5 AND locked_by = $6 AND attempts = $7 AND status = 'pending'")
+            .bind(status)
+            .bind(due)
+            .bind(error)
+            .bind(completed)
+            .bind(event.id.as_str())
+            .bind(worker)
+            .bind(event.attempts),
+        )
+        .await?;
+    if n == 0 {
+        return Ok(false);
+    }
+    tx.execute(
+        q("INSERT INTO outbox_attempts (event_id, attempt, worker, started_at, finished_at, outcome, error)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)")
+        .bind(event.id.as_str())
+        .bind(event.attempts)
+        .bind(worker)
+        .bind(started_at)
+        .bind(now)
+        .bind(if error.is_none() { "ok" } else { "error" })
+        .bind(error),
+    )
+    .await?;
+    Ok(true)
+}
+
+pub async fn get(c: &mut impl Conn, id: &EventId) -> Result<Event, StoreError> {
+    from_row(&c.fetch_one(q("SELECT * FROM outbox_events WHERE id = $1").bind(id.as_str())).await?)
+}
+
+pub async fn attempts(c: &mut impl Conn, id: &EventId) -> Result<Vec<Attempt>, StoreError> {
+    let rows = c.fetch_all(q("SELECT * FROM outbox_attempts WHERE event_id = $1 ORDER BY attempt").bind(id.as_str())).await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Attempt {
+                attempt: u32::try_from(r.get::<i64>("attempt")?).unwrap_or(u32::MAX),
+                worker: r.get("worker")?,
+                started_at: r.get("started_at")?,
+                finished_at: r.get("finished_at")?,
+                outcome: r.get("outcome")?,
+                error: r.get("error")?,
+            })
+        })
+        .collect()
+}
+
+/// Events of a topic, oldest first (for operators and tests).
+pub async fn list(c: &mut impl Conn, topic: &str) -> Result<Vec<Event>, StoreError> {
+    let rows = c.fetch_all(q("SELECT * FROM outbox_events WHERE topic = $1 ORDER BY id").bind(topic)).await?;
+    rows.iter().map(from_row).collect()
+}
+
+/// Counts of events per status, for `/metrics`.
+pub async fn counts(c: &mut impl Conn) -> Result<Vec<(String, String, i64)>, StoreError> {
+    let rows = c
+        .fetch_all(q("SELECT topic, status, COUNT(*) AS n FROM outbox_events GROUP BY topic, status ORDER BY topic, status"))
+        .await?;
+    rows.iter().map(|r| Ok((r.get("topic")?, r.get("status")?, r.get("n")?))).collect()
+}
