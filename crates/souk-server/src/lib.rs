@@ -1,1 +1,71 @@
+//! Souk's server: the JSON API (`api`), the server-rendered pages (`pages`) and the
+//! background workers (`workers`), over the domain operations in `identity` and
+//! `verification`. The `souk` binary builds an [`AppState`] and calls [`serve`].
 
+pub mod api;
+pub mod auth;
+pub mod error;
+pub mod extract;
+mod http;
+pub mod i18n;
+pub mod identity;
+pub mod idempotency;
+mod pages;
+pub mod verification;
+pub mod workers;
+
+use std::sync::Arc;
+
+use souk_core::clock::Clock;
+use souk_store::Db;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+pub use http::{app, openapi};
+
+/// Settings the server needs at run time.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Mark cookies `Secure` (set when Souk is served over HTTPS).
+    pub secure_cookies: bool,
+    /// Names this process in outbox claims and logs; unique per process.
+    pub node_id: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self { secure_cookies: false, node_id: default_node_id() }
+    }
+}
+
+pub fn default_node_id() -> String {
+    format!("node-{}-{}", std::process::id(), crate::auth::random_token(4))
+}
+
+/// What every handler can reach. Holds no decision of its own: sessions, locks, queues
+/// and schedules are in the database, so any number of processes can serve the same data.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub clock: Arc<dyn Clock>,
+    pub config: Arc<ServerConfig>,
+}
+
+impl AppState {
+    pub fn new(db: Db, clock: Arc<dyn Clock>, config: ServerConfig) -> Self {
+        Self { db, clock, config: Arc::new(config) }
+    }
+}
+
+/// Serves HTTP on `listener` and runs the background workers until `shutdown` turns true.
+pub async fn serve(state: AppState, listener: TcpListener, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+    let housekeeping = tokio::spawn(workers::housekeeping(state.db.clone(), state.clock.clone(), shutdown.clone()));
+    let app = app(state);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            let _ = shutdown.wait_for(|stop| *stop).await;
+        })
+        .await?;
+    housekeeping.abort();
+    Ok(())
+}

@@ -1,0 +1,145 @@
+//! The router: API, OpenAPI document and viewer, pages, assets, health and metrics, and
+//! the layers every request passes (request id, tracing, metrics, body limit, idempotency).
+
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::error::Error;
+use crate::{AppState, api, idempotency, pages};
+
+/// The OpenAPI document, generated from the handlers.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, doc) = OpenApiRouter::<AppState>::with_openapi(api::ApiDoc::openapi()).nest("/api/v1", api::router()).split_for_parts();
+    doc
+}
+
+pub fn app(state: AppState) -> Router {
+    let (api_router, doc) =
+        OpenApiRouter::with_openapi(api::ApiDoc::openapi()).nest("/api/v1", api::router()).split_for_parts();
+    let doc_json = Arc::new(doc.to_pretty_json().unwrap_or_default());
+    let x_request_id = axum::http::HeaderName::from_static("x-request-id");
+
+    Router::new()
+        .merge(api_router)
+        .route("/api/openapi.json", get(move || openapi_json(doc_json.clone())))
+        .route("/api/docs", get(docs))
+        .route("/assets/{*path}", get(asset))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics_endpoint))
+        .merge(pages::router())
+        .fallback(fallback)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), idempotency::layer))
+        .layer(DefaultBodyLimit::max(idempotency::MAX_BODY))
+        .layer(middleware::from_fn(track_metrics))
+        .layer(CatchPanicLayer::custom(|_| Error::Internal(anyhow::anyhow!("handler panicked")).into_response()))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request| {
+                let rid = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %rid)
+            }),
+        )
+        .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
+        .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
+        .with_state(state)
+}
+
+async fn openapi_json(doc: Arc<String>) -> Response {
+    let mut res = doc.as_str().to_owned().into_response();
+    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    res
+}
+
+async fn docs() -> Html<&'static str> {
+    Html(include_str!("../assets/docs.html"))
+}
+
+async fn asset(axum::extract::Path(path): axum::extract::Path<String>) -> Response {
+    let (body, ct): (&'static [u8], &str) = match path.as_str() {
+        "souk.css" => (include_bytes!("../assets/souk.css"), "text/css; charset=utf-8"),
+        "souk.js" => (include_bytes!("../assets/souk.js"), "text/javascript; charset=utf-8"),
+        "swagger-ui/swagger-ui-bundle.js" => {
+            (include_bytes!("../assets/vendor/swagger-ui/swagger-ui-bundle.js"), "text/javascript; charset=utf-8")
+        }
+        "swagger-ui/swagger-ui.css" => (include_bytes!("../assets/vendor/swagger-ui/swagger-ui.css"), "text/css; charset=utf-8"),
+        _ => return (StatusCode::NOT_FOUND, "not found").into_response(),
+    };
+    let mut res = body.into_response();
+    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_str(ct).unwrap_or(HeaderValue::from_static("application/octet-stream")));
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+    res
+}
+
+async fn healthz(State(state): State<AppState>) -> Response {
+    match state.db.ping().await {
+        Ok(()) => Json(serde_json::json!({ "status": "ok" })).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "health check: database unreachable");
+            (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({ "status": "database unreachable" }))).into_response()
+        }
+    }
+}
+
+fn prometheus() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        // Another recorder may already be installed (a test harness); then we keep our own
+        // handle without installing it globally.
+        let recorder = PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        let _ = metrics::set_global_recorder(recorder);
+        handle
+    })
+}
+
+async fn metrics_endpoint(State(state): State<AppState>) -> Response {
+    let handle = prometheus();
+    if let Ok(counts) = souk_store::outbox::counts(&mut state.db.clone()).await {
+        for (topic, status, n) in counts {
+            metrics::gauge!("souk_outbox_events", "topic" => topic, "status" => status).set(n as f64);
+        }
+    }
+    let mut res = handle.render().into_response();
+    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
+    res
+}
+
+async fn track_metrics(req: Request, next: Next) -> Response {
+    prometheus();
+    let start = Instant::now();
+    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
+    let method = req.method().to_string();
+    let res = next.run(req).await;
+    let status = res.status().as_u16().to_string();
+    metrics::counter!("souk_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status).increment(1);
+    metrics::histogram!("souk_http_request_duration_seconds", "method" => method, "route" => route).record(start.elapsed().as_secs_f64());
+    res
+}
+
+fn is_api(uri: &Uri) -> bool {
+    uri.path().starts_with("/api/")
+}
+
+async fn fallback(State(state): State<AppState>, uri: Uri, req: Request) -> Response {
+    if is_api(&uri) {
+        return Error::new(StatusCode::NOT_FOUND, "not_found", format!("no endpoint at {}", uri.path())).into_response();
+    }
+    pages::not_found(&state, req).await
+}
+
+async fn method_not_allowed(uri: Uri) -> Response {
+    Error::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", format!("{} does not accept this method", uri.path())).into_response()
+}

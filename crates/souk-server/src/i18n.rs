@@ -1,0 +1,181 @@
+//! The pages' words in English and Simplified Chinese.
+//!
+//! A missing key shows as the key itself, which a test catches (every key used by a
+//! template must be in [`ENTRIES`]).
+
+use souk_core::site::Lang;
+
+/// Translator handed to templates as `t`.
+#[derive(Debug, Clone, Copy)]
+pub struct Tr {
+    pub lang: Lang,
+}
+
+impl Tr {
+    pub fn get<'a>(&self, key: &'a str) -> &'a str {
+        match ENTRIES.iter().find(|(k, _, _)| *k == key) {
+            Some((_, en, zh)) => match self.lang {
+                Lang::En => en,
+                Lang::ZhCn => zh,
+            },
+            None => key,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        self.lang.code()
+    }
+}
+
+/// (key, English, 简体中文)
+pub const ENTRIES: &[(&str, &str, &str)] = &[
+    ("brand.tagline", "The open cloud marketplace", "开放的云市场"),
+    ("nav.home", "Home", "首页"),
+    ("nav.orgs", "Organizations", "组织"),
+    ("nav.account", "Account", "账号"),
+    ("nav.verifications", "Verification queue", "实名认证审核"),
+    ("nav.audit", "Audit log", "审计日志"),
+    ("nav.api", "API", "API"),
+    ("nav.signin", "Sign in", "登录"),
+    ("nav.signup", "Sign up", "注册"),
+    ("nav.signout", "Sign out", "退出"),
+    ("nav.lang_other", "中文", "English"),
+    ("home.title", "Buy, try and sell cloud software", "购买、试用和销售云软件"),
+    ("home.lead", "Souk is a self-hostable cloud marketplace: sellers list SaaS, machine images and license codes; verified buyers try and buy them; every purchase is provisioned through the seller's own system.", "Souk 是可自托管的云市场：商家上架 SaaS、镜像和许可证产品；经过实名认证的买家试用和购买；每笔订单都通过商家自己的系统开通。"),
+    ("home.start", "Create an account", "创建账号"),
+    ("home.signed_in_as", "Signed in as", "当前登录"),
+    ("home.your_orgs", "Your organizations", "你的组织"),
+    ("field.email", "Email", "邮箱"),
+    ("field.name", "Name", "姓名"),
+    ("field.password", "Password", "密码"),
+    ("field.password_hint", "At least 10 characters", "至少 10 个字符"),
+    ("field.site", "Site", "站点"),
+    ("field.lang", "Language", "语言"),
+    ("field.role", "Role", "角色"),
+    ("field.org_name", "Organization name", "组织名称"),
+    ("field.current_password", "Current password", "当前密码"),
+    ("field.new_password", "New password", "新密码"),
+    ("field.key_name", "Key name", "密钥名称"),
+    ("field.real_name", "Legal name", "真实姓名"),
+    ("field.id_number", "ID or passport number", "身份证或护照号码"),
+    ("field.company_name", "Company name", "企业名称"),
+    ("field.registration_number", "Registration number (unified social credit code)", "注册号（统一社会信用代码）"),
+    ("field.contact_name", "Contact person", "联系人"),
+    ("field.contact_phone", "Contact phone (+86…)", "联系电话（+86…）"),
+    ("field.contact_email", "Contact email", "联系邮箱"),
+    ("field.documents", "Documents (PDF, PNG or JPEG, up to 5 MiB each)", "证明材料（PDF、PNG 或 JPEG，每个不超过 5 MiB）"),
+    ("field.reason", "Reason (required to reject)", "原因（驳回时必填）"),
+    ("site.cn", "China (CNY, 中文)", "中国站（人民币，中文）"),
+    ("site.intl", "International (USD, English)", "国际站（美元，英文）"),
+    ("role.owner", "Owner", "所有者"),
+    ("role.admin", "Admin", "管理员"),
+    ("role.member", "Member", "成员"),
+    ("kind.personal", "Personal", "个人"),
+    ("kind.enterprise", "Enterprise", "企业"),
+    ("status.unverified", "Not verified", "未认证"),
+    ("status.pending", "Waiting for review", "审核中"),
+    ("status.verified", "Verified", "已认证"),
+    ("status.approved", "Approved", "已通过"),
+    ("status.rejected", "Rejected", "已驳回"),
+    ("signup.title", "Create your account", "创建账号"),
+    ("signup.submit", "Create account", "创建账号"),
+    ("signup.have_account", "Already have an account?", "已有账号？"),
+    ("signin.title", "Sign in", "登录"),
+    ("signin.submit", "Sign in", "登录"),
+    ("signin.no_account", "New to Souk?", "还没有账号？"),
+    ("account.title", "Your account", "你的账号"),
+    ("account.change_password", "Change password", "修改密码"),
+    ("account.password_changed", "Password changed. Other sessions were signed out.", "密码已修改，其他会话已退出。"),
+    ("account.staff", "Platform role", "平台角色"),
+    ("orgs.title", "Organizations", "组织"),
+    ("orgs.create", "Create an enterprise organization", "创建企业组织"),
+    ("orgs.create_submit", "Create", "创建"),
+    ("orgs.kind", "Type", "类型"),
+    ("orgs.verification", "Real-name verification", "实名认证"),
+    ("org.members", "Members", "成员"),
+    ("org.add_member", "Add a member", "添加成员"),
+    ("org.add_member_hint", "They must already have an account on this site.", "对方需已在本站注册账号。"),
+    ("org.add", "Add", "添加"),
+    ("org.change_role", "Change", "修改"),
+    ("org.remove", "Remove", "移除"),
+    ("org.api_keys", "API keys", "API 密钥"),
+    ("org.verify", "Verification", "实名认证"),
+    ("keys.title", "API keys", "API 密钥"),
+    ("keys.create", "Create a key", "创建密钥"),
+    ("keys.new_token", "Copy this key now; it will not be shown again:", "请立即复制此密钥，它不会再次显示："),
+    ("keys.prefix", "Key", "密钥"),
+    ("keys.last_used", "Last used", "最近使用"),
+    ("keys.revoke", "Revoke", "吊销"),
+    ("keys.revoked", "Revoked", "已吊销"),
+    ("keys.none", "No keys yet.", "还没有密钥。"),
+    ("verify.title", "Real-name verification", "实名认证"),
+    ("verify.individual_lead", "Verify your identity to try and buy products that require it.", "完成个人实名认证后即可试用和购买需要认证的产品。"),
+    ("verify.enterprise_lead", "Verify your enterprise: some trials and purchases are open to verified enterprises only.", "完成企业实名认证：部分试用和购买仅对已认证企业开放。"),
+    ("verify.submit", "Submit for review", "提交审核"),
+    ("verify.history", "Submissions", "提交记录"),
+    ("verify.pending_note", "Your submission is waiting for an operator's review.", "你的认证申请正在等待运营人员审核。"),
+    ("verify.verified_note", "Verified as", "已认证为"),
+    ("verify.rejected_note", "Your last submission was rejected. Correct it and submit again.", "上次提交已被驳回，请修改后重新提交。"),
+    ("queue.title", "Verification queue", "实名认证审核队列"),
+    ("queue.empty", "Nothing is waiting for review.", "没有待审核的申请。"),
+    ("queue.submitted", "Submitted", "提交时间"),
+    ("queue.org", "Organization", "组织"),
+    ("queue.kind", "Type", "类型"),
+    ("queue.open", "Review", "审核"),
+    ("queue.approve", "Approve", "通过"),
+    ("queue.reject", "Reject", "驳回"),
+    ("queue.documents", "Documents", "证明材料"),
+    ("queue.details", "Details", "详情"),
+    ("queue.decided", "Decided", "审核结果"),
+    ("audit.title", "Audit log", "审计日志"),
+    ("audit.at", "When", "时间"),
+    ("audit.actor", "Who", "操作人"),
+    ("audit.action", "Action", "操作"),
+    ("audit.target", "Target", "对象"),
+    ("audit.summary", "Summary", "摘要"),
+    ("audit.older", "Older entries", "更早的记录"),
+    ("error.not_found", "Page not found", "页面不存在"),
+    ("error.forbidden", "You cannot open this page", "你无权访问此页面"),
+    ("error.back_home", "Back to the home page", "返回首页"),
+    ("error.fix_fields", "Please correct the fields marked below.", "请修改下面标出的字段。"),
+    ("common.save", "Save", "保存"),
+    ("common.none", "None", "无"),
+    ("common.created", "Created", "创建时间"),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_unique_and_translated() {
+        let mut seen = std::collections::HashSet::new();
+        for (k, en, zh) in ENTRIES {
+            assert!(seen.insert(*k), "duplicate key {k}");
+            assert!(!en.is_empty() && !zh.is_empty(), "empty translation for {k}");
+        }
+    }
+
+    #[test]
+    fn every_key_used_by_a_template_exists() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/templates");
+        let re_start = "t.get(\"";
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            let mut rest = text.as_str();
+            while let Some(i) = rest.find(re_start) {
+                rest = &rest[i + re_start.len()..];
+                let end = rest.find('"').unwrap();
+                let key = &rest[..end];
+                assert!(ENTRIES.iter().any(|(k, _, _)| *k == key), "{} uses missing key {key}", path.display());
+            }
+        }
+    }
+
+    #[test]
+    fn falls_back_to_the_key() {
+        assert_eq!(Tr { lang: Lang::ZhCn }.get("nav.home"), "首页");
+        assert_eq!(Tr { lang: Lang::En }.get("no.such.key"), "no.such.key");
+    }
+}

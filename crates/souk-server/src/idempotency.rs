@@ -1,0 +1,105 @@
+//! `Idempotency-Key` for POST requests.
+//!
+//! The same key with the same body gets the first response again (marked with
+//! `Idempotency-Replayed: true`); the same key with another body is a 422; a retry while the
+//! first request is still running is a 409. Keys are scoped to the caller's credentials.
+//! Server errors (5xx) are not saved, so a failed request can be retried with its key.
+//!
+//! Trade-off: the saved response is written after the handler's own transaction commits.
+//! A crash in between leaves the key "in flight", and a retry gets 409 rather than a second
+//! effect: never a duplicate, at worst an answer the client must look up.
+
+use axum::body::{Body, to_bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use sha2::{Digest, Sha256};
+use souk_store::idempotency::{self, Lookup};
+
+use crate::AppState;
+use crate::auth::{SESSION_COOKIE, cookie, hash_token};
+use crate::error::Error;
+use crate::extract::payload_too_large;
+
+pub const HEADER: &str = "idempotency-key";
+/// Largest body the API accepts on any route (uploads are the largest).
+pub const MAX_BODY: usize = 6 * 1024 * 1024;
+
+pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if req.method() != Method::POST {
+        return next.run(req).await;
+    }
+    let Some(key) = req.headers().get(HEADER) else { return next.run(req).await };
+    let key = match key.to_str() {
+        Ok(k) if (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()) => k.to_owned(),
+        _ => {
+            return Error::bad_request("invalid_idempotency_key", "Idempotency-Key must be 1 to 255 visible ASCII characters")
+                .into_response();
+        }
+    };
+    let scope = match (req.headers().get(header::AUTHORIZATION), cookie(req.headers(), SESSION_COOKIE)) {
+        (Some(auth), _) => format!("key:{}", hash_token(auth.to_str().unwrap_or(""))),
+        (None, Some(session)) => format!("session:{}", hash_token(session)),
+        (None, None) => "anonymous".to_owned(),
+    };
+    let (parts, body) = req.into_parts();
+    let bytes = match to_bytes(body, MAX_BODY).await {
+        Ok(b) => b,
+        Err(_) => return payload_too_large().into_response(),
+    };
+    let mut hasher = Sha256::new();
+    hasher.update(parts.method.as_str());
+    hasher.update([0]);
+    hasher.update(parts.uri.path());
+    hasher.update([0]);
+    hasher.update(&bytes);
+    let request_hash = hex::encode(hasher.finalize());
+
+    let mut db = state.db.clone();
+    let lookup = match idempotency::begin(&mut db, state.clock.now(), &scope, &key, &request_hash).await {
+        Ok(l) => l,
+        Err(e) => return Error::from(e).into_response(),
+    };
+    let reused = || {
+        Error::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency_key_reused",
+            "this Idempotency-Key was already used with a different request",
+        )
+        .into_response()
+    };
+    match lookup {
+        Lookup::Done { request_hash: h, .. } | Lookup::InFlight { request_hash: h } if h != request_hash => reused(),
+        Lookup::InFlight { .. } => Error::conflict(
+            "idempotency_in_flight",
+            "a request with this Idempotency-Key is still being processed; retry later",
+        )
+        .into_response(),
+        Lookup::Done { status, content_type, body, .. } => {
+            let mut res = (StatusCode::from_u16(status).unwrap_or(StatusCode::OK), body).into_response();
+            if let Some(ct) = content_type.and_then(|c| HeaderValue::from_str(&c).ok()) {
+                res.headers_mut().insert(header::CONTENT_TYPE, ct);
+            }
+            res.headers_mut().insert("idempotency-replayed", HeaderValue::from_static("true"));
+            res
+        }
+        Lookup::New => {
+            let res = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+            if res.status().is_server_error() {
+                let _ = idempotency::abandon(&mut db, &scope, &key).await;
+                return res;
+            }
+            let (parts, body) = res.into_parts();
+            let bytes = match to_bytes(body, usize::MAX).await {
+                Ok(b) => b,
+                Err(e) => return Error::Internal(anyhow::anyhow!("buffering response: {e}")).into_response(),
+            };
+            let ct = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+            if let Err(e) = idempotency::finish(&mut db, &scope, &key, parts.status.as_u16(), ct, &bytes).await {
+                tracing::error!(error = %e, "saving idempotent response failed");
+            }
+            Response::from_parts(parts, Body::from(bytes))
+        }
+    }
+}
