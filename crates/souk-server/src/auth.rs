@@ -211,6 +211,28 @@ impl FromRequestParts<AppState> for MaybeCaller {
     }
 }
 
+/// The caller's access to the organization named by the `{org_id}` path segment. It is
+/// extracted before any body, so a stranger to the organization gets 404 whatever they send.
+#[derive(Debug, Clone)]
+pub struct OrgScope {
+    pub caller: Caller,
+    pub org_id: OrgId,
+    pub role: OrgRole,
+}
+
+impl FromRequestParts<AppState> for OrgScope {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        let params = axum::extract::RawPathParams::from_request_parts(parts, state).await.map_err(|_| Error::not_found())?;
+        let raw = params.iter().find(|(k, _)| *k == "org_id").map(|(_, v)| v.to_owned()).ok_or_else(Error::not_found)?;
+        let org_id: OrgId = raw.parse().map_err(|_| Error::not_found())?;
+        let role = caller.role_in(state, &org_id).await?;
+        Ok(OrgScope { caller, org_id, role })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

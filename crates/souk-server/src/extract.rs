@@ -37,7 +37,11 @@ where
                 "send the body as JSON with `Content-Type: application/json`",
             ));
         }
-        let bytes = axum::body::to_bytes(req.into_body(), JSON_LIMIT).await.map_err(|_| payload_too_large())?;
+        // Read up to the API-wide cap so the client receives the 413 rather than a reset.
+        let bytes = axum::body::to_bytes(req.into_body(), crate::idempotency::MAX_BODY).await.map_err(|_| payload_too_large())?;
+        if bytes.len() > JSON_LIMIT {
+            return Err(payload_too_large());
+        }
         serde_json::from_slice(&bytes).map(ApiJson).map_err(|e| match e.classify() {
             serde_json::error::Category::Data => Error::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", e.to_string()),
             _ => Error::new(StatusCode::BAD_REQUEST, "malformed_json", e.to_string()),

@@ -44,6 +44,7 @@ pub fn app(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), idempotency::layer))
         .layer(DefaultBodyLimit::max(idempotency::MAX_BODY))
+        .layer(middleware::from_fn(refuse_oversize))
         .layer(middleware::from_fn(track_metrics))
         .layer(CatchPanicLayer::custom(|_| Error::Internal(anyhow::anyhow!("handler panicked")).into_response()))
         .layer(
@@ -127,6 +128,26 @@ async fn track_metrics(req: Request, next: Next) -> Response {
     metrics::counter!("souk_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status).increment(1);
     metrics::histogram!("souk_http_request_duration_seconds", "method" => method, "route" => route).record(start.elapsed().as_secs_f64());
     res
+}
+
+/// Past this, an oversize body is cut off rather than drained.
+const DRAIN_LIMIT: usize = 32 * 1024 * 1024;
+
+/// Refuses a body whose declared length is over every limit before any handler reads it,
+/// so an oversize request gets 413 whatever else is wrong with it.
+async fn refuse_oversize(req: Request, next: Next) -> Response {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > idempotency::MAX_BODY) {
+        // Read (and drop) a bounded amount first: a client still sending its body when the
+        // connection closes sees a broken pipe instead of this answer.
+        let _ = axum::body::to_bytes(req.into_body(), DRAIN_LIMIT).await;
+        return crate::extract::payload_too_large().into_response();
+    }
+    next.run(req).await
 }
 
 fn is_api(uri: &Uri) -> bool {

@@ -3,6 +3,7 @@
 //! `verification`. The `souk` binary builds an [`AppState`] and calls [`serve`].
 
 pub mod api;
+pub mod demo;
 pub mod auth;
 pub mod error;
 pub mod extract;

@@ -1,1 +1,207 @@
-fn main(){}
+//! `souk`: the one binary. `souk serve` runs the marketplace; `souk demo` loads demo data;
+//! `souk migrate` applies migrations; `souk admin create-operator` makes the first operator.
+
+mod config;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use souk_core::identity::{Email, Name, Password, StaffRole};
+use souk_core::site::Site;
+use souk_server::{AppState, ServerConfig};
+use souk_store::clock::SystemClock;
+use souk_store::{Backend, Db};
+
+use config::{Config, LogFormat, Overrides};
+
+#[derive(Parser)]
+#[command(name = "souk", version, about = "Souk: an open-source, self-hostable cloud marketplace")]
+struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args)]
+struct GlobalArgs {
+    /// A TOML file with settings (listen, data_dir, database_url, secure_cookies, log_format).
+    #[arg(long, global = true, env = "SOUK_CONFIG")]
+    config: Option<PathBuf>,
+    /// Folder for the embedded SQLite database [default: ./souk-data].
+    #[arg(long, global = true, env = "SOUK_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// sqlite://path or postgres://user@host/db [default: SQLite in the data folder].
+    #[arg(long, global = true, env = "SOUK_DATABASE_URL")]
+    database_url: Option<String>,
+    /// Log format: text or json [default: text].
+    #[arg(long, global = true, env = "SOUK_LOG_FORMAT")]
+    log_format: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the marketplace: HTTP API, pages and background workers.
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Load the demo marketplace into the database (safe to run again).
+    Demo,
+    /// Administrative tasks.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "SOUK_LISTEN")]
+    listen: Option<String>,
+    /// Mark cookies Secure (when Souk is served over HTTPS).
+    #[arg(long, env = "SOUK_SECURE_COOKIES")]
+    secure_cookies: Option<bool>,
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create a platform operator (or make an existing account one).
+    CreateOperator(CreateOperatorArgs),
+}
+
+#[derive(Args)]
+struct CreateOperatorArgs {
+    #[arg(long)]
+    email: String,
+    /// Display name [default: the part of the email before @].
+    #[arg(long)]
+    name: Option<String>,
+    /// At least 10 characters. Taken from SOUK_ADMIN_PASSWORD if not given.
+    #[arg(long, env = "SOUK_ADMIN_PASSWORD", hide_env_values = true)]
+    password: String,
+    /// cn or intl.
+    #[arg(long, default_value = "intl")]
+    site: String,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let (listen, secure_cookies) = match &cli.command {
+        Command::Serve(s) => (s.listen.clone(), s.secure_cookies),
+        _ => (None, None),
+    };
+    let config = Config::resolve(Overrides {
+        config: cli.global.config.clone(),
+        listen,
+        data_dir: cli.global.data_dir.clone(),
+        database_url: cli.global.database_url.clone(),
+        secure_cookies,
+        log_format: cli.global.log_format.clone(),
+    })?;
+    init_tracing(config.log_format);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(run(cli.command, config))
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+async fn open(config: &Config) -> anyhow::Result<Db> {
+    if config.database_url.backend() == Backend::Sqlite {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("creating data folder {}", config.data_dir.display()))?;
+    }
+    let db = Db::connect(&config.database_url).await.with_context(|| format!("connecting to {}", config.database_url))?;
+    db.migrate().await.context("applying migrations")?;
+    Ok(db)
+}
+
+fn state(db: Db, config: &Config) -> AppState {
+    AppState::new(
+        db,
+        Arc::new(SystemClock),
+        ServerConfig { secure_cookies: config.secure_cookies, node_id: souk_server::default_node_id() },
+    )
+}
+
+async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+    match command {
+        Command::Serve(_) => {
+            let db = open(&config).await?;
+            let listener = tokio::net::TcpListener::bind(config.listen)
+                .await
+                .with_context(|| format!("listening on {}", config.listen))?;
+            let addr = listener.local_addr()?;
+            println!("Souk is running at http://{addr}/  (database: {})", config.database_url);
+            let (tx, rx) = tokio::sync::watch::channel(false);
+            tokio::spawn(async move {
+                let _ = tokio::signal::ctrl_c().await;
+                let _ = tx.send(true);
+            });
+            souk_server::serve(state(db, &config), listener, rx).await
+        }
+        Command::Migrate => {
+            open(&config).await?;
+            println!("Migrations applied to {}", config.database_url);
+            Ok(())
+        }
+        Command::Demo => {
+            let db = open(&config).await?;
+            let accounts = souk_server::demo::load(&state(db, &config)).await.map_err(|e| anyhow::anyhow!(e.message()))?;
+            println!("Demo marketplace loaded into {}\n", config.database_url);
+            println!("{:<20} {:<24} {:<20} organization", "role", "email", "password");
+            for a in accounts {
+                println!(
+                    "{:<20} {:<24} {:<20} {}{}",
+                    a.role,
+                    a.email,
+                    a.password,
+                    a.org.as_deref().unwrap_or("(personal)"),
+                    if a.created { "" } else { "  [already there]" }
+                );
+            }
+            println!("\nNow run `souk serve` and open http://{}/", config.listen);
+            Ok(())
+        }
+        Command::Admin(AdminCommand::CreateOperator(args)) => {
+            let db = open(&config).await?;
+            let state = state(db, &config);
+            let email = Email::parse("email", &args.email).map_err(|e| anyhow::anyhow!(e))?;
+            let password = Password::parse("password", &args.password).map_err(|e| anyhow::anyhow!(e))?;
+            let site = Site::parse(&args.site)?;
+            let default_name = email.as_str().split('@').next().unwrap_or("operator").to_owned();
+            let name = Name::parse("name", args.name.as_deref().unwrap_or(&default_name), 80).map_err(|e| anyhow::anyhow!(e))?;
+            let mut conn = state.db.clone();
+            match souk_store::accounts::find_by_email(&mut conn, &email).await? {
+                Some(existing) => {
+                    souk_store::accounts::set_staff_role(&mut conn, chrono::Utc::now(), &existing.id, Some(StaffRole::Operator)).await?;
+                    println!("{} is now an operator (password unchanged)", email);
+                }
+                None => {
+                    souk_server::identity::create_account(
+                        &state,
+                        &email,
+                        &name,
+                        &password,
+                        site,
+                        site.default_lang(),
+                        Some(StaffRole::Operator),
+                        None,
+                    )
+                    .await
+                    .map_err(|e| anyhow::anyhow!(e.message()))?;
+                    println!("Operator {} created", email);
+                }
+            }
+            Ok(())
+        }
+    }
+}

@@ -4,13 +4,13 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use souk_core::id::{AccountId, ApiKeyId, OrgId};
+use souk_core::id::{AccountId, ApiKeyId};
 use souk_store::{api_keys, orgs};
 use utoipa::ToSchema;
 
 use super::OrgOut;
 use crate::AppState;
-use crate::auth::Caller;
+use crate::auth::{Caller, OrgScope};
 use crate::error::{Problem, Result};
 use crate::extract::{ApiJson, RequestId, path_id};
 use crate::identity;
@@ -54,8 +54,7 @@ pub async fn create_org(
 
 /// One organization the caller belongs to.
 #[utoipa::path(get, path = "/orgs/{org_id}", tag = "orgs", responses((status = 200, body = OrgOut), (status = 404, body = Problem)))]
-pub async fn get_org(State(state): State<AppState>, caller: Caller, Path(org_id): Path<String>) -> Result<Json<OrgOut>> {
-    let org_id: OrgId = path_id(&org_id)?;
+pub async fn get_org(State(state): State<AppState>, OrgScope { caller, org_id, .. }: OrgScope) -> Result<Json<OrgOut>> {
     let role = caller.role_in(&state, &org_id).await?;
     Ok(Json(OrgOut::new(&orgs::get(&mut state.db.clone(), &org_id).await?, Some(role))))
 }
@@ -88,8 +87,7 @@ pub struct MemberList {
 
 /// The organization's members.
 #[utoipa::path(get, path = "/orgs/{org_id}/members", tag = "orgs", responses((status = 200, body = MemberList), (status = 404, body = Problem)))]
-pub async fn list_members(State(state): State<AppState>, caller: Caller, Path(org_id): Path<String>) -> Result<Json<MemberList>> {
-    let org_id: OrgId = path_id(&org_id)?;
+pub async fn list_members(State(state): State<AppState>, OrgScope { caller, org_id, .. }: OrgScope) -> Result<Json<MemberList>> {
     caller.role_in(&state, &org_id).await?;
     let items = orgs::members(&mut state.db.clone(), &org_id).await?.iter().map(MemberOut::from).collect();
     Ok(Json(MemberList { items }))
@@ -109,12 +107,10 @@ pub struct AddMemberIn {
     responses((status = 201, body = MemberOut), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn add_member(
     State(state): State<AppState>,
-    caller: Caller,
+    OrgScope { caller, org_id, .. }: OrgScope,
     rid: RequestId,
-    Path(org_id): Path<String>,
     ApiJson(input): ApiJson<AddMemberIn>,
 ) -> Result<Response> {
-    let org_id: OrgId = path_id(&org_id)?;
     let m = identity::add_member(&state, &caller, &org_id, &input.email, &input.role, rid.as_deref()).await?;
     Ok((StatusCode::CREATED, Json(MemberOut::from(&m))).into_response())
 }
@@ -130,12 +126,11 @@ pub struct ChangeMemberIn {
     responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn change_member(
     State(state): State<AppState>,
-    caller: Caller,
+    OrgScope { caller, org_id, .. }: OrgScope,
     rid: RequestId,
-    Path((org_id, account_id)): Path<(String, String)>,
+    Path((_org, account_id)): Path<(String, String)>,
     ApiJson(input): ApiJson<ChangeMemberIn>,
 ) -> Result<StatusCode> {
-    let org_id: OrgId = path_id(&org_id)?;
     let account_id: AccountId = path_id(&account_id)?;
     let role = identity::parse_role("role", &input.role)?;
     identity::change_member(&state, &caller, &org_id, &account_id, Some(role), rid.as_deref()).await?;
@@ -147,11 +142,10 @@ pub async fn change_member(
     responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn remove_member(
     State(state): State<AppState>,
-    caller: Caller,
+    OrgScope { caller, org_id, .. }: OrgScope,
     rid: RequestId,
-    Path((org_id, account_id)): Path<(String, String)>,
+    Path((_org, account_id)): Path<(String, String)>,
 ) -> Result<StatusCode> {
-    let org_id: OrgId = path_id(&org_id)?;
     let account_id: AccountId = path_id(&account_id)?;
     identity::change_member(&state, &caller, &org_id, &account_id, None, rid.as_deref()).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -196,8 +190,7 @@ pub struct ApiKeyList {
 
 /// The organization's API keys (owner or admin).
 #[utoipa::path(get, path = "/orgs/{org_id}/api-keys", tag = "orgs", responses((status = 200, body = ApiKeyList), (status = 404, body = Problem)))]
-pub async fn list_api_keys(State(state): State<AppState>, caller: Caller, Path(org_id): Path<String>) -> Result<Json<ApiKeyList>> {
-    let org_id: OrgId = path_id(&org_id)?;
+pub async fn list_api_keys(State(state): State<AppState>, OrgScope { caller, org_id, .. }: OrgScope) -> Result<Json<ApiKeyList>> {
     caller.admin_of(&state, &org_id).await?;
     let items = api_keys::list(&mut state.db.clone(), &org_id).await?.iter().map(|k| ApiKeyOut::new(k, None)).collect();
     Ok(Json(ApiKeyList { items }))
@@ -216,12 +209,10 @@ pub struct CreateApiKeyIn {
     responses((status = 201, body = ApiKeyOut), (status = 403, body = Problem), (status = 422, body = Problem)))]
 pub async fn create_api_key(
     State(state): State<AppState>,
-    caller: Caller,
+    OrgScope { caller, org_id, .. }: OrgScope,
     rid: RequestId,
-    Path(org_id): Path<String>,
     ApiJson(input): ApiJson<CreateApiKeyIn>,
 ) -> Result<Response> {
-    let org_id: OrgId = path_id(&org_id)?;
     let role = input.role.as_deref().unwrap_or("member");
     let (key, token) = identity::create_api_key(&state, &caller, &org_id, &input.name, role, rid.as_deref()).await?;
     Ok((StatusCode::CREATED, Json(ApiKeyOut::new(&key, Some(token)))).into_response())
@@ -231,11 +222,10 @@ pub async fn create_api_key(
 #[utoipa::path(delete, path = "/orgs/{org_id}/api-keys/{key_id}", tag = "orgs", responses((status = 204), (status = 404, body = Problem)))]
 pub async fn revoke_api_key(
     State(state): State<AppState>,
-    caller: Caller,
+    OrgScope { caller, org_id, .. }: OrgScope,
     rid: RequestId,
-    Path((org_id, key_id)): Path<(String, String)>,
+    Path((_org, key_id)): Path<(String, String)>,
 ) -> Result<StatusCode> {
-    let org_id: OrgId = path_id(&org_id)?;
     let key_id: ApiKeyId = path_id(&key_id)?;
     identity::revoke_api_key(&state, &caller, &org_id, &key_id, rid.as_deref()).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -4,14 +4,14 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use souk_core::id::{OrgId, UploadId};
+use souk_core::id::UploadId;
 use souk_core::verification::{Details, RawDetails, mask};
 use souk_store::uploads::{self, Upload};
 use souk_store::verifications::{self, Verification};
 use utoipa::ToSchema;
 
 use crate::AppState;
-use crate::auth::Caller;
+use crate::auth::OrgScope;
 use crate::error::{Error, Problem, Result};
 use crate::extract::{ApiJson, RequestId, path_id};
 use crate::verification;
@@ -71,12 +71,10 @@ pub fn multipart_error(e: &axum::extract::multipart::MultipartError) -> Error {
     responses((status = 201, body = UploadOut), (status = 413, body = Problem), (status = 415, body = Problem)))]
 pub async fn upload(
     State(state): State<AppState>,
-    caller: Caller,
+    OrgScope { caller, org_id, .. }: OrgScope,
     rid: RequestId,
-    Path(org_id): Path<String>,
     multipart: std::result::Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Result<Response> {
-    let org_id: OrgId = path_id(&org_id)?;
     caller.role_in(&state, &org_id).await?;
     let mut multipart = multipart.map_err(|e| {
         Error::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", format!("send multipart/form-data: {}", e.body_text()))
@@ -89,8 +87,7 @@ pub async fn upload(
 /// Download one of the organization's uploads.
 #[utoipa::path(get, path = "/orgs/{org_id}/uploads/{upload_id}", tag = "verification",
     responses((status = 200, description = "the file"), (status = 404, body = Problem)))]
-pub async fn download(State(state): State<AppState>, caller: Caller, Path((org_id, upload_id)): Path<(String, String)>) -> Result<Response> {
-    let org_id: OrgId = path_id(&org_id)?;
+pub async fn download(State(state): State<AppState>, OrgScope { caller, org_id, .. }: OrgScope, Path((_org, upload_id)): Path<(String, String)>) -> Result<Response> {
     let upload_id: UploadId = path_id(&upload_id)?;
     caller.role_in(&state, &org_id).await?;
     let mut db = state.db.clone();
@@ -168,8 +165,7 @@ pub struct VerificationList {
 /// The organization's verification submissions, newest first.
 #[utoipa::path(get, path = "/orgs/{org_id}/verifications", tag = "verification",
     responses((status = 200, body = VerificationList), (status = 404, body = Problem)))]
-pub async fn list_verifications(State(state): State<AppState>, caller: Caller, Path(org_id): Path<String>) -> Result<Json<VerificationList>> {
-    let org_id: OrgId = path_id(&org_id)?;
+pub async fn list_verifications(State(state): State<AppState>, OrgScope { caller, org_id, .. }: OrgScope) -> Result<Json<VerificationList>> {
     caller.role_in(&state, &org_id).await?;
     let items = verifications::list_for_org(&mut state.db.clone(), &org_id).await?.iter().map(|v| VerificationOut::new(v, false)).collect();
     Ok(Json(VerificationList { items }))
@@ -200,12 +196,10 @@ pub struct SubmitVerificationIn {
     responses((status = 201, body = VerificationOut), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn submit(
     State(state): State<AppState>,
-    caller: Caller,
+    OrgScope { caller, org_id, .. }: OrgScope,
     rid: RequestId,
-    Path(org_id): Path<String>,
     ApiJson(input): ApiJson<SubmitVerificationIn>,
 ) -> Result<Response> {
-    let org_id: OrgId = path_id(&org_id)?;
     let raw = RawDetails {
         real_name: input.real_name,
         id_number: input.id_number,

@@ -1,0 +1,10 @@
+//! The integration suite. Every test here runs twice: on SQLite and on PostgreSQL.
+
+mod helpers;
+
+mod api;
+mod identity;
+mod outbox;
+mod pages;
+mod scoping;
+mod verification;

@@ -1,0 +1,224 @@
+//! The outbox: nothing lost when a worker dies mid-handler, nothing handled twice by two
+//! workers, failures retried with backoff until they give up.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use chrono::Duration;
+use serde_json::json;
+use souk_core::clock::Clock;
+use souk_core::outbox::RetryPolicy;
+use souk_server::workers::{Handler, HandlerFuture, Worker};
+use souk_store::outbox::{self, Event, Outcome};
+use souk_store::{Conn, Db, q};
+
+use crate::both_backends;
+use crate::helpers::*;
+
+both_backends!(
+    events_commit_with_their_change,
+    a_worker_that_dies_mid_handler_loses_nothing,
+    two_workers_never_handle_the_same_event,
+    failures_retry_with_backoff_then_die,
+    a_worker_whose_lease_was_taken_cannot_overwrite,
+);
+
+const TOPIC: &str = "test.effect";
+
+async fn setup(b: Backend) -> (Arc<TestDb>, Db, Arc<souk_core::clock::MockClock>) {
+    let testdb = Arc::new(TestDb::new(b).await);
+    let db = testdb.connect().await;
+    (testdb, db, Arc::new(souk_core::clock::MockClock::at(start_time())))
+}
+
+async fn enqueue(db: &Db, clock: &dyn Clock, n: usize) -> Vec<String> {
+    let mut tx = db.begin().await.unwrap();
+    let mut ids = Vec::new();
+    for i in 0..n {
+        ids.push(outbox::enqueue(&mut tx, clock.now(), TOPIC, &format!("agg-{}", i % 7), &json!({ "n": i })).await.unwrap().to_string());
+    }
+    tx.commit().await.unwrap();
+    ids
+}
+
+/// Records what it handled; fails while `failing` is set.
+#[derive(Default)]
+struct Recorder {
+    handled: Mutex<Vec<String>>,
+    failing: std::sync::atomic::AtomicBool,
+}
+
+impl Handler for Recorder {
+    fn handle<'a>(&'a self, event: &'a Event) -> HandlerFuture<'a> {
+        Box::pin(async move {
+            // Give the other worker a chance to interleave.
+            tokio::task::yield_now().await;
+            if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err("seller answered 503".to_owned());
+            }
+            self.handled.lock().unwrap().push(event.id.to_string());
+            Ok(())
+        })
+    }
+}
+
+/// Never finishes: a process that hangs or dies inside the handler.
+struct Hang;
+
+impl Handler for Hang {
+    fn handle<'a>(&'a self, _: &'a Event) -> HandlerFuture<'a> {
+        Box::pin(std::future::pending())
+    }
+}
+
+async fn status_count(db: &Db, status: &'static str) -> i64 {
+    let sql = match status {
+        "done" => "SELECT COUNT(*) AS n FROM outbox_events WHERE status = 'done'",
+        "dead" => "SELECT COUNT(*) AS n FROM outbox_events WHERE status = 'dead'",
+        _ => "SELECT COUNT(*) AS n FROM outbox_events WHERE status = 'pending'",
+    };
+    db.clone().fetch_one(q(sql)).await.unwrap().get("n").unwrap()
+}
+
+async fn events_commit_with_their_change(b: Backend) {
+    let (_t, db, clock) = setup(b).await;
+    let mut tx = db.begin().await.unwrap();
+    outbox::enqueue(&mut tx, clock.now(), TOPIC, "agg", &json!({})).await.unwrap();
+    drop(tx); // rolled back: the change failed, so its event never existed
+    assert_eq!(status_count(&db, "pending").await, 0);
+    enqueue(&db, clock.as_ref(), 1).await;
+    let rec = Arc::new(Recorder::default());
+    let w = Worker::new(db.clone(), clock.clone(), TOPIC, rec.clone(), "n1");
+    assert_eq!(w.tick().await.unwrap(), 1);
+    assert_eq!(rec.handled.lock().unwrap().len(), 1);
+    assert_eq!(status_count(&db, "done").await, 1);
+    assert_eq!(w.tick().await.unwrap(), 0, "a done event is not handled again");
+}
+
+async fn a_worker_that_dies_mid_handler_loses_nothing(b: Backend) {
+    let (testdb, db, clock) = setup(b).await;
+    let ids = enqueue(&db, clock.as_ref(), 3).await;
+    // Node A claims the events and hangs inside the first handler; then it is killed.
+    let a = Worker::new(testdb.connect().await, clock.clone(), TOPIC, Arc::new(Hang), "node-a");
+    let task = tokio::spawn(async move { a.tick().await });
+    for _ in 0..200 {
+        let locked: i64 = db.clone().fetch_one(q("SELECT COUNT(*) AS n FROM outbox_events WHERE locked_by IS NOT NULL")).await.unwrap().get("n").unwrap();
+        if locked == 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    task.abort();
+    let _ = task.await;
+
+    let rec = Arc::new(Recorder::default());
+    let b_worker = Worker::new(db.clone(), clock.clone(), TOPIC, rec.clone(), "node-b");
+    assert_eq!(b_worker.tick().await.unwrap(), 0, "the dead node's lease still holds");
+    clock.advance(Duration::seconds(61));
+    assert_eq!(b_worker.tick().await.unwrap(), 3, "after the lease, another node takes over");
+    let mut handled = rec.handled.lock().unwrap().clone();
+    handled.sort();
+    let mut ids = ids;
+    ids.sort();
+    assert_eq!(handled, ids, "every event handled, once");
+    assert_eq!(status_count(&db, "done").await, 3);
+    let first = souk_core::id::EventId::parse(&ids[0]).unwrap();
+    let e = outbox::get(&mut db.clone(), &first).await.unwrap();
+    assert_eq!(e.attempts, 2, "the lost attempt is counted");
+    let attempts = outbox::attempts(&mut db.clone(), &first).await.unwrap();
+    assert_eq!(attempts.len(), 1);
+    assert_eq!(attempts[0].worker, "node-b/test.effect");
+    assert_eq!(attempts[0].outcome, "ok");
+}
+
+async fn two_workers_never_handle_the_same_event(b: Backend) {
+    let (testdb, db, clock) = setup(b).await;
+    let ids = enqueue(&db, clock.as_ref(), 200).await;
+    let rec = Arc::new(Recorder::default());
+    // Two nodes: separate connection pools on the same database.
+    let mut tasks = Vec::new();
+    for node in ["node-1", "node-2"] {
+        let mut w = Worker::new(testdb.connect().await, clock.clone(), TOPIC, rec.clone(), node);
+        w.batch = 7;
+        tasks.push(tokio::spawn(async move {
+            let mut claimed = 0;
+            loop {
+                let n = w.tick().await.unwrap();
+                if n == 0 {
+                    break claimed;
+                }
+                claimed += n;
+            }
+        }));
+    }
+    let mut per_node = Vec::new();
+    for t in tasks {
+        per_node.push(t.await.unwrap());
+    }
+    let handled = rec.handled.lock().unwrap().clone();
+    let unique: HashSet<_> = handled.iter().collect();
+    assert_eq!(handled.len(), 200, "handled {} times for 200 events (per node {per_node:?})", handled.len());
+    assert_eq!(unique.len(), 200);
+    assert_eq!(unique, ids.iter().collect());
+    assert_eq!(status_count(&db, "done").await, 200);
+    let attempts: i64 = db.clone().fetch_one(q("SELECT COUNT(*) AS n FROM outbox_attempts")).await.unwrap().get("n").unwrap();
+    assert_eq!(attempts, 200);
+}
+
+async fn failures_retry_with_backoff_then_die(b: Backend) {
+    let (_t, db, clock) = setup(b).await;
+    let ids = enqueue(&db, clock.as_ref(), 1).await;
+    let id = souk_core::id::EventId::parse(&ids[0]).unwrap();
+    let rec = Arc::new(Recorder::default());
+    rec.failing.store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut w = Worker::new(db.clone(), clock.clone(), TOPIC, rec.clone(), "n1");
+    w.policy = RetryPolicy { max_attempts: 3, ..RetryPolicy::default() };
+
+    assert_eq!(w.tick().await.unwrap(), 1);
+    let e = outbox::get(&mut db.clone(), &id).await.unwrap();
+    assert_eq!(e.status, "pending");
+    assert_eq!(e.last_error.as_deref(), Some("seller answered 503"));
+    let delay = e.due_at - clock.now();
+    assert!(delay >= Duration::seconds(4) && delay <= Duration::seconds(6), "first retry after ~5s, got {delay:?}");
+    assert_eq!(w.tick().await.unwrap(), 0, "not before it is due");
+
+    clock.advance(Duration::seconds(6));
+    assert_eq!(w.tick().await.unwrap(), 1);
+    let e = outbox::get(&mut db.clone(), &id).await.unwrap();
+    let delay = e.due_at - clock.now();
+    assert!(delay >= Duration::seconds(8) && delay <= Duration::seconds(12), "second retry after ~10s, got {delay:?}");
+
+    clock.advance(Duration::seconds(12));
+    assert_eq!(w.tick().await.unwrap(), 1);
+    let e = outbox::get(&mut db.clone(), &id).await.unwrap();
+    assert_eq!(e.status, "dead", "gives up after max_attempts");
+    let attempts = outbox::attempts(&mut db.clone(), &id).await.unwrap();
+    assert_eq!(attempts.iter().map(|a| a.attempt).collect::<Vec<_>>(), vec![1, 2, 3]);
+    assert!(attempts.iter().all(|a| a.outcome == "error"));
+
+    // A failure that recovers is delivered.
+    let ids = enqueue(&db, clock.as_ref(), 1).await;
+    assert_eq!(w.tick().await.unwrap(), 1);
+    rec.failing.store(false, std::sync::atomic::Ordering::SeqCst);
+    clock.advance(Duration::seconds(10));
+    assert_eq!(w.tick().await.unwrap(), 1);
+    assert_eq!(rec.handled.lock().unwrap().clone(), ids);
+}
+
+async fn a_worker_whose_lease_was_taken_cannot_overwrite(b: Backend) {
+    let (_t, db, clock) = setup(b).await;
+    enqueue(&db, clock.as_ref(), 1).await;
+    let lease = Duration::seconds(60);
+    let slow = outbox::claim(&mut db.clone(), clock.now(), TOPIC, "slow", lease, 1).await.unwrap().pop().unwrap();
+    clock.advance(Duration::seconds(61));
+    let fast = outbox::claim(&mut db.clone(), clock.now(), TOPIC, "fast", lease, 1).await.unwrap().pop().unwrap();
+    assert_eq!(fast.attempts, 2);
+    let mut tx = db.begin().await.unwrap();
+    let held = outbox::finish(&mut tx, &slow, "slow", clock.now(), clock.now(), Outcome::RetryAt { due: clock.now(), error: "late" }).await.unwrap();
+    tx.commit().await.unwrap();
+    assert!(!held, "the slow worker's outcome is refused");
+    let mut tx = db.begin().await.unwrap();
+    assert!(outbox::finish(&mut tx, &fast, "fast", clock.now(), clock.now(), Outcome::Done).await.unwrap());
+    tx.commit().await.unwrap();
+    assert_eq!(status_count(&db, "done").await, 1);
+}
