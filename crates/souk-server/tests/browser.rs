@@ -1,0 +1,189 @@
+//! The browser test: a person signs up, signs in, creates an enterprise organization and
+//! submits its verification with a document; an operator approves it; the person sees the
+//! organization verified. Headless Chromium, driven through chromedriver.
+//!
+//! Needs `chromedriver` and `chromium` (Debian: chromium, chromium-driver; `.ci/run`
+//! installs them). Without them the test fails on CI and is skipped, loudly, elsewhere.
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+use souk_core::clock::MockClock;
+use souk_core::identity::{Email, Name, Password, StaffRole};
+use souk_core::site::{Lang, Site};
+use souk_server::{AppState, ServerConfig};
+use souk_store::{DatabaseUrl, Db};
+
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn find_binary(env: &str, candidates: &[&str]) -> Option<String> {
+    if let Ok(p) = std::env::var(env) {
+        return Some(p);
+    }
+    candidates.iter().find(|c| std::path::Path::new(c).exists()).map(|c| (*c).to_owned())
+}
+
+async fn start_browser(profile: &std::path::Path) -> Option<(Driver, Client)> {
+    let required = std::env::var("CI").is_ok() || std::env::var("SOUK_REQUIRE_BROWSER").is_ok();
+    let driver = find_binary("SOUK_CHROMEDRIVER", &["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]);
+    let chromium = find_binary("SOUK_CHROMIUM", &["/usr/bin/chromium", "/usr/bin/chromium-browser"]);
+    let (Some(driver), Some(chromium)) = (driver, chromium) else {
+        assert!(!required, "chromium and chromedriver are required on CI (apt-get install chromium chromium-driver)");
+        eprintln!("SKIPPED: browser test needs chromium and chromedriver (apt-get install chromium chromium-driver)");
+        return None;
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = Command::new(driver).arg(format!("--port={port}")).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let driver = Driver(child);
+    let caps = json!({
+        "goog:chromeOptions": {
+            "binary": chromium,
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                     "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                     "--window-size=1280,1000", format!("--user-data-dir={}", profile.display())]
+        }
+    });
+    let caps: serde_json::Map<String, serde_json::Value> = caps.as_object().unwrap().clone();
+    for _ in 0..100 {
+        match ClientBuilder::rustls().unwrap().capabilities(caps.clone()).connect(&format!("http://127.0.0.1:{port}")).await {
+            Ok(c) => return Some((driver, c)),
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    panic!("chromedriver did not start");
+}
+
+/// Finds an element, waiting for the page that has it to load.
+async fn find(c: &Client, css: &str) -> fantoccini::elements::Element {
+    match c.wait().at_most(Duration::from_secs(10)).for_element(Locator::Css(css)).await {
+        Ok(el) => el,
+        Err(_) => panic!("no {css} in {}: {}", c.current_url().await.unwrap(), c.source().await.unwrap_or_default()),
+    }
+}
+
+async fn fill(c: &Client, css: &str, text: &str) {
+    let el = find(c, css).await;
+    el.clear().await.unwrap();
+    el.send_keys(text).await.unwrap();
+}
+
+async fn click(c: &Client, css: &str) {
+    find(c, css).await.click().await.unwrap();
+}
+
+async fn source(c: &Client) -> String {
+    c.source().await.unwrap()
+}
+
+async fn sign_in(c: &Client, base: &str, email: &str, password: &str) {
+    c.goto(&format!("{base}/signin")).await.unwrap();
+    fill(c, "#f-email", email).await;
+    fill(c, "#f-password", password).await;
+    click(c, "#signin-submit").await;
+    find(c, "form[action='/signout']").await;
+    assert!(source(c).await.contains(email), "signed in as {email}");
+}
+
+async fn sign_out(c: &Client) {
+    click(c, "form[action='/signout'] button").await;
+    find(c, "a[href='/signup']").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_up_verify_and_get_approved_in_a_browser() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((_driver, c)) = start_browser(&dir.path().join("profile")).await else { return };
+
+    let db = Db::connect(&DatabaseUrl::sqlite_file(&dir.path().join("souk.db"))).await.unwrap();
+    db.migrate().await.unwrap();
+    let clock = Arc::new(MockClock::at(chrono::Utc::now()));
+    let state = AppState::new(db.clone(), clock, ServerConfig::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (_stop, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(souk_server::serve(state.clone(), listener, rx));
+    let password = "browser test password";
+    souk_server::identity::create_account(
+        &state,
+        &Email::parse("e", "op@souk.test").unwrap(),
+        &Name::parse("n", "Olivia Operator", 80).unwrap(),
+        &Password::parse("p", password).unwrap(),
+        Site::Intl,
+        Lang::En,
+        Some(StaffRole::Operator),
+        None,
+    )
+    .await
+    .unwrap();
+
+    // Sign up through the form: first with a mistake, then right.
+    c.goto(&format!("{base}/signup")).await.unwrap();
+    fill(&c, "#f-email", "ann@example.com").await;
+    fill(&c, "#f-name", "Ann Example").await;
+    fill(&c, "#f-password", "short").await;
+    click(&c, "#signup-submit").await;
+    assert!(c.wait().at_most(Duration::from_secs(10)).for_element(Locator::Css("#e-password")).await.is_ok(), "the password error is shown beside the field");
+    fill(&c, "#f-password", password).await;
+    click(&c, "#signup-submit").await;
+    find(&c, "form[action='/signout']").await;
+    let after = source(&c).await;
+    assert!(after.contains("Signed in as"), "signed in after sign-up: {after}");
+
+    // Sign out and in again.
+    sign_out(&c).await;
+    sign_in(&c, &base, "ann@example.com", password).await;
+
+    // Create an enterprise organization and submit its verification with a document.
+    c.goto(&format!("{base}/orgs")).await.unwrap();
+    fill(&c, "#f-name", "Acme Cloud").await;
+    click(&c, "form[action='/orgs'] button[type=submit]").await;
+    find(&c, "p.subnav a[href$='/verification']").await;
+    let org_url = c.current_url().await.unwrap().to_string();
+    assert!(org_url.contains("/orgs/org_"), "landed on the new org: {org_url}");
+    c.goto(&format!("{org_url}/verification")).await.unwrap();
+    fill(&c, "#f-company_name", "Acme Cloud Ltd").await;
+    fill(&c, "#f-registration_number", "91110000MA01ABCD2X").await;
+    fill(&c, "#f-contact_name", "Ann Example").await;
+    fill(&c, "#f-contact_phone", "+8613800000000").await;
+    fill(&c, "#f-contact_email", "ann@example.com").await;
+    let pdf = dir.path().join("licence.pdf");
+    std::fs::write(&pdf, b"%PDF-1.4\n%%EOF\n").unwrap();
+    find(&c, "#f-documents").await.send_keys(pdf.to_str().unwrap()).await.unwrap();
+    click(&c, "#verification-submit").await;
+    find(&c, "table").await;
+    let status = find(&c, "#verification-status").await.text().await.unwrap();
+    assert_eq!(status, "Waiting for review");
+    sign_out(&c).await;
+
+    // The operator approves it from the queue.
+    sign_in(&c, &base, "op@souk.test", password).await;
+    c.goto(&format!("{base}/admin/verifications")).await.unwrap();
+    assert!(source(&c).await.contains("Acme Cloud Ltd"));
+    click(&c, "#queue a.button").await;
+    find(&c, "#approve").await;
+    assert!(source(&c).await.contains("licence.pdf"), "the document is listed for review");
+    click(&c, "#approve").await;
+    c.wait().at_most(Duration::from_secs(10)).for_element(Locator::XPath("//span[@id='decision-status' and text()='approved']")).await.unwrap();
+    let decided = find(&c, "#decision-status").await.text().await.unwrap();
+    assert_eq!(decided, "approved");
+    let shot = c.screenshot().await.unwrap();
+    let _ = std::fs::write(std::env::temp_dir().join("souk-browser-review.png"), shot);
+    sign_out(&c).await;
+
+    // The seller sees the organization verified.
+    sign_in(&c, &base, "ann@example.com", password).await;
+    c.goto(&format!("{org_url}/verification")).await.unwrap();
+    let status = find(&c, "#verification-status").await.text().await.unwrap();
+    assert_eq!(status, "Verified");
+    c.close().await.unwrap();
+}
