@@ -5,6 +5,7 @@
 //! (an [`identity::Email`] is a plausible address, a [`money::Money`] has a real currency).
 //! The store and server crates depend on this one, never the other way round.
 
+pub mod calendar;
 pub mod clock;
 pub mod id;
 pub mod identity;

@@ -422,3 +422,36 @@ pub async fn set_staff_role(
     tx.commit().await?;
     Ok(accounts::get(&mut state.db.clone(), &account.id).await?)
 }
+
+/// `souk admin create-operator`: creates the account as an operator, or makes an existing
+/// account one (its password unchanged). Returns the account and whether it was created.
+pub async fn bootstrap_operator(
+    state: &AppState,
+    email: &Email,
+    name: &Name,
+    password: &Password,
+    site: Site,
+) -> Result<(Account, bool)> {
+    let Some(existing) = accounts::find_by_email(&mut state.db.clone(), email).await? else {
+        let account = create_account(state, email, name, password, site, site.default_lang(), Some(StaffRole::Operator), None).await?;
+        return Ok((account, true));
+    };
+    let now = state.clock.now();
+    let mut tx = state.db.begin().await?;
+    accounts::set_staff_role(&mut tx, now, &existing.id, Some(StaffRole::Operator)).await?;
+    audit::record(
+        &mut tx,
+        now,
+        audit::NewEntry {
+            actor: "system",
+            actor_org: None,
+            action: "account.staff_role_changed",
+            target: existing.id.as_str(),
+            summary: format!("{} made an operator from the command line", existing.email),
+            request_id: None,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((accounts::get(&mut state.db.clone(), &existing.id).await?, false))
+}

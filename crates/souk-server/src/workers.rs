@@ -10,7 +10,7 @@ use chrono::Duration;
 use souk_core::clock::Clock;
 use souk_core::outbox::{AfterFailure, RetryPolicy};
 use souk_store::outbox::{self, Event, Outcome};
-use souk_store::{Db, StoreError, sessions};
+use souk_store::{Db, StoreError, idempotency, sessions};
 use tokio::sync::watch;
 
 pub type HandlerFuture<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
@@ -127,8 +127,12 @@ impl Worker {
 pub async fn housekeeping(db: Db, clock: Arc<dyn Clock>, mut shutdown: watch::Receiver<bool>) {
     loop {
         let mut conn = db.clone();
-        if let Err(e) = sessions::purge_expired(&mut conn, clock.now()).await {
+        let now = clock.now();
+        if let Err(e) = sessions::purge_expired(&mut conn, now).await {
             tracing::warn!(error = %e, "purging expired sessions failed");
+        }
+        if let Err(e) = idempotency::purge(&mut conn, now - Duration::hours(24)).await {
+            tracing::warn!(error = %e, "purging idempotency keys failed");
         }
         tokio::select! {
             _ = tokio::time::sleep(std::time::Duration::from_secs(600)) => {}

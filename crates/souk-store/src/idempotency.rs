@@ -79,3 +79,9 @@ pub async fn abandon(c: &mut impl Conn, scope: &str, key: &str) -> Result<(), St
         .await?;
     Ok(())
 }
+
+/// Forgets keys created before `before`; run periodically. Clients retry within minutes,
+/// so a day is plenty.
+pub async fn purge(c: &mut impl Conn, before: DateTime<Utc>) -> Result<u64, StoreError> {
+    c.execute(q("DELETE FROM idempotency_keys WHERE created_at < $1").bind(before)).await
+}

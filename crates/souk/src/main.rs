@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use souk_core::identity::{Email, Name, Password, StaffRole};
+use souk_core::identity::{Email, Name, Password};
 use souk_core::site::Site;
 use souk_server::{AppState, ServerConfig};
 use souk_store::clock::SystemClock;
@@ -179,27 +179,13 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let site = Site::parse(&args.site)?;
             let default_name = email.as_str().split('@').next().unwrap_or("operator").to_owned();
             let name = Name::parse("name", args.name.as_deref().unwrap_or(&default_name), 80).map_err(|e| anyhow::anyhow!(e))?;
-            let mut conn = state.db.clone();
-            match souk_store::accounts::find_by_email(&mut conn, &email).await? {
-                Some(existing) => {
-                    souk_store::accounts::set_staff_role(&mut conn, chrono::Utc::now(), &existing.id, Some(StaffRole::Operator)).await?;
-                    println!("{} is now an operator (password unchanged)", email);
-                }
-                None => {
-                    souk_server::identity::create_account(
-                        &state,
-                        &email,
-                        &name,
-                        &password,
-                        site,
-                        site.default_lang(),
-                        Some(StaffRole::Operator),
-                        None,
-                    )
-                    .await
-                    .map_err(|e| anyhow::anyhow!(e.message()))?;
-                    println!("Operator {} created", email);
-                }
+            let (account, created) = souk_server::identity::bootstrap_operator(&state, &email, &name, &password, site)
+                .await
+                .map_err(|e| anyhow::anyhow!(e.message()))?;
+            if created {
+                println!("Operator {} created", account.email);
+            } else {
+                println!("{} is now an operator (password unchanged)", account.email);
             }
             Ok(())
         }
