@@ -9,13 +9,19 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {message}")]
 pub struct FieldError {
-    pub field: &'static str,
+    /// A field name, or a path into nested input such as `plans[1].prices`.
+    pub field: std::borrow::Cow<'static, str>,
     pub message: String,
 }
 
 impl FieldError {
-    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
-        Self { field, message: message.into() }
+    pub fn new(field: impl Into<std::borrow::Cow<'static, str>>, message: impl Into<String>) -> Self {
+        Self { field: field.into(), message: message.into() }
+    }
+
+    /// The same error under a parent path: `name` inside `plans[0]` is `plans[0].name`.
+    pub fn within(self, parent: &str) -> Self {
+        Self { field: format!("{parent}.{}", self.field).into(), message: self.message }
     }
 }
 

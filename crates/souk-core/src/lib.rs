@@ -6,10 +6,12 @@
 //! The store and server crates depend on this one, never the other way round.
 
 pub mod calendar;
+pub mod catalog;
 pub mod clock;
 pub mod id;
 pub mod identity;
 pub mod money;
 pub mod outbox;
+pub mod search;
 pub mod site;
 pub mod verification;

@@ -233,7 +233,7 @@ mod tests {
     #[test]
     fn all_field_errors_are_reported_at_once() {
         let errors = Details::parse(OrgKind::Enterprise, &RawDetails::default()).unwrap_err();
-        let fields: Vec<_> = errors.iter().map(|e| e.field).collect();
+        let fields: Vec<_> = errors.iter().map(|e| e.field.as_ref()).collect();
         assert_eq!(fields, vec!["company_name", "registration_number", "contact_name", "contact_phone", "contact_email"]);
         let errors = Details::parse(OrgKind::Personal, &RawDetails::default()).unwrap_err();
         assert_eq!(errors.len(), 2);

@@ -75,7 +75,7 @@ impl Error {
             status: StatusCode::UNPROCESSABLE_ENTITY,
             code: "validation_failed",
             detail: "some fields are invalid; see `errors`".into(),
-            fields: errors.into_iter().map(|e| ProblemField { field: e.field.to_owned(), message: e.message }).collect(),
+            fields: errors.into_iter().map(|e| ProblemField { field: e.field.into_owned(), message: e.message }).collect(),
         }
     }
 
