@@ -96,6 +96,16 @@ prefixed_id!(/// An outbox event.
     EventId, "evt");
 prefixed_id!(/// An audit log entry.
     AuditId, "aud");
+prefixed_id!(/// A version of a platform agreement.
+    AgreementId, "agr");
+prefixed_id!(/// An operator's enforcement action against a seller or product.
+    EnforcementId, "enf");
+prefixed_id!(/// A product in the catalog.
+    ProductId, "prd");
+prefixed_id!(/// One revision of a product's content, reviewed as a whole.
+    RevisionId, "rev");
+prefixed_id!(/// A plan (SKU) of a product.
+    PlanId, "pln");
 
 #[cfg(test)]
 mod tests {

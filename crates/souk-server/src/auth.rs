@@ -233,6 +233,21 @@ impl FromRequestParts<AppState> for OrgScope {
     }
 }
 
+/// A signed-in platform operator. Extracted before any body, so a non-operator gets 403
+/// whatever they send.
+#[derive(Debug, Clone)]
+pub struct Operator(pub Caller);
+
+impl FromRequestParts<AppState> for Operator {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        caller.staff(StaffRole::Operator)?;
+        Ok(Operator(caller))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

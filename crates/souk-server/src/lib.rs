@@ -5,11 +5,13 @@
 pub mod api;
 pub mod demo;
 pub mod auth;
+pub mod catalog;
 pub mod error;
 pub mod extract;
 mod http;
 pub mod i18n;
 pub mod identity;
+pub mod markdown;
 pub mod idempotency;
 mod pages;
 pub mod verification;

@@ -300,6 +300,7 @@ impl Row {
 
 /// Something queries run on: the pool, or a transaction.
 pub trait Conn: Send {
+    fn backend(&self) -> Backend;
     fn fetch_all(&mut self, q: Q) -> impl Future<Output = Result<Vec<Row>, StoreError>> + Send;
     fn fetch_optional(&mut self, q: Q) -> impl Future<Output = Result<Option<Row>, StoreError>> + Send;
     /// Runs a statement and returns the number of rows it affected.
@@ -312,6 +313,10 @@ pub trait Conn: Send {
 }
 
 impl Conn for Db {
+    fn backend(&self) -> Backend {
+        Db::backend(self)
+    }
+
     fn fetch_all(&mut self, q: Q) -> impl Future<Output = Result<Vec<Row>, StoreError>> + Send {
         let pool = self.pool.clone();
         async move {
@@ -344,6 +349,10 @@ impl Conn for Db {
 }
 
 impl Conn for Tx {
+    fn backend(&self) -> Backend {
+        Tx::backend(self)
+    }
+
     fn fetch_all(&mut self, q: Q) -> impl Future<Output = Result<Vec<Row>, StoreError>> + Send {
         async move {
             Ok(match self {

@@ -7,12 +7,16 @@
 pub mod accounts;
 pub mod api_keys;
 pub mod audit;
+pub mod calendars;
 pub mod clock;
 mod db;
 pub mod idempotency;
 pub mod orgs;
 pub mod outbox;
+pub mod products;
+pub mod sellers;
 pub mod sessions;
+pub mod storefront;
 pub mod uploads;
 pub mod verifications;
 

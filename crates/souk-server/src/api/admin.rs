@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 use super::verification::{VerificationOut, file_response};
 use super::{AccountOut, PageQuery, next_cursor};
 use crate::AppState;
-use crate::auth::Caller;
+use crate::auth::{Caller, Operator};
 use crate::error::{Error, Problem, Result};
 use crate::extract::{ApiJson, ApiQuery, RequestId, path_id};
 use crate::verification;
@@ -75,7 +75,7 @@ pub struct DecisionIn {
     responses((status = 200, body = VerificationOut), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn decide(
     State(state): State<AppState>,
-    caller: Caller,
+    Operator(caller): Operator,
     rid: RequestId,
     Path(id): Path<String>,
     ApiJson(input): ApiJson<DecisionIn>,
@@ -170,7 +170,7 @@ pub struct StaffRoleIn {
     responses((status = 200, body = AccountOut), (status = 403, body = Problem), (status = 422, body = Problem)))]
 pub async fn set_staff_role(
     State(state): State<AppState>,
-    caller: Caller,
+    Operator(caller): Operator,
     rid: RequestId,
     ApiJson(input): ApiJson<StaffRoleIn>,
 ) -> Result<Json<AccountOut>> {

@@ -2,6 +2,8 @@
 //! handlers (`/api/openapi.json`).
 
 mod admin;
+mod catalog;
+mod storefront;
 mod identity;
 mod orgs;
 pub(crate) mod verification;
@@ -27,6 +29,8 @@ use crate::error::{Error, Problem};
         (name = "identity", description = "Accounts, sessions, passwords"),
         (name = "orgs", description = "Organizations, members, API keys"),
         (name = "verification", description = "Real-name verification"),
+        (name = "catalog", description = "Seller onboarding, products, plans, drafts and applications"),
+        (name = "storefront", description = "What buyers browse and search"),
         (name = "admin", description = "Platform staff: review queues, audit log, staff roles"),
     )
 )]
@@ -70,6 +74,35 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::document))
         .routes(routes!(admin::audit_log))
         .routes(routes!(admin::set_staff_role))
+        .routes(routes!(catalog::current_agreements))
+        .routes(routes!(catalog::publish_agreement))
+        .routes(routes!(catalog::seller_standing))
+        .routes(routes!(catalog::accept_agreement))
+        .routes(routes!(catalog::apply_to_sell))
+        .routes(routes!(catalog::list_sellers))
+        .routes(routes!(catalog::decide_seller))
+        .routes(routes!(catalog::enforce))
+        .routes(routes!(catalog::set_calendar_day))
+        .routes(routes!(catalog::list_products, catalog::create_product))
+        .routes(routes!(catalog::get_product))
+        .routes(routes!(catalog::save_draft))
+        .routes(routes!(catalog::submit))
+        .routes(routes!(catalog::withdraw))
+        .routes(routes!(catalog::list_product))
+        .routes(routes!(catalog::delist_product))
+        .routes(routes!(catalog::applications))
+        .routes(routes!(catalog::review_queue))
+        .routes(routes!(catalog::start_review))
+        .routes(routes!(catalog::decide))
+        .routes(routes!(storefront::categories))
+        .routes(routes!(storefront::search))
+        .routes(routes!(storefront::product))
+}
+
+/// A `status` filter.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct ApiQueryStatus {
+    pub status: Option<String>,
 }
 
 /// Query parameters of cursor-paginated lists.

@@ -122,7 +122,6 @@ pub struct TestApp {
     pub addr: String,
     pub db: Db,
     pub clock: Arc<MockClock>,
-    #[allow(dead_code)]
     pub state: AppState,
     pub testdb: Arc<TestDb>,
     shutdown: watch::Sender<bool>,
@@ -135,6 +134,8 @@ impl Drop for TestApp {
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
+    // Server errors show in a failing test's output.
+    let _ = tracing_subscriber::fmt().with_env_filter("warn,souk_server=info").with_test_writer().try_init();
     let testdb = Arc::new(TestDb::new(backend).await);
     let clock = Arc::new(MockClock::at(start_time()));
     spawn_node(testdb, clock).await
@@ -166,6 +167,10 @@ impl TestApp {
 
     pub async fn post(&self, c: &Client, path: &str, body: Value) -> Response {
         c.post(self.url(path)).json(&body).send().await.unwrap()
+    }
+
+    pub async fn put_json(&self, c: &Client, path: &str, body: Value) -> Response {
+        c.put(self.url(path)).json(&body).send().await.unwrap()
     }
 
     pub async fn get(&self, c: &Client, path: &str) -> Response {

@@ -3,6 +3,7 @@
 mod helpers;
 
 mod api;
+mod catalog;
 mod identity;
 mod outbox;
 mod pages;

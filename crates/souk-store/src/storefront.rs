@@ -1,0 +1,186 @@
+//! The storefront: one row per listed product and site, kept in step with the catalog in
+//! the same transaction as the change that affects it, and searched with each database's
+//! full-text index over the tokens `souk_core::search` produces (FTS5 on SQLite, a GIN
+//! tsvector on PostgreSQL).
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use souk_core::catalog::ProductContent;
+use souk_core::id::ProductId;
+use souk_core::search::{index_text, query_tokens};
+use souk_core::site::Site;
+
+use crate::{Backend, Conn, StoreError, Tx, products, q, q2, sellers};
+
+/// Removes the product from the storefront and, if it should be there, puts it back with
+/// its live content. Call in the transaction of any change to the product or its seller.
+pub async fn refresh(tx: &mut Tx, now: DateTime<Utc>, product_id: &ProductId) -> Result<(), StoreError> {
+    if tx.backend() == Backend::Sqlite {
+        tx.execute(
+            q("DELETE FROM storefront_fts WHERE rowid IN (SELECT rowid FROM storefront WHERE product_id = $1)").bind(product_id.as_str()),
+        )
+        .await?;
+    }
+    tx.execute(q("DELETE FROM storefront WHERE product_id = $1").bind(product_id.as_str())).await?;
+    let product = products::get(tx, product_id).await?;
+    let Some(live) = &product.live_revision_id else { return Ok(()) };
+    if !product.listed || product.delisted_reason.is_some() || !sellers::is_active(tx, &product.seller_org_id).await? {
+        return Ok(());
+    }
+    let content = products::get_revision(tx, live).await?.content;
+    let text = search_text(&content);
+    for site in &content.sites {
+        let row = tx
+            .fetch_one(
+                q2(
+                    "INSERT INTO storefront (product_id, site, seller_org_id, kind, category, name, summary, min_price, has_trial, listed_at, search_text)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING rowid AS rid",
+                    "INSERT INTO storefront (product_id, site, seller_org_id, kind, category, name, summary, min_price, has_trial, listed_at, search_text)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING 0::BIGINT AS rid",
+                )
+                .bind(product_id.as_str())
+                .bind(site.as_str())
+                .bind(product.seller_org_id.as_str())
+                .bind(product.kind.as_str())
+                .bind(&content.category)
+                .bind(&content.name)
+                .bind(&content.summary)
+                .bind(content.from_price(*site))
+                .bind(content.has_trial())
+                .bind(now)
+                .bind(&text),
+            )
+            .await?;
+        if tx.backend() == Backend::Sqlite {
+            let rid: i64 = row.get("rid")?;
+            tx.execute(q("INSERT INTO storefront_fts (rowid, search_text) VALUES ($1, $2)").bind(rid).bind(&text)).await?;
+        }
+    }
+    Ok(())
+}
+
+/// What is searched: name, summary, tags and description.
+pub fn search_text(c: &ProductContent) -> String {
+    let tags = c.tags.join(" ");
+    index_text(&[&c.name, &c.summary, &tags, &c.description])
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Search {
+    pub query: Option<String>,
+    pub category: Option<String>,
+    pub kind: Option<String>,
+    pub min_price: Option<i64>,
+    pub max_price: Option<i64>,
+    pub has_trial: bool,
+    pub seller: Option<String>,
+    /// `relevance` (default with a query), `newest` (default without), `price`, `price_desc`.
+    pub sort: String,
+    pub limit: u32,
+    pub offset: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Hit {
+    pub product_id: String,
+    pub site: String,
+    pub seller_org_id: String,
+    pub kind: String,
+    pub category: String,
+    pub name: String,
+    pub summary: String,
+    pub min_price: Option<i64>,
+    pub has_trial: bool,
+    pub listed_at: DateTime<Utc>,
+}
+
+/// Matching listings and the total number of matches.
+pub async fn search(c: &mut impl Conn, s: &Search, site: Site) -> Result<(Vec<Hit>, i64), StoreError> {
+    let tokens = s.query.as_deref().map(query_tokens).unwrap_or_default();
+    let query = if tokens.is_empty() {
+        q("SELECT s.*, 0.0 AS rank, COUNT(*) OVER () AS total FROM storefront s
+           WHERE ($1 IS NULL OR $1 IS NOT NULL) AND s.site = $2 AND ($3 IS NULL OR s.category = $3) AND ($4 IS NULL OR s.kind = $4)
+             AND ($5 IS NULL OR s.min_price >= $5) AND ($6 IS NULL OR s.min_price <= $6) AND (NOT $7 OR s.has_trial)
+             AND ($8 IS NULL OR s.seller_org_id = $8)
+           ORDER BY CASE WHEN $9 = 'price' THEN s.min_price END ASC,
+                    CASE WHEN $9 = 'price_desc' THEN s.min_price END DESC,
+                    s.listed_at DESC, s.product_id
+           LIMIT $10 OFFSET $11")
+    } else {
+        q2(
+            "SELECT s.*, m.rank AS rank, COUNT(*) OVER () AS total
+             FROM (SELECT rowid AS rid, bm25(storefront_fts) AS rank FROM storefront_fts WHERE storefront_fts MATCH $1) m
+             JOIN storefront s ON s.rowid = m.rid
+             WHERE s.site = $2 AND ($3 IS NULL OR s.category = $3) AND ($4 IS NULL OR s.kind = $4)
+               AND ($5 IS NULL OR s.min_price >= $5) AND ($6 IS NULL OR s.min_price <= $6) AND (NOT $7 OR s.has_trial)
+               AND ($8 IS NULL OR s.seller_org_id = $8)
+             ORDER BY CASE WHEN $9 = 'price' THEN s.min_price END ASC,
+                      CASE WHEN $9 = 'price_desc' THEN s.min_price END DESC,
+                      CASE WHEN $9 = 'newest' THEN s.listed_at END DESC,
+                      rank ASC, s.product_id
+             LIMIT $10 OFFSET $11",
+            "SELECT s.product_id, s.site, s.seller_org_id, s.kind, s.category, s.name, s.summary, s.min_price, s.has_trial, s.listed_at,
+                    ts_rank(s.search_tsv, query)::FLOAT8 AS rank, COUNT(*) OVER () AS total
+             FROM storefront s, to_tsquery('simple', $1) query
+             WHERE s.search_tsv @@ query AND s.site = $2 AND ($3 IS NULL OR s.category = $3) AND ($4 IS NULL OR s.kind = $4)
+               AND ($5 IS NULL OR s.min_price >= $5) AND ($6 IS NULL OR s.min_price <= $6) AND (NOT $7 OR s.has_trial)
+               AND ($8 IS NULL OR s.seller_org_id = $8)
+             ORDER BY CASE WHEN $9 = 'price' THEN s.min_price END ASC,
+                      CASE WHEN $9 = 'price_desc' THEN s.min_price END DESC,
+                      CASE WHEN $9 = 'newest' THEN s.listed_at END DESC,
+                      rank DESC, s.product_id
+             LIMIT $10 OFFSET $11",
+        )
+    };
+    // Tokens are letters and digits only, so quoting them cannot change the query's shape.
+    let match_expr = match c.backend() {
+        Backend::Sqlite => tokens.iter().map(|t| format!("\"{t}\"")).collect::<Vec<_>>().join(" "),
+        Backend::Postgres => tokens.iter().map(|t| format!("'{t}'")).collect::<Vec<_>>().join(" & "),
+    };
+    let rows = c
+        .fetch_all(
+            query
+                .bind(if tokens.is_empty() { None } else { Some(match_expr) })
+                .bind(site.as_str())
+                .bind(s.category.as_deref())
+                .bind(s.kind.as_deref())
+                .bind(s.min_price)
+                .bind(s.max_price)
+                .bind(s.has_trial)
+                .bind(s.seller.as_deref())
+                .bind(s.sort.as_str())
+                .bind(i64::from(s.limit))
+                .bind(i64::from(s.offset)),
+        )
+        .await?;
+    let total = match rows.first() {
+        Some(r) => r.get("total")?,
+        None => 0,
+    };
+    let hits = rows
+        .iter()
+        .map(|r| {
+            Ok(Hit {
+                product_id: r.get("product_id")?,
+                site: r.get("site")?,
+                seller_org_id: r.get("seller_org_id")?,
+                kind: r.get("kind")?,
+                category: r.get("category")?,
+                name: r.get("name")?,
+                summary: r.get("summary")?,
+                min_price: r.get("min_price")?,
+                has_trial: r.get("has_trial")?,
+                listed_at: r.get("listed_at")?,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    Ok((hits, total))
+}
+
+/// Whether the product is listed on the site now.
+pub async fn is_listed(c: &mut impl Conn, product: &ProductId, site: Site) -> Result<bool, StoreError> {
+    Ok(c
+        .fetch_optional(q("SELECT 1 AS one FROM storefront WHERE product_id = $1 AND site = $2").bind(product.as_str()).bind(site.as_str()))
+        .await?
+        .is_some())
+}
