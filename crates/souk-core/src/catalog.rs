@@ -263,21 +263,18 @@ impl ProductContent {
         if self.tags.iter().any(|t| t.chars().count() > 24 || t.chars().any(|c| c.is_control() || c == ',')) {
             errors.push(FieldError::new("tags", "each tag is at most 24 characters, without commas"));
         }
-        if let Some(e) = &self.support_email {
-            if let Err(err) = Email::parse("support_email", e) {
+        if let Some(e) = &self.support_email
+            && let Err(err) = Email::parse("support_email", e) {
                 errors.push(err);
             }
-        }
-        if let Some(p) = &self.support_phone {
-            if let Err(err) = Phone::parse("support_phone", p) {
+        if let Some(p) = &self.support_phone
+            && let Err(err) = Phone::parse("support_phone", p) {
                 errors.push(err);
             }
-        }
-        if let Some(u) = &self.support_url {
-            if !(u.starts_with("https://") || u.starts_with("http://")) || u.len() > 300 || u.contains(char::is_whitespace) {
+        if let Some(u) = &self.support_url
+            && (!(u.starts_with("https://") || u.starts_with("http://")) || u.len() > 300 || u.contains(char::is_whitespace)) {
                 errors.push(FieldError::new("support_url", "must be an http(s) URL"));
             }
-        }
         if self.support_email.is_none() && self.support_phone.is_none() && self.support_url.is_none() {
             errors.push(FieldError::new("support_email", "give at least one support contact"));
         }
@@ -360,18 +357,17 @@ impl Plan {
             if prices.iter().any(|p| !sites.contains(&p.site)) {
                 errors.push(FieldError::new(field.to_owned(), "has a price for a site the product is not sold on"));
             }
-            if prices.iter().any(|p| p.amount_minor < 0 || p.amount_minor > 100_000_000_00) {
+            if prices.iter().any(|p| p.amount_minor < 0 || p.amount_minor > 10_000_000_000) {
                 errors.push(FieldError::new(field.to_owned(), "prices must be between 0 and 100,000,000"));
             }
         };
         match &self.billing {
             Billing::Periodic { seats, .. } => {
                 check_prices(&mut errors, "prices", &self.prices);
-                if let Some(s) = seats {
-                    if s.min == 0 || s.min > s.max || s.max > 100_000 {
+                if let Some(s) = seats
+                    && (s.min == 0 || s.min > s.max || s.max > 100_000) {
                         errors.push(FieldError::new("billing.seats", "seats need 1 <= min <= max <= 100000"));
                     }
-                }
             }
             Billing::OneTime => {
                 check_prices(&mut errors, "prices", &self.prices);

@@ -30,6 +30,8 @@ pub enum MoneyError {
     Overflow,
     #[error("cannot allocate over no shares or zero total weight")]
     EmptyAllocation,
+    #[error("{0:?} is not an amount")]
+    NotAnAmount(String),
 }
 
 impl Currency {
@@ -84,6 +86,33 @@ impl Money {
 
     pub fn zero(currency: Currency) -> Self {
         Self { minor: 0, currency }
+    }
+
+    /// Parses an amount written in major units, as a person types it: `99`, `99.5`, `1,299.00`.
+    /// More decimals than the currency has, signs and other characters are refused.
+    pub fn parse_major(raw: &str, currency: Currency) -> Result<Money, MoneyError> {
+        let s: String = raw.trim().chars().filter(|c| *c != ',' && *c != '_').collect();
+        let bad = || MoneyError::NotAnAmount(raw.to_owned());
+        let (int, frac) = s.split_once('.').unwrap_or((&s, ""));
+        let exp = currency.exponent() as usize;
+        if int.is_empty() || frac.len() > exp || !int.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad());
+        }
+        let int: i64 = int.parse().map_err(|_| MoneyError::Overflow)?;
+        let frac_minor: i64 = if exp == 0 { 0 } else { format!("{frac:0<exp$}").parse().map_err(|_| bad())? };
+        let minor = int.checked_mul(10i64.pow(exp as u32)).and_then(|m| m.checked_add(frac_minor)).ok_or(MoneyError::Overflow)?;
+        Ok(Money::new(minor, currency))
+    }
+
+    /// The amount in major units without a symbol, as a form shows it: `99.00`.
+    pub fn major_string(self) -> String {
+        let exp = self.currency.exponent();
+        if exp == 0 {
+            return self.minor.to_string();
+        }
+        let div = 10i64.pow(exp);
+        let sign = if self.minor < 0 { "-" } else { "" };
+        format!("{sign}{}.{:0width$}", self.minor.abs() / div, self.minor.abs() % div, width = exp as usize)
     }
 
     pub fn checked_add(self, other: Money) -> Result<Money, MoneyError> {
@@ -196,6 +225,19 @@ mod tests {
         let shares = Money::new(1000, Currency::Cny).allocate(&[70, 30]).unwrap();
         assert_eq!(shares[0].minor, 700);
         assert_eq!(shares[1].minor, 300);
+    }
+
+    #[test]
+    fn amounts_typed_by_people_parse_exactly() {
+        assert_eq!(Money::parse_major("99", Currency::Cny).unwrap().minor, 9900);
+        assert_eq!(Money::parse_major("99.5", Currency::Cny).unwrap().minor, 9950);
+        assert_eq!(Money::parse_major(" 1,299.05 ", Currency::Usd).unwrap().minor, 129905);
+        assert_eq!(Money::parse_major("500", Currency::Jpy).unwrap().minor, 500);
+        for bad in ["", "-1", "1.234", "abc", "1.2.3", ".5", "5.x", "500.5"] {
+            let currency = if bad == "500.5" { Currency::Jpy } else { Currency::Usd };
+            assert!(Money::parse_major(bad, currency).is_err(), "{bad:?} accepted");
+        }
+        assert_eq!(Money::new(129905, Currency::Usd).major_string(), "1299.05");
     }
 
     #[test]

@@ -141,16 +141,15 @@ pub async fn apply_to_sell(state: &AppState, caller: &Caller, org_id: &OrgId, re
     if !missing.is_empty() {
         return Err(agreements_missing(&missing));
     }
-    if let Some(s) = sellers::get(&mut tx, org_id).await? {
-        if s.status != "rejected" {
+    if let Some(s) = sellers::get(&mut tx, org_id).await?
+        && s.status != "rejected" {
             return Err(Error::conflict("already_applied", format!("this organization's seller status is {}", s.status)));
         }
-    }
     sellers::apply(&mut tx, now, org_id, &caller.actor()).await?;
     record(&mut tx, now, Change { actor: &caller.actor(), org: Some(org_id), action: "seller.applied", target: org_id.as_str(), summary: "applied to sell".into(), request_id }).await?;
     outbox::enqueue(&mut tx, now, "seller.applied", org_id.as_str(), &json!({ "org_id": org_id })).await?;
     tx.commit().await?;
-    Ok(sellers::get(&mut state.db.clone(), org_id).await?.ok_or_else(Error::not_found)?)
+    sellers::get(&mut state.db.clone(), org_id).await?.ok_or_else(Error::not_found)
 }
 
 pub async fn decide_seller(
@@ -190,7 +189,7 @@ pub async fn decide_seller(
     .await?;
     outbox::enqueue(&mut tx, now, "seller.decided", org_id.as_str(), &json!({ "org_id": org_id, "status": to, "reason": reason })).await?;
     tx.commit().await?;
-    Ok(sellers::get(&mut state.db.clone(), org_id).await?.ok_or_else(Error::not_found)?)
+    sellers::get(&mut state.db.clone(), org_id).await?.ok_or_else(Error::not_found)
 }
 
 /// The operator's enforcement actions (seed §3).

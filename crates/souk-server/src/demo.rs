@@ -60,13 +60,27 @@ pub async fn load(state: &AppState) -> Result<Vec<DemoAccount>> {
             let a = create_account(state, &email, &name, &password, spec.site, spec.site.default_lang(), spec.staff, None).await?;
             populate(state, &a, spec).await?;
         }
-        let org = match spec.enterprise {
-            Some((name, _, _)) => Some(name.to_owned()),
-            None => None,
-        };
+        let org = spec.enterprise.map(|(name, _, _)| name.to_owned());
         out.push(DemoAccount { role: spec.role, email: spec.email, password: DEMO_PASSWORD, org, created });
     }
+    load_catalog(state).await?;
     Ok(out)
+}
+
+/// Publishes each demo seller's catalog (once).
+async fn load_catalog(state: &AppState) -> Result<usize> {
+    let mut db = state.db.clone();
+    let find = |email: &'static str| Email::parse("email", email).map_err(|e| Error::validation(vec![e]));
+    let operator = accounts::find_by_email(&mut db, &find("operator@souk.test")?).await?.ok_or_else(Error::not_found)?;
+    let mut n = 0;
+    for (email, site) in [("seller@acme.test", "intl"), ("seller@yunzhan.test", "cn")] {
+        let seller = accounts::find_by_email(&mut db, &find(email)?).await?.ok_or_else(Error::not_found)?;
+        let Some((org, _)) = orgs::list_for_account(&mut db, &seller.id).await?.into_iter().find(|(o, _)| o.kind == souk_core::identity::OrgKind::Enterprise) else {
+            continue;
+        };
+        n += crate::demo_catalog::load(state, &operator, &seller, &org.id, site).await?;
+    }
+    Ok(n)
 }
 
 async fn populate(state: &AppState, account: &Account, spec: &Spec) -> Result<()> {

@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod demo;
+mod demo_catalog;
 pub mod auth;
 pub mod catalog;
 pub mod error;

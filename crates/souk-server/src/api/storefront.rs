@@ -137,11 +137,10 @@ pub fn parse_search(q: &SearchQuery) -> Result<(Search, u32, u32)> {
         Some(s @ ("relevance" | "newest" | "price" | "price_desc")) => s,
         Some(_) => return Err(Error::bad_request("invalid_query", "sort is relevance, newest, price or price_desc")),
     };
-    if let Some(k) = q.kind.as_deref() {
-        if souk_core::catalog::ProductKind::parse(k).is_none() {
+    if let Some(k) = q.kind.as_deref()
+        && souk_core::catalog::ProductKind::parse(k).is_none() {
             return Err(Error::bad_request("invalid_query", "kind is saas, image, license or service"));
         }
-    }
     if q.min_price.is_some_and(|p| p < 0) || q.max_price.is_some_and(|p| p < 0) {
         return Err(Error::bad_request("invalid_query", "prices are not negative"));
     }

@@ -129,11 +129,10 @@ pub async fn signout(State(state): State<AppState>, ctx: PageCtx, headers: Heade
     if let Err(r) = ctx.check_csrf(field(&f, "_csrf")) {
         return r;
     }
-    if let Some(token) = cookie(&headers, SESSION_COOKIE) {
-        if let Err(e) = identity::sign_out(&state, token).await {
+    if let Some(token) = cookie(&headers, SESSION_COOKIE)
+        && let Err(e) = identity::sign_out(&state, token).await {
             return ctx.fail(e);
         }
-    }
     let mut res = Redirect::to("/").into_response();
     if let Ok(v) = HeaderValue::from_str(&set_cookie(SESSION_COOKIE, "", 0, state.config.secure_cookies, "Lax")) {
         res.headers_mut().append(header::SET_COOKIE, v);
@@ -172,11 +171,10 @@ pub async fn change_password(State(state): State<AppState>, ctx: PageCtx, rid: R
 /// Remembers the chosen language in a cookie (and on the account) and goes back.
 pub async fn switch_lang(State(state): State<AppState>, ctx: PageCtx, Path(code): Path<String>, headers: HeaderMap) -> Response {
     let lang = Lang::parse(&code).unwrap_or(Lang::En);
-    if let Some(a) = &ctx.account {
-        if let Err(e) = souk_store::accounts::set_lang(&mut state.db.clone(), state.clock.now(), &a.id, lang).await {
+    if let Some(a) = &ctx.account
+        && let Err(e) = souk_store::accounts::set_lang(&mut state.db.clone(), state.clock.now(), &a.id, lang).await {
             return ctx.fail(e.into());
         }
-    }
     let back = headers
         .get(header::REFERER)
         .and_then(|v| v.to_str().ok())
