@@ -3,7 +3,7 @@
 
 mod admin;
 mod catalog;
-mod storefront;
+pub(crate) mod storefront;
 mod identity;
 mod orgs;
 pub(crate) mod verification;

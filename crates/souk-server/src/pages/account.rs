@@ -8,9 +8,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use souk_core::site::Lang;
-use souk_store::orgs;
 
-use super::{FormState, LANG_COOKIE, OrgView, PageCtx, form_status, render};
+use super::{FormState, LANG_COOKIE, PageCtx, form_status, render};
 use crate::AppState;
 use crate::auth::{SESSION_COOKIE, cookie, set_cookie};
 use crate::extract::RequestId;
@@ -20,24 +19,6 @@ type Fields = Form<HashMap<String, String>>;
 
 fn field<'a>(f: &'a HashMap<String, String>, k: &str) -> &'a str {
     f.get(k).map(String::as_str).unwrap_or("")
-}
-
-#[derive(Template)]
-#[template(path = "home.html")]
-struct Home<'a> {
-    ctx: &'a PageCtx,
-    orgs: Vec<OrgView>,
-}
-
-pub async fn home(State(state): State<AppState>, ctx: PageCtx) -> Response {
-    let orgs = match &ctx.account {
-        Some(a) => match orgs::list_for_account(&mut state.db.clone(), &a.id).await {
-            Ok(list) => list.iter().map(|(o, r)| OrgView::new(o, Some(*r))).collect(),
-            Err(e) => return ctx.fail(e.into()),
-        },
-        None => Vec::new(),
-    };
-    render(&Home { ctx: &ctx, orgs })
 }
 
 #[derive(Template)]

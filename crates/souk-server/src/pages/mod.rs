@@ -8,6 +8,7 @@
 mod account;
 mod admin;
 mod orgs;
+pub(crate) mod store;
 
 use std::collections::HashMap;
 
@@ -20,7 +21,7 @@ use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use souk_core::identity::StaffRole;
-use souk_core::site::Lang;
+use souk_core::site::{Lang, Site};
 use souk_store::accounts::Account;
 use subtle::ConstantTimeEq;
 
@@ -34,7 +35,10 @@ pub const LANG_COOKIE: &str = "souk_lang";
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/", get(account::home))
+        .route("/", get(store::home))
+        .route("/products", get(store::search))
+        .route("/products/{id}", get(store::product))
+        .route("/shops/{org_id}", get(store::shop))
         .route("/signup", get(account::signup_page).post(account::signup))
         .route("/signin", get(account::signin_page).post(account::signin))
         .route("/signout", post(account::signout))
@@ -85,6 +89,16 @@ pub struct PageCtx {
 impl PageCtx {
     pub fn is_operator(&self) -> bool {
         self.account.as_ref().is_some_and(|a| a.staff_role == Some(StaffRole::Operator))
+    }
+
+    /// The storefront the visitor sees: a signed-in account's own site, otherwise the one
+    /// that matches the page language.
+    pub fn site(&self) -> Site {
+        match &self.account {
+            Some(a) => a.site,
+            None if self.t.lang == Lang::ZhCn => Site::Cn,
+            None => Site::Intl,
+        }
     }
 
     pub fn other_lang(&self) -> &'static str {

@@ -5,7 +5,7 @@ use reqwest::{Client, StatusCode};
 use crate::both_backends;
 use crate::helpers::*;
 
-both_backends!(sign_up_through_the_form, forms_need_their_csrf_token, pages_speak_two_languages, staff_pages_are_for_staff);
+both_backends!(sign_up_through_the_form, forms_need_their_csrf_token, pages_speak_two_languages, staff_pages_are_for_staff, the_demo_storefront);
 
 /// The CSRF token a page embedded in its forms.
 fn csrf(html: &str) -> String {
@@ -108,4 +108,36 @@ async fn staff_pages_are_for_staff(b: Backend) {
     let html = page(&app, &op, "/admin/audit").await;
     assert!(html.contains("account.created"));
     page(&app, &op, "/admin/verifications").await;
+}
+
+async fn the_demo_storefront(b: Backend) {
+    let app = spawn_app(b).await;
+    let first = souk_server::demo::load(&app.state).await.unwrap();
+    assert_eq!(first.len(), 6);
+    let products = app.count("SELECT COUNT(*) AS n FROM products").await;
+    assert!(products >= 40, "a believable catalog, got {products}");
+    souk_server::demo::load(&app.state).await.unwrap();
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM products").await, products, "loading twice adds nothing");
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM accounts").await, 6);
+
+    let c = client();
+    let home = page(&app, &c, "/").await;
+    assert!(home.contains("Trial center") && home.contains("DevOps &#38; monitoring"), "{home}");
+    let results = page(&app, &c, "/products?q=monitor").await;
+    assert!(results.contains("Acme Monitor"), "search finds the product");
+    let zh = c.get(app.url("/products?q=%E6%95%B0%E6%8D%AE")).header("accept-language", "zh-CN").send().await.unwrap().text().await.unwrap();
+    assert!(zh.contains("大数据分析平台") && zh.contains("数据库备份服务"), "Chinese search on the cn site");
+    let res = app.get(&c, "/products?min_price=cheap").await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert!(res.text().await.unwrap().contains("prices are amounts"));
+
+    let at = results.find("href=\"/products/prd_").unwrap() + 16;
+    let id = &results[at..at + 30];
+    let product = page(&app, &c, &format!("/products/{id}")).await;
+    assert!(product.contains("id=\"plans\"") && product.contains("$15.00"), "plans priced in the site's currency");
+    assert!(product.contains("<h2>Acme Monitor</h2>"), "description rendered from Markdown");
+    let shop_at = product.find("href=\"/shops/").unwrap() + 13;
+    let shop = page(&app, &c, &format!("/shops/{}", &product[shop_at..shop_at + 30])).await;
+    assert!(shop.contains("Acme Log Search"));
+    assert_eq!(app.get(&c, "/products/prd_01jd0000000000000000000000").await.status(), StatusCode::NOT_FOUND);
 }
