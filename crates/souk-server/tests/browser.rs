@@ -137,7 +137,7 @@ async fn sign_up_verify_and_get_approved_in_a_browser() {
     click(&c, "#signup-submit").await;
     find(&c, "form[action='/signout']").await;
     let after = source(&c).await;
-    assert!(after.contains("Signed in as"), "signed in after sign-up: {after}");
+    assert!(after.contains("ann@example.com"), "signed in after sign-up: {after}");
 
     // Sign out and in again.
     sign_out(&c).await;
