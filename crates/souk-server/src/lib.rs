@@ -64,6 +64,7 @@ impl AppState {
 /// Serves HTTP on `listener` and runs the background workers until `shutdown` turns true.
 pub async fn serve(state: AppState, listener: TcpListener, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
     let housekeeping = tokio::spawn(workers::housekeeping(state.db.clone(), state.clock.clone(), shutdown.clone()));
+    let sla_watch = tokio::spawn(watch_review_slas(state.clone(), shutdown.clone()));
     let app = app(state);
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
@@ -71,5 +72,20 @@ pub async fn serve(state: AppState, listener: TcpListener, mut shutdown: watch::
         })
         .await?;
     housekeeping.abort();
+    sla_watch.abort();
     Ok(())
+}
+
+/// Sends "SLA at risk" events for product reviews once a minute. Every node may run it:
+/// each warning is claimed in the database, so it is sent once.
+async fn watch_review_slas(state: AppState, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        if let Err(e) = catalog::warn_sla_at_risk(&state).await {
+            tracing::warn!(error = %e.message(), "checking review SLAs failed");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(60)) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
 }

@@ -99,20 +99,16 @@ async fn sign_out(c: &Client) {
     find(c, "a[href='/signup']").await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sign_up_verify_and_get_approved_in_a_browser() {
-    let dir = tempfile::tempdir().unwrap();
-    let Some((_driver, c)) = start_browser(&dir.path().join("profile")).await else { return };
-
-    let db = Db::connect(&DatabaseUrl::sqlite_file(&dir.path().join("souk.db"))).await.unwrap();
+/// Serves a fresh SQLite marketplace with an operator `op@souk.test`; returns its URL.
+async fn start_app(dir: &std::path::Path, password: &str) -> (String, AppState, tokio::sync::watch::Sender<bool>) {
+    let db = Db::connect(&DatabaseUrl::sqlite_file(&dir.join("souk.db"))).await.unwrap();
     db.migrate().await.unwrap();
     let clock = Arc::new(MockClock::at(chrono::Utc::now()));
     let state = AppState::new(db.clone(), clock, ServerConfig::default());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let (_stop, rx) = tokio::sync::watch::channel(false);
+    let (stop, rx) = tokio::sync::watch::channel(false);
     tokio::spawn(souk_server::serve(state.clone(), listener, rx));
-    let password = "browser test password";
     souk_server::identity::create_account(
         &state,
         &Email::parse("e", "op@souk.test").unwrap(),
@@ -125,6 +121,15 @@ async fn sign_up_verify_and_get_approved_in_a_browser() {
     )
     .await
     .unwrap();
+    (base, state, stop)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_up_verify_and_get_approved_in_a_browser() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((_driver, c)) = start_browser(&dir.path().join("profile")).await else { return };
+    let password = "browser test password";
+    let (base, _state, _stop) = start_app(dir.path(), password).await;
 
     // Sign up through the form: first with a mistake, then right.
     c.goto(&format!("{base}/signup")).await.unwrap();
@@ -185,5 +190,110 @@ async fn sign_up_verify_and_get_approved_in_a_browser() {
     c.goto(&format!("{org_url}/verification")).await.unwrap();
     let status = find(&c, "#verification-status").await.text().await.unwrap();
     assert_eq!(status, "Verified");
+    c.close().await.unwrap();
+}
+
+/// Sets up, through the API, a verified enterprise of `email` and a published agreement.
+async fn verified_enterprise(base: &str, email: &str, password: &str) -> String {
+    let api = reqwest::Client::builder().cookie_store(true).build().unwrap();
+    let post = |path: &str, body: serde_json::Value| api.post(format!("{base}{path}")).json(&body).send();
+    post("/api/v1/auth/signup", json!({"email": email, "name": "Sam Seller", "password": password, "site": "intl"})).await.unwrap();
+    post("/api/v1/auth/signin", json!({"email": email, "password": password})).await.unwrap();
+    let org: serde_json::Value = post("/api/v1/orgs", json!({"name": "Sam's Software"})).await.unwrap().json().await.unwrap();
+    let org = org["id"].as_str().unwrap().to_owned();
+    let part = reqwest::multipart::Part::bytes(b"%PDF-1.4\n%%EOF\n".to_vec()).file_name("licence.pdf");
+    let up: serde_json::Value = api.post(format!("{base}/api/v1/orgs/{org}/uploads")).multipart(reqwest::multipart::Form::new().part("file", part)).send().await.unwrap().json().await.unwrap();
+    let v: serde_json::Value = post(&format!("/api/v1/orgs/{org}/verifications"), json!({"company_name": "Sam's Software Ltd", "registration_number": "REG-778899", "contact_name": "Sam", "contact_phone": "+14155550100", "contact_email": email, "document_ids": [up["id"]]})).await.unwrap().json().await.unwrap();
+    let op = reqwest::Client::builder().cookie_store(true).build().unwrap();
+    op.post(format!("{base}/api/v1/auth/signin")).json(&json!({"email": "op@souk.test", "password": password})).send().await.unwrap();
+    let res = op.post(format!("{base}/api/v1/admin/verifications/{}/decision", v["id"].as_str().unwrap())).json(&json!({"approve": true})).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let res = op.post(format!("{base}/api/v1/admin/agreements")).json(&json!({"kind": "seller-agreement", "title": "Seller agreement", "body": "List only what you can deliver."})).send().await.unwrap();
+    assert_eq!(res.status(), 201);
+    org
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seller_and_an_operator_take_a_product_through_review_in_a_browser() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((_driver, c)) = start_browser(&dir.path().join("profile")).await else { return };
+    let password = "browser test password";
+    let (base, _state, _stop) = start_app(dir.path(), password).await;
+    let org = verified_enterprise(&base, "sam@example.com", password).await;
+
+    // The seller accepts the agreement and applies, from the seller center.
+    sign_in(&c, &base, "sam@example.com", password).await;
+    c.goto(&format!("{base}/orgs/{org}")).await.unwrap();
+    click(&c, "#seller-center").await;
+    click(&c, "button.accept-agreement").await;
+    click(&c, "#apply").await;
+    let status = find(&c, "#seller-status").await.text().await.unwrap();
+    assert!(status.contains("applied"), "{status}");
+    sign_out(&c).await;
+
+    // The operator approves the seller.
+    sign_in(&c, &base, "op@souk.test", password).await;
+    c.goto(&format!("{base}/admin/sellers")).await.unwrap();
+    click(&c, "button.approve-seller").await;
+    find(&c, "p.subnav").await;
+    sign_out(&c).await;
+
+    // The seller drafts a product, forgets the summary, submits.
+    sign_in(&c, &base, "sam@example.com", password).await;
+    c.goto(&format!("{base}/orgs/{org}/products")).await.unwrap();
+    fill(&c, "#new-product #f-name", "Sam's Uptime Robot").await;
+    click(&c, "#new-product button[type=submit]").await;
+    find(&c, "#product-form").await;
+    fill(&c, "#f-description", "Checks your sites **every minute**.").await;
+    c.find(Locator::Css("#f-category")).await.unwrap().select_by_value("devops").await.unwrap();
+    fill(&c, "#f-support_email", "help@sam.example").await;
+    click(&c, "input[name=site_intl]").await;
+    fill(&c, "input[name=plan0_code]", "monthly").await;
+    fill(&c, "input[name=plan0_name]", "Monthly").await;
+    fill(&c, "input[name=plan0_price_intl]", "9.90").await;
+    click(&c, "#submit-review").await;
+    let err = find(&c, "#e-summary").await.text().await.unwrap();
+    assert!(!err.is_empty(), "the missing summary is shown beside its field");
+    fill(&c, "#f-summary", "Uptime checks for small sites").await;
+    click(&c, "#submit-review").await;
+    let state = find(&c, "#revision-state").await.text().await.unwrap();
+    assert!(state.contains("submitted"), "{state}");
+    sign_out(&c).await;
+
+    // The operator rejects with a reason on the name.
+    sign_in(&c, &base, "op@souk.test", password).await;
+    c.goto(&format!("{base}/admin/reviews")).await.unwrap();
+    click(&c, "#review-queue a.button").await;
+    fill(&c, "#r-name", "Do not use the word Robot").await;
+    click(&c, "#reject").await;
+    c.wait().at_most(Duration::from_secs(10)).for_element(Locator::XPath("//span[@id='review-state' and text()='rejected']")).await.unwrap();
+    sign_out(&c).await;
+
+    // The seller sees the reason beside the name, fixes it and resubmits.
+    sign_in(&c, &base, "sam@example.com", password).await;
+    c.goto(&format!("{base}/orgs/{org}/applications")).await.unwrap();
+    assert!(source(&c).await.contains("Do not use the word Robot"));
+    click(&c, "#applications a").await;
+    let reason = find(&c, "p.reviewer").await.text().await.unwrap();
+    assert!(reason.contains("Robot"), "{reason}");
+    fill(&c, "#f-name", "Sam's Uptime Checker").await;
+    click(&c, "#submit-review").await;
+    find(&c, "#revision-state").await;
+    sign_out(&c).await;
+
+    // The operator approves; the product is in the store.
+    sign_in(&c, &base, "op@souk.test", password).await;
+    c.goto(&format!("{base}/admin/reviews")).await.unwrap();
+    click(&c, "#review-queue a.button").await;
+    click(&c, "#approve").await;
+    c.wait().at_most(Duration::from_secs(10)).for_element(Locator::XPath("//span[@id='review-state' and text()='approved']")).await.unwrap();
+    c.goto(&format!("{base}/products?q=uptime")).await.unwrap();
+    let results = source(&c).await;
+    assert!(results.contains("Sam&#39;s Uptime Checker") || results.contains("Sam's Uptime Checker"), "listed after approval");
+    click(&c, ".product-card a").await;
+    find(&c, "#plans").await;
+    assert!(source(&c).await.contains("$9.90"));
+    let shot = c.screenshot().await.unwrap();
+    let _ = std::fs::write(std::env::temp_dir().join("souk-browser-product.png"), shot);
     c.close().await.unwrap();
 }

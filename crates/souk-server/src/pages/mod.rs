@@ -6,8 +6,9 @@
 #![allow(clippy::result_large_err)]
 
 mod account;
-mod admin;
+pub(crate) mod admin;
 mod orgs;
+pub(crate) mod seller;
 pub(crate) mod store;
 
 use std::collections::HashMap;
@@ -56,6 +57,19 @@ pub fn router() -> Router<AppState> {
         .route("/admin/verifications/{id}", get(admin::review))
         .route("/admin/verifications/{id}/decision", post(admin::decide))
         .route("/admin/audit", get(admin::audit))
+        .route("/admin/reviews", get(admin::reviews))
+        .route("/admin/reviews/{id}", get(admin::review_product))
+        .route("/admin/reviews/{id}/decision", post(admin::decide_product))
+        .route("/admin/sellers", get(admin::sellers))
+        .route("/admin/sellers/{org_id}", post(admin::seller_action))
+        .route("/orgs/{org_id}/seller", get(seller::home))
+        .route("/orgs/{org_id}/seller/agreements/{agreement_id}/accept", post(seller::accept))
+        .route("/orgs/{org_id}/seller/apply", post(seller::apply))
+        .route("/orgs/{org_id}/products", get(seller::products).post(seller::create))
+        .route("/orgs/{org_id}/products/{product_id}", get(seller::edit))
+        .route("/orgs/{org_id}/products/{product_id}/draft", post(seller::save))
+        .route("/orgs/{org_id}/products/{product_id}/lifecycle", post(seller::lifecycle))
+        .route("/orgs/{org_id}/applications", get(seller::applications))
         .layer(middleware::from_fn(csrf_cookie))
 }
 
