@@ -119,9 +119,14 @@ pub struct Dimension {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Billing {
     /// A price per period; with `seats`, per seat per period.
-    Periodic { period: Period, seats: Option<SeatRange> },
+    Periodic {
+        period: Period,
+        seats: Option<SeatRange>,
+    },
     OneTime,
-    PayPerUse { dimensions: Vec<Dimension> },
+    PayPerUse {
+        dimensions: Vec<Dimension>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -219,12 +224,8 @@ impl ProductContent {
         self.summary = self.summary.trim().to_owned();
         self.category = self.category.trim().to_owned();
         let mut seen = BTreeSet::new();
-        self.tags = self
-            .tags
-            .iter()
-            .map(|t| t.trim().to_lowercase())
-            .filter(|t| !t.is_empty() && seen.insert(t.clone()))
-            .collect();
+        self.tags =
+            self.tags.iter().map(|t| t.trim().to_lowercase()).filter(|t| !t.is_empty() && seen.insert(t.clone())).collect();
         self.sites.sort_by_key(|s| s.as_str());
         self.sites.dedup();
         for p in &mut self.plans {
@@ -264,17 +265,20 @@ impl ProductContent {
             errors.push(FieldError::new("tags", "each tag is at most 24 characters, without commas"));
         }
         if let Some(e) = &self.support_email
-            && let Err(err) = Email::parse("support_email", e) {
-                errors.push(err);
-            }
+            && let Err(err) = Email::parse("support_email", e)
+        {
+            errors.push(err);
+        }
         if let Some(p) = &self.support_phone
-            && let Err(err) = Phone::parse("support_phone", p) {
-                errors.push(err);
-            }
+            && let Err(err) = Phone::parse("support_phone", p)
+        {
+            errors.push(err);
+        }
         if let Some(u) = &self.support_url
-            && (!(u.starts_with("https://") || u.starts_with("http://")) || u.len() > 300 || u.contains(char::is_whitespace)) {
-                errors.push(FieldError::new("support_url", "must be an http(s) URL"));
-            }
+            && (!(u.starts_with("https://") || u.starts_with("http://")) || u.len() > 300 || u.contains(char::is_whitespace))
+        {
+            errors.push(FieldError::new("support_url", "must be an http(s) URL"));
+        }
         if self.support_email.is_none() && self.support_phone.is_none() && self.support_url.is_none() {
             errors.push(FieldError::new("support_email", "give at least one support contact"));
         }
@@ -282,7 +286,9 @@ impl ProductContent {
             errors.push(FieldError::new("sites", "choose at least one site to sell on"));
         }
         match (kind, &self.image) {
-            (ProductKind::Image, None) => errors.push(FieldError::new("image", "a machine-image product needs its image details")),
+            (ProductKind::Image, None) => {
+                errors.push(FieldError::new("image", "a machine-image product needs its image details"))
+            }
             (ProductKind::Image, Some(img)) => {
                 if img.image_ref.trim().is_empty() || img.image_ref.len() > 200 {
                     errors.push(FieldError::new("image.image_ref", "must name the image"));
@@ -351,7 +357,10 @@ impl Plan {
                 match prices.iter().filter(|p| p.site == *site).count() {
                     1 => {}
                     0 => errors.push(FieldError::new(field.to_owned(), format!("needs a price for the {} site", site.as_str()))),
-                    _ => errors.push(FieldError::new(field.to_owned(), format!("has more than one price for the {} site", site.as_str()))),
+                    _ => errors.push(FieldError::new(
+                        field.to_owned(),
+                        format!("has more than one price for the {} site", site.as_str()),
+                    )),
                 }
             }
             if prices.iter().any(|p| !sites.contains(&p.site)) {
@@ -365,9 +374,10 @@ impl Plan {
             Billing::Periodic { seats, .. } => {
                 check_prices(&mut errors, "prices", &self.prices);
                 if let Some(s) = seats
-                    && (s.min == 0 || s.min > s.max || s.max > 100_000) {
-                        errors.push(FieldError::new("billing.seats", "seats need 1 <= min <= max <= 100000"));
-                    }
+                    && (s.min == 0 || s.min > s.max || s.max > 100_000)
+                {
+                    errors.push(FieldError::new("billing.seats", "seats need 1 <= min <= max <= 100000"));
+                }
             }
             Billing::OneTime => {
                 check_prices(&mut errors, "prices", &self.prices);
@@ -442,7 +452,10 @@ mod tests {
                 code: "basic-monthly".into(),
                 name: "Basic".into(),
                 billing: Billing::Periodic { period: Period::Month, seats: None },
-                prices: vec![SitePrice { site: Site::Cn, amount_minor: 9900 }, SitePrice { site: Site::Intl, amount_minor: 1500 }],
+                prices: vec![
+                    SitePrice { site: Site::Cn, amount_minor: 9900 },
+                    SitePrice { site: Site::Intl, amount_minor: 1500 },
+                ],
                 trial: Some(Trial { days: 14, enterprise_only: false }),
             }],
             ..Default::default()
@@ -470,7 +483,15 @@ mod tests {
         p.plans.push(Plan { code: "basic-monthly".into(), billing: Billing::OneTime, ..p.plans[0].clone() });
         let errors = p.check(ProductKind::Saas, &cats()).unwrap_err();
         let fields: Vec<&str> = errors.iter().map(|e| e.field.as_ref()).collect();
-        for f in ["category", "support_email", "plans[0].prices", "plans[0].trial.days", "plans[1].code", "plans[1].billing", "plans[1].trial"] {
+        for f in [
+            "category",
+            "support_email",
+            "plans[0].prices",
+            "plans[0].trial.days",
+            "plans[1].code",
+            "plans[1].billing",
+            "plans[1].trial",
+        ] {
             assert!(fields.contains(&f), "{f} missing from {fields:?}");
         }
     }
@@ -480,7 +501,8 @@ mod tests {
         let mut p = sample();
         p.plans[0].trial = None;
         assert!(p.check(ProductKind::Image, &cats()).unwrap_err().iter().any(|e| e.field == "image"));
-        p.image = Some(ImageSpec { image_ref: "img-1".into(), flavors: vec![], regions: vec!["cn-north-4".into()], min_disk_gb: 40 });
+        p.image =
+            Some(ImageSpec { image_ref: "img-1".into(), flavors: vec![], regions: vec!["cn-north-4".into()], min_disk_gb: 40 });
         assert!(p.check(ProductKind::Image, &cats()).unwrap_err().iter().any(|e| e.field == "image.flavors"));
         assert!(p.check(ProductKind::Saas, &cats()).unwrap_err().iter().any(|e| e.field == "image"));
     }

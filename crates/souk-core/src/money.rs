@@ -95,7 +95,11 @@ impl Money {
         let bad = || MoneyError::NotAnAmount(raw.to_owned());
         let (int, frac) = s.split_once('.').unwrap_or((&s, ""));
         let exp = currency.exponent() as usize;
-        if int.is_empty() || frac.len() > exp || !int.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        if int.is_empty()
+            || frac.len() > exp
+            || !int.bytes().all(|b| b.is_ascii_digit())
+            || !frac.bytes().all(|b| b.is_ascii_digit())
+        {
             return Err(bad());
         }
         let int: i64 = int.parse().map_err(|_| MoneyError::Overflow)?;
@@ -169,11 +173,7 @@ impl Money {
     }
 
     fn same_currency(self, other: Money) -> Result<(), MoneyError> {
-        if self.currency == other.currency {
-            Ok(())
-        } else {
-            Err(MoneyError::CurrencyMismatch(self.currency, other.currency))
-        }
+        if self.currency == other.currency { Ok(()) } else { Err(MoneyError::CurrencyMismatch(self.currency, other.currency)) }
     }
 }
 
@@ -187,14 +187,7 @@ impl fmt::Display for Money {
             return write!(f, "{sign}{}{abs}", self.currency.symbol());
         }
         let div = 10u64.pow(exp);
-        write!(
-            f,
-            "{sign}{}{}.{:0width$}",
-            self.currency.symbol(),
-            abs / div,
-            abs % div,
-            width = exp as usize
-        )
+        write!(f, "{sign}{}{}.{:0width$}", self.currency.symbol(), abs / div, abs % div, width = exp as usize)
     }
 }
 

@@ -20,12 +20,7 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        Self {
-            base: Duration::seconds(5),
-            max_delay: Duration::hours(6),
-            max_attempts: 25,
-            jitter_per_mille: 200,
-        }
+        Self { base: Duration::seconds(5), max_delay: Duration::hours(6), max_attempts: 25, jitter_per_mille: 200 }
     }
 }
 

@@ -67,7 +67,8 @@ pub fn query_tokens(query: &str) -> Vec<String> {
         let single_cjk = t.chars().count() == 1 && t.chars().all(is_cjk);
         // Keep a lone CJK character only if no pair covers it.
         let covered = single_cjk
-            && (all.get(i + 1).is_some_and(has_pairs) || (i > 0 && all.get(i - 1).is_some_and(|p| has_pairs(p) && p.ends_with(t.as_str()))));
+            && (all.get(i + 1).is_some_and(has_pairs)
+                || (i > 0 && all.get(i - 1).is_some_and(|p| has_pairs(p) && p.ends_with(t.as_str()))));
         if !covered && !out.contains(t) {
             out.push(t.clone());
         }

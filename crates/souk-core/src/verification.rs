@@ -138,9 +138,7 @@ impl Details {
                 let real_name = take(&mut errors, Name::parse("real_name", raw.real_name.as_deref().unwrap_or(""), 80));
                 let id_number = take(&mut errors, identifier("id_number", raw.id_number.as_deref()));
                 match (real_name, id_number) {
-                    (Some(real_name), Some(id_number)) => {
-                        Some(Details::Individual(IndividualDetails { real_name, id_number }))
-                    }
+                    (Some(real_name), Some(id_number)) => Some(Details::Individual(IndividualDetails { real_name, id_number })),
                     _ => None,
                 }
             }
@@ -152,15 +150,19 @@ impl Details {
                 let contact_phone = take(&mut errors, Phone::parse("contact_phone", raw.contact_phone.as_deref().unwrap_or("")));
                 let contact_email = take(&mut errors, Email::parse("contact_email", raw.contact_email.as_deref().unwrap_or("")));
                 match (company_name, registration_number, contact_name, contact_phone, contact_email) {
-                    (Some(company_name), Some(registration_number), Some(contact_name), Some(contact_phone), Some(contact_email)) => {
-                        Some(Details::Enterprise(EnterpriseDetails {
-                            company_name,
-                            registration_number,
-                            contact_name,
-                            contact_phone,
-                            contact_email,
-                        }))
-                    }
+                    (
+                        Some(company_name),
+                        Some(registration_number),
+                        Some(contact_name),
+                        Some(contact_phone),
+                        Some(contact_email),
+                    ) => Some(Details::Enterprise(EnterpriseDetails {
+                        company_name,
+                        registration_number,
+                        contact_name,
+                        contact_phone,
+                        contact_email,
+                    })),
                     _ => None,
                 }
             }
@@ -241,7 +243,10 @@ mod tests {
 
     #[test]
     fn personal_orgs_give_individual_details() {
-        let raw = RawDetails { real_name: Some("王小明".into()), id_number: Some("11010119900307123X".into()), ..Default::default() };
+        let raw =
+            RawDetails {
+                real_name: Some("王小明".into()), id_number: Some("11010119900307123X".into()), ..Default::default()
+            };
         assert_eq!(Details::parse(OrgKind::Personal, &raw).unwrap().kind(), VerificationKind::Individual);
     }
 

@@ -5,8 +5,8 @@
 //! hashes. Passwords are hashed with argon2id on the blocking pool, so a burst of sign-ins
 //! does not stall the async workers.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
@@ -164,10 +164,16 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Option<Ca
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim)
             .filter(|t| t.starts_with(API_KEY_PREFIX))
-            .ok_or_else(|| Error::new(axum::http::StatusCode::UNAUTHORIZED, "invalid_credentials", "the Authorization header must be `Bearer souk_sk_…`"))?;
-        let key = api_keys::find_active(&mut db, &hash_token(token))
-            .await?
-            .ok_or_else(|| Error::new(axum::http::StatusCode::UNAUTHORIZED, "invalid_credentials", "unknown or revoked API key"))?;
+            .ok_or_else(|| {
+                Error::new(
+                    axum::http::StatusCode::UNAUTHORIZED,
+                    "invalid_credentials",
+                    "the Authorization header must be `Bearer souk_sk_…`",
+                )
+            })?;
+        let key = api_keys::find_active(&mut db, &hash_token(token)).await?.ok_or_else(|| {
+            Error::new(axum::http::StatusCode::UNAUTHORIZED, "invalid_credentials", "unknown or revoked API key")
+        })?;
         // Record use at most once a minute: a write per request would cost more than the request.
         if key.last_used_at.is_none_or(|t| now - t > chrono::Duration::minutes(1)) {
             api_keys::touch(&mut db, now, &key.id).await?;

@@ -34,7 +34,14 @@ async fn record(tx: &mut Tx, now: DateTime<Utc>, c: Change<'_>) -> Result<()> {
     audit::record(
         tx,
         now,
-        audit::NewEntry { actor: c.actor, actor_org: c.org, action: c.action, target: c.target, summary: c.summary, request_id: c.request_id },
+        audit::NewEntry {
+            actor: c.actor,
+            actor_org: c.org,
+            action: c.action,
+            target: c.target,
+            summary: c.summary,
+            request_id: c.request_id,
+        },
     )
     .await?;
     Ok(())
@@ -71,17 +78,30 @@ pub async fn publish_agreement(
     let Some(kind) = kind.filter(|_| errors.is_empty()) else { return Err(Error::validation(errors)) };
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
-    let a = sellers::publish_agreement(&mut tx, now, &kind, title.trim(), body, effective_at.unwrap_or(now), operator.id.as_str()).await?;
-    record(&mut tx, now, Change {
-        actor: operator.id.as_str(),
-        org: None,
-        action: "agreement.published",
-        target: &a.id,
-        summary: format!("{} version {} published, effective {}", a.kind, a.version, a.effective_at),
-        request_id,
-    })
+    let a =
+        sellers::publish_agreement(&mut tx, now, &kind, title.trim(), body, effective_at.unwrap_or(now), operator.id.as_str())
+            .await?;
+    record(
+        &mut tx,
+        now,
+        Change {
+            actor: operator.id.as_str(),
+            org: None,
+            action: "agreement.published",
+            target: &a.id,
+            summary: format!("{} version {} published, effective {}", a.kind, a.version, a.effective_at),
+            request_id,
+        },
+    )
     .await?;
-    outbox::enqueue(&mut tx, now, "agreement.published", &a.id, &json!({ "agreement_id": a.id, "kind": a.kind, "version": a.version })).await?;
+    outbox::enqueue(
+        &mut tx,
+        now,
+        "agreement.published",
+        &a.id,
+        &json!({ "agreement_id": a.id, "kind": a.kind, "version": a.version }),
+    )
+    .await?;
     tx.commit().await?;
     Ok(a)
 }
@@ -103,20 +123,30 @@ pub async fn standing(state: &AppState, org: &OrgId) -> Result<SellerStanding> {
     })
 }
 
-pub async fn accept_agreement(state: &AppState, caller: &Caller, org: &OrgId, agreement_id: &str, request_id: Option<&str>) -> Result<()> {
+pub async fn accept_agreement(
+    state: &AppState,
+    caller: &Caller,
+    org: &OrgId,
+    agreement_id: &str,
+    request_id: Option<&str>,
+) -> Result<()> {
     caller.admin_of(state, org).await?;
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
     let a = sellers::get_agreement(&mut tx, agreement_id).await?;
     if sellers::accept(&mut tx, now, org, &a.id, &caller.actor()).await? {
-        record(&mut tx, now, Change {
-            actor: &caller.actor(),
-            org: Some(org),
-            action: "agreement.accepted",
-            target: &a.id,
-            summary: format!("{} version {} accepted", a.kind, a.version),
-            request_id,
-        })
+        record(
+            &mut tx,
+            now,
+            Change {
+                actor: &caller.actor(),
+                org: Some(org),
+                action: "agreement.accepted",
+                target: &a.id,
+                summary: format!("{} version {} accepted", a.kind, a.version),
+                request_id,
+            },
+        )
         .await?;
     }
     tx.commit().await?;
@@ -142,11 +172,24 @@ pub async fn apply_to_sell(state: &AppState, caller: &Caller, org_id: &OrgId, re
         return Err(agreements_missing(&missing));
     }
     if let Some(s) = sellers::get(&mut tx, org_id).await?
-        && s.status != "rejected" {
-            return Err(Error::conflict("already_applied", format!("this organization's seller status is {}", s.status)));
-        }
+        && s.status != "rejected"
+    {
+        return Err(Error::conflict("already_applied", format!("this organization's seller status is {}", s.status)));
+    }
     sellers::apply(&mut tx, now, org_id, &caller.actor()).await?;
-    record(&mut tx, now, Change { actor: &caller.actor(), org: Some(org_id), action: "seller.applied", target: org_id.as_str(), summary: "applied to sell".into(), request_id }).await?;
+    record(
+        &mut tx,
+        now,
+        Change {
+            actor: &caller.actor(),
+            org: Some(org_id),
+            action: "seller.applied",
+            target: org_id.as_str(),
+            summary: "applied to sell".into(),
+            request_id,
+        },
+    )
+    .await?;
     outbox::enqueue(&mut tx, now, "seller.applied", org_id.as_str(), &json!({ "org_id": org_id })).await?;
     tx.commit().await?;
     sellers::get(&mut state.db.clone(), org_id).await?.ok_or_else(Error::not_found)
@@ -178,16 +221,27 @@ pub async fn decide_seller(
         let org = orgs::get(&mut tx, org_id).await?;
         orgs::set_roles(&mut tx, org_id, org.is_buyer, true, org.is_reseller).await?;
     }
-    record(&mut tx, now, Change {
-        actor: operator.id.as_str(),
-        org: None,
-        action: if approve { "seller.approved" } else { "seller.rejected" },
-        target: org_id.as_str(),
-        summary: reason.map(|r| format!("rejected: {r}")).unwrap_or_else(|| "approved to sell".into()),
-        request_id,
-    })
+    record(
+        &mut tx,
+        now,
+        Change {
+            actor: operator.id.as_str(),
+            org: None,
+            action: if approve { "seller.approved" } else { "seller.rejected" },
+            target: org_id.as_str(),
+            summary: reason.map(|r| format!("rejected: {r}")).unwrap_or_else(|| "approved to sell".into()),
+            request_id,
+        },
+    )
     .await?;
-    outbox::enqueue(&mut tx, now, "seller.decided", org_id.as_str(), &json!({ "org_id": org_id, "status": to, "reason": reason })).await?;
+    outbox::enqueue(
+        &mut tx,
+        now,
+        "seller.decided",
+        org_id.as_str(),
+        &json!({ "org_id": org_id, "status": to, "reason": reason }),
+    )
+    .await?;
     tx.commit().await?;
     sellers::get(&mut state.db.clone(), org_id).await?.ok_or_else(Error::not_found)
 }
@@ -270,15 +324,20 @@ pub async fn enforce(
     for p in &affected {
         storefront::refresh(&mut tx, now, p).await?;
     }
-    sellers::record_enforcement(&mut tx, now, org_id, product.map(|p| p.as_str()), action.as_str(), reason, operator.id.as_str()).await?;
-    record(&mut tx, now, Change {
-        actor: operator.id.as_str(),
-        org: None,
-        action: &format!("seller.{}", action.as_str()),
-        target: product.map(|p| p.as_str()).unwrap_or(org_id.as_str()),
-        summary: reason.to_owned(),
-        request_id,
-    })
+    sellers::record_enforcement(&mut tx, now, org_id, product.map(|p| p.as_str()), action.as_str(), reason, operator.id.as_str())
+        .await?;
+    record(
+        &mut tx,
+        now,
+        Change {
+            actor: operator.id.as_str(),
+            org: None,
+            action: &format!("seller.{}", action.as_str()),
+            target: product.map(|p| p.as_str()).unwrap_or(org_id.as_str()),
+            summary: reason.to_owned(),
+            request_id,
+        },
+    )
     .await?;
     outbox::enqueue(
         &mut tx,
@@ -307,7 +366,12 @@ fn assign_plan_ids(now: DateTime<Utc>, content: &mut ProductContent, known: &[St
     for (i, plan) in content.plans.iter_mut().enumerate() {
         match &plan.id {
             Some(id) if known.contains(id) => {}
-            Some(_) => return Err(Error::validation(vec![FieldError::new(format!("plans[{i}].id"), "is not a plan of this product; leave it out for a new plan")])),
+            Some(_) => {
+                return Err(Error::validation(vec![FieldError::new(
+                    format!("plans[{i}].id"),
+                    "is not a plan of this product; leave it out for a new plan",
+                )]));
+            }
             None => plan.id = Some(PlanId::generate(now).to_string()),
         }
     }
@@ -342,7 +406,19 @@ pub async fn create_product(
     require_active_seller(&mut tx, org).await?;
     assign_plan_ids(now, &mut content, &[])?;
     let (p, r) = products::create(&mut tx, now, org, kind, &content, &caller.actor()).await?;
-    record(&mut tx, now, Change { actor: &caller.actor(), org: Some(org), action: "product.created", target: p.id.as_str(), summary: format!("{kind} product {:?} drafted", content.name), request_id }).await?;
+    record(
+        &mut tx,
+        now,
+        Change {
+            actor: &caller.actor(),
+            org: Some(org),
+            action: "product.created",
+            target: p.id.as_str(),
+            summary: format!("{kind} product {:?} drafted", content.name),
+            request_id,
+        },
+    )
+    .await?;
     tx.commit().await?;
     Ok((p, r))
 }
@@ -369,19 +445,42 @@ pub async fn save_draft(
             products::update_draft(&mut tx, now, &r.id, &content).await?;
             products::get_revision(&mut tx, &r.id).await?
         }
-        Some(r) => return Err(Error::conflict("revision_in_review", format!("revision {} is {} and cannot change; withdraw it to edit", r.number, r.state))),
+        Some(r) => {
+            return Err(Error::conflict(
+                "revision_in_review",
+                format!("revision {} is {} and cannot change; withdraw it to edit", r.number, r.state),
+            ));
+        }
         None => products::new_revision(&mut tx, now, product_id, &content, &caller.actor()).await.map_err(|e| match e {
             StoreError::Conflict(_) => Error::conflict("revision_in_review", "another revision is open"),
             other => other.into(),
         })?,
     };
-    record(&mut tx, now, Change { actor: &caller.actor(), org: Some(org), action: "product.draft_saved", target: rev.id.as_str(), summary: format!("revision {} saved", rev.number), request_id }).await?;
+    record(
+        &mut tx,
+        now,
+        Change {
+            actor: &caller.actor(),
+            org: Some(org),
+            action: "product.draft_saved",
+            target: rev.id.as_str(),
+            summary: format!("revision {} saved", rev.number),
+            request_id,
+        },
+    )
+    .await?;
     tx.commit().await?;
     Ok(rev)
 }
 
 /// Submits the open draft for review; it is frozen until decided or withdrawn.
-pub async fn submit(state: &AppState, caller: &Caller, org_id: &OrgId, product_id: &ProductId, request_id: Option<&str>) -> Result<Revision> {
+pub async fn submit(
+    state: &AppState,
+    caller: &Caller,
+    org_id: &OrgId,
+    product_id: &ProductId,
+    request_id: Option<&str>,
+) -> Result<Revision> {
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
     let product = products::get_for_seller(&mut tx, org_id, product_id).await?;
@@ -402,26 +501,72 @@ pub async fn submit(state: &AppState, caller: &Caller, org_id: &OrgId, product_i
     if !products::submit(&mut tx, now, &rev.id, due).await? {
         return Err(Error::conflict("already_submitted", "the draft was submitted meanwhile"));
     }
-    record(&mut tx, now, Change { actor: &caller.actor(), org: Some(org_id), action: "product.submitted", target: rev.id.as_str(), summary: format!("revision {} of {:?} submitted; review due {due}", rev.number, rev.content.name), request_id }).await?;
-    outbox::enqueue(&mut tx, now, "product.review_submitted", org_id.as_str(), &json!({ "org_id": org_id, "product_id": product_id, "revision_id": rev.id, "sla_due_at": due })).await?;
+    record(
+        &mut tx,
+        now,
+        Change {
+            actor: &caller.actor(),
+            org: Some(org_id),
+            action: "product.submitted",
+            target: rev.id.as_str(),
+            summary: format!("revision {} of {:?} submitted; review due {due}", rev.number, rev.content.name),
+            request_id,
+        },
+    )
+    .await?;
+    outbox::enqueue(
+        &mut tx,
+        now,
+        "product.review_submitted",
+        org_id.as_str(),
+        &json!({ "org_id": org_id, "product_id": product_id, "revision_id": rev.id, "sla_due_at": due }),
+    )
+    .await?;
     tx.commit().await?;
     Ok(products::get_revision(&mut state.db.clone(), &rev.id).await?)
 }
 
-pub async fn withdraw(state: &AppState, caller: &Caller, org_id: &OrgId, product_id: &ProductId, request_id: Option<&str>) -> Result<Revision> {
+pub async fn withdraw(
+    state: &AppState,
+    caller: &Caller,
+    org_id: &OrgId,
+    product_id: &ProductId,
+    request_id: Option<&str>,
+) -> Result<Revision> {
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
     products::get_for_seller(&mut tx, org_id, product_id).await?;
-    let rev = products::open_revision(&mut tx, product_id).await?.ok_or_else(|| Error::conflict("no_open_revision", "nothing to withdraw"))?;
+    let rev = products::open_revision(&mut tx, product_id)
+        .await?
+        .ok_or_else(|| Error::conflict("no_open_revision", "nothing to withdraw"))?;
     rev.state.withdraw().map_err(|e| Error::conflict("illegal_transition", e.to_string()))?;
     products::withdraw(&mut tx, now, &rev.id).await?;
-    record(&mut tx, now, Change { actor: &caller.actor(), org: Some(org_id), action: "product.withdrawn", target: rev.id.as_str(), summary: format!("revision {} withdrawn", rev.number), request_id }).await?;
+    record(
+        &mut tx,
+        now,
+        Change {
+            actor: &caller.actor(),
+            org: Some(org_id),
+            action: "product.withdrawn",
+            target: rev.id.as_str(),
+            summary: format!("revision {} withdrawn", rev.number),
+            request_id,
+        },
+    )
+    .await?;
     tx.commit().await?;
     Ok(products::get_revision(&mut state.db.clone(), &rev.id).await?)
 }
 
 /// The seller lists or delists an approved product.
-pub async fn set_listed(state: &AppState, caller: &Caller, org_id: &OrgId, product_id: &ProductId, listed: bool, request_id: Option<&str>) -> Result<Product> {
+pub async fn set_listed(
+    state: &AppState,
+    caller: &Caller,
+    org_id: &OrgId,
+    product_id: &ProductId,
+    listed: bool,
+    request_id: Option<&str>,
+) -> Result<Product> {
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
     let p = products::get_for_seller(&mut tx, org_id, product_id).await?;
@@ -430,7 +575,19 @@ pub async fn set_listed(state: &AppState, caller: &Caller, org_id: &OrgId, produ
     }
     products::set_listed(&mut tx, now, product_id, listed).await?;
     storefront::refresh(&mut tx, now, product_id).await?;
-    record(&mut tx, now, Change { actor: &caller.actor(), org: Some(org_id), action: if listed { "product.listed" } else { "product.delisted" }, target: product_id.as_str(), summary: if listed { "listed by the seller".into() } else { "delisted by the seller".into() }, request_id }).await?;
+    record(
+        &mut tx,
+        now,
+        Change {
+            actor: &caller.actor(),
+            org: Some(org_id),
+            action: if listed { "product.listed" } else { "product.delisted" },
+            target: product_id.as_str(),
+            summary: if listed { "listed by the seller".into() } else { "delisted by the seller".into() },
+            request_id,
+        },
+    )
+    .await?;
     tx.commit().await?;
     Ok(products::get(&mut state.db.clone(), product_id).await?)
 }
@@ -465,7 +622,19 @@ pub async fn start_review(state: &AppState, caller: &Caller, rev: &RevisionId, r
     let r = products::get_revision(&mut tx, rev).await?;
     r.state.start_review().map_err(|e| Error::conflict("illegal_transition", e.to_string()))?;
     products::start_review(&mut tx, now, rev, operator.id.as_str()).await?;
-    record(&mut tx, now, Change { actor: operator.id.as_str(), org: None, action: "product.review_started", target: rev.as_str(), summary: "taken into review".into(), request_id }).await?;
+    record(
+        &mut tx,
+        now,
+        Change {
+            actor: operator.id.as_str(),
+            org: None,
+            action: "product.review_started",
+            target: rev.as_str(),
+            summary: "taken into review".into(),
+            request_id,
+        },
+    )
+    .await?;
     tx.commit().await?;
     Ok(products::get_revision(&mut state.db.clone(), rev).await?)
 }
@@ -481,7 +650,8 @@ pub async fn decide(
     request_id: Option<&str>,
 ) -> Result<Revision> {
     let operator = caller.staff(StaffRole::Operator)?;
-    let reasons: Vec<(String, String)> = reasons.into_iter().map(|(f, r)| (f.trim().to_owned(), r.trim().to_owned())).filter(|(_, r)| !r.is_empty()).collect();
+    let reasons: Vec<(String, String)> =
+        reasons.into_iter().map(|(f, r)| (f.trim().to_owned(), r.trim().to_owned())).filter(|(_, r)| !r.is_empty()).collect();
     if !approve {
         check_rejection(&reasons, None).map_err(|e| Error::validation(vec![e]))?;
     }
@@ -501,9 +671,29 @@ pub async fn decide(
     let summary = if approve {
         format!("revision {} of {:?} approved", rev.number, rev.content.name)
     } else {
-        format!("revision {} rejected: {}", rev.number, reasons.iter().map(|(f, r)| if f.is_empty() { r.clone() } else { format!("{f}: {r}") }).collect::<Vec<_>>().join("; "))
+        format!(
+            "revision {} rejected: {}",
+            rev.number,
+            reasons
+                .iter()
+                .map(|(f, r)| if f.is_empty() { r.clone() } else { format!("{f}: {r}") })
+                .collect::<Vec<_>>()
+                .join("; ")
+        )
     };
-    record(&mut tx, now, Change { actor: operator.id.as_str(), org: None, action: if approve { "product.approved" } else { "product.rejected" }, target: rev_id.as_str(), summary, request_id }).await?;
+    record(
+        &mut tx,
+        now,
+        Change {
+            actor: operator.id.as_str(),
+            org: None,
+            action: if approve { "product.approved" } else { "product.rejected" },
+            target: rev_id.as_str(),
+            summary,
+            request_id,
+        },
+    )
+    .await?;
     outbox::enqueue(
         &mut tx,
         now,

@@ -39,12 +39,60 @@ struct Spec {
 }
 
 const SPECS: &[Spec] = &[
-    Spec { role: "operator", email: "operator@souk.test", name: "Olivia Operator", site: Site::Intl, staff: Some(StaffRole::Operator), enterprise: None, verify_person: None },
-    Spec { role: "supervisor", email: "supervisor@souk.test", name: "Sam Supervisor", site: Site::Cn, staff: Some(StaffRole::Supervisor), enterprise: None, verify_person: None },
-    Spec { role: "seller", email: "seller@acme.test", name: "Alice Acme", site: Site::Intl, staff: None, enterprise: Some(("Acme Cloud Software Ltd", "GB12345678", true)), verify_person: None },
-    Spec { role: "seller", email: "seller@yunzhan.test", name: "王云", site: Site::Cn, staff: None, enterprise: Some(("云栈科技有限公司", "91110108MA01ABCD2X", true)), verify_person: None },
-    Spec { role: "buyer (person)", email: "buyer@souk.test", name: "Bob Buyer", site: Site::Intl, staff: None, enterprise: None, verify_person: Some("ID-A1234567") },
-    Spec { role: "buyer (enterprise)", email: "buyer@globex.test", name: "Grace Globex", site: Site::Intl, staff: None, enterprise: Some(("Globex Corporation", "US-98765432", false)), verify_person: None },
+    Spec {
+        role: "operator",
+        email: "operator@souk.test",
+        name: "Olivia Operator",
+        site: Site::Intl,
+        staff: Some(StaffRole::Operator),
+        enterprise: None,
+        verify_person: None,
+    },
+    Spec {
+        role: "supervisor",
+        email: "supervisor@souk.test",
+        name: "Sam Supervisor",
+        site: Site::Cn,
+        staff: Some(StaffRole::Supervisor),
+        enterprise: None,
+        verify_person: None,
+    },
+    Spec {
+        role: "seller",
+        email: "seller@acme.test",
+        name: "Alice Acme",
+        site: Site::Intl,
+        staff: None,
+        enterprise: Some(("Acme Cloud Software Ltd", "GB12345678", true)),
+        verify_person: None,
+    },
+    Spec {
+        role: "seller",
+        email: "seller@yunzhan.test",
+        name: "王云",
+        site: Site::Cn,
+        staff: None,
+        enterprise: Some(("云栈科技有限公司", "91110108MA01ABCD2X", true)),
+        verify_person: None,
+    },
+    Spec {
+        role: "buyer (person)",
+        email: "buyer@souk.test",
+        name: "Bob Buyer",
+        site: Site::Intl,
+        staff: None,
+        enterprise: None,
+        verify_person: Some("ID-A1234567"),
+    },
+    Spec {
+        role: "buyer (enterprise)",
+        email: "buyer@globex.test",
+        name: "Grace Globex",
+        site: Site::Intl,
+        staff: None,
+        enterprise: Some(("Globex Corporation", "US-98765432", false)),
+        verify_person: None,
+    },
 ];
 
 /// Loads the demo data. Returns what a newcomer needs to sign in.
@@ -57,7 +105,8 @@ pub async fn load(state: &AppState) -> Result<Vec<DemoAccount>> {
         let created = existing.is_none();
         if existing.is_none() {
             let name = Name::parse("name", spec.name, 80).map_err(|e| Error::validation(vec![e]))?;
-            let a = create_account(state, &email, &name, &password, spec.site, spec.site.default_lang(), spec.staff, None).await?;
+            let a =
+                create_account(state, &email, &name, &password, spec.site, spec.site.default_lang(), spec.staff, None).await?;
             populate(state, &a, spec).await?;
         }
         let org = spec.enterprise.map(|(name, _, _)| name.to_owned());
@@ -75,7 +124,11 @@ async fn load_catalog(state: &AppState) -> Result<usize> {
     let mut n = 0;
     for (email, site) in [("seller@acme.test", "intl"), ("seller@yunzhan.test", "cn")] {
         let seller = accounts::find_by_email(&mut db, &find(email)?).await?.ok_or_else(Error::not_found)?;
-        let Some((org, _)) = orgs::list_for_account(&mut db, &seller.id).await?.into_iter().find(|(o, _)| o.kind == souk_core::identity::OrgKind::Enterprise) else {
+        let Some((org, _)) = orgs::list_for_account(&mut db, &seller.id)
+            .await?
+            .into_iter()
+            .find(|(o, _)| o.kind == souk_core::identity::OrgKind::Enterprise)
+        else {
             continue;
         };
         n += crate::demo_catalog::load(state, &operator, &seller, &org.id, site).await?;
@@ -93,8 +146,11 @@ async fn populate(state: &AppState, account: &Account, spec: &Spec) -> Result<()
             company_name: Name::parse("company_name", org_name, 200).map_err(|e| Error::validation(vec![e]))?,
             registration_number: reg.to_owned(),
             contact_name: Name::parse("contact_name", spec.name, 80).map_err(|e| Error::validation(vec![e]))?,
-            contact_phone: souk_core::identity::Phone::parse("contact_phone", if spec.site == Site::Cn { "+8613800000000" } else { "+14155550100" })
-                .map_err(|e| Error::validation(vec![e]))?,
+            contact_phone: souk_core::identity::Phone::parse(
+                "contact_phone",
+                if spec.site == Site::Cn { "+8613800000000" } else { "+14155550100" },
+            )
+            .map_err(|e| Error::validation(vec![e]))?,
             contact_email: Email::parse("contact_email", spec.email).map_err(|e| Error::validation(vec![e]))?,
         });
         approve(&mut tx, now, &org.id, &details).await?;
@@ -132,7 +188,13 @@ async fn approve(
         },
     )
     .await?;
-    outbox::enqueue(tx, now, "verification.decided", org.as_str(), &json!({ "verification_id": v.id, "org_id": org, "status": "approved" }))
-        .await?;
+    outbox::enqueue(
+        tx,
+        now,
+        "verification.decided",
+        org.as_str(),
+        &json!({ "verification_id": v.id, "org_id": org, "status": "approved" }),
+    )
+    .await?;
     Ok(())
 }

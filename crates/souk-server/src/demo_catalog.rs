@@ -16,15 +16,63 @@ use crate::error::{Error, Result};
 type Item = (&'static str, &'static str, &'static str, &'static str, i64, u32, &'static [&'static str]);
 
 const INTL: &[Item] = &[
-    ("Acme Monitor", "Uptime and latency monitoring for websites and APIs", "devops", "saas", 1500, 14, &["monitoring", "uptime", "alerts"]),
-    ("Acme Log Search", "Centralised logs with fast full-text search and retention policies", "devops", "saas", 4900, 14, &["logs", "observability"]),
+    (
+        "Acme Monitor",
+        "Uptime and latency monitoring for websites and APIs",
+        "devops",
+        "saas",
+        1500,
+        14,
+        &["monitoring", "uptime", "alerts"],
+    ),
+    (
+        "Acme Log Search",
+        "Centralised logs with fast full-text search and retention policies",
+        "devops",
+        "saas",
+        4900,
+        14,
+        &["logs", "observability"],
+    ),
     ("Acme CI Runners", "Managed build runners that scale to zero", "devops", "saas", 2900, 0, &["ci", "builds"]),
-    ("Acme Status Pages", "Public and private status pages with incident updates", "devops", "saas", 900, 30, &["status", "incidents"]),
-    ("Acme Secrets Vault", "Encrypted secrets storage with rotation and audit trails", "security", "saas", 3900, 14, &["secrets", "encryption"]),
+    (
+        "Acme Status Pages",
+        "Public and private status pages with incident updates",
+        "devops",
+        "saas",
+        900,
+        30,
+        &["status", "incidents"],
+    ),
+    (
+        "Acme Secrets Vault",
+        "Encrypted secrets storage with rotation and audit trails",
+        "security",
+        "saas",
+        3900,
+        14,
+        &["secrets", "encryption"],
+    ),
     ("Acme WAF", "Web application firewall rules managed for you", "security", "saas", 9900, 0, &["firewall", "waf"]),
-    ("Acme Vulnerability Scanner", "Scans container images and hosts for known CVEs", "security", "saas", 5900, 14, &["cve", "scanning"]),
+    (
+        "Acme Vulnerability Scanner",
+        "Scans container images and hosts for known CVEs",
+        "security",
+        "saas",
+        5900,
+        14,
+        &["cve", "scanning"],
+    ),
     ("Acme Data Warehouse", "Columnar analytics warehouse billed by what you query", "data", "saas", 0, 0, &["analytics", "sql"]),
-    ("Acme ETL Pipelines", "Move data between databases and SaaS tools on a schedule", "data", "saas", 6900, 14, &["etl", "integration"]),
+    (
+        "Acme ETL Pipelines",
+        "Move data between databases and SaaS tools on a schedule",
+        "data",
+        "saas",
+        6900,
+        14,
+        &["etl", "integration"],
+    ),
     ("Acme Dashboards", "Self-service dashboards on top of your databases", "data", "saas", 1900, 30, &["bi", "charts"]),
     ("Acme Vector Search", "Managed vector database for semantic search", "ai", "saas", 4500, 14, &["vectors", "embeddings"]),
     ("Acme Model Gateway", "One API for many language models, with usage limits", "ai", "saas", 0, 0, &["llm", "api"]),
@@ -32,10 +80,42 @@ const INTL: &[Item] = &[
     ("Acme Invoicing", "Quotes, invoices and payment reminders", "business", "saas", 1200, 30, &["invoices", "billing"]),
     ("Acme Team Chat", "Channels, threads and video calls for teams", "collaboration", "saas", 600, 30, &["chat", "video"]),
     ("Acme Wiki", "A team wiki with page history and fine-grained access", "collaboration", "saas", 500, 30, &["wiki", "docs"]),
-    ("Ubuntu 24.04 LTS Hardened", "CIS-hardened Ubuntu server image with automatic updates", "infrastructure", "image", 800, 0, &["linux", "ubuntu", "cis"]),
-    ("PostgreSQL 17 Server Image", "PostgreSQL tuned for cloud disks, with backups configured", "infrastructure", "image", 1200, 0, &["postgresql", "database"]),
-    ("Acme Backup Agent License", "Perpetual license codes for the Acme backup agent", "infrastructure", "license", 19900, 0, &["backup", "license"]),
-    ("Kubernetes Migration Service", "Our engineers move your workloads to Kubernetes", "services", "service", 500000, 0, &["kubernetes", "migration"]),
+    (
+        "Ubuntu 24.04 LTS Hardened",
+        "CIS-hardened Ubuntu server image with automatic updates",
+        "infrastructure",
+        "image",
+        800,
+        0,
+        &["linux", "ubuntu", "cis"],
+    ),
+    (
+        "PostgreSQL 17 Server Image",
+        "PostgreSQL tuned for cloud disks, with backups configured",
+        "infrastructure",
+        "image",
+        1200,
+        0,
+        &["postgresql", "database"],
+    ),
+    (
+        "Acme Backup Agent License",
+        "Perpetual license codes for the Acme backup agent",
+        "infrastructure",
+        "license",
+        19900,
+        0,
+        &["backup", "license"],
+    ),
+    (
+        "Kubernetes Migration Service",
+        "Our engineers move your workloads to Kubernetes",
+        "services",
+        "service",
+        500000,
+        0,
+        &["kubernetes", "migration"],
+    ),
 ];
 
 const CN: &[Item] = &[
@@ -66,12 +146,19 @@ fn content(item: &Item, seller_site: &str) -> serde_json::Value {
     let sites: Vec<&str> = if seller_site == "cn" { vec!["cn"] } else { vec!["intl", "cn"] };
     // The cn price of an intl product: about seven yuan to the dollar, rounded to the yuan.
     let prices = |minor: i64| -> serde_json::Value {
-        sites.iter().map(|s| json!({"site": s, "amount_minor": if *s == seller_site { minor } else { (minor * 7 / 100) * 100 }})).collect()
+        sites
+            .iter()
+            .map(|s| json!({"site": s, "amount_minor": if *s == seller_site { minor } else { (minor * 7 / 100) * 100 }}))
+            .collect()
     };
     let plans = match kind {
-        "license" | "service" => json!([{"code": "one-time", "name": if seller_site == "cn" { "标准版" } else { "Standard" }, "billing": {"type": "one_time"}, "prices": prices(price)}]),
-        _ if price == 0 => json!([{"code": "pay-as-you-go", "name": if seller_site == "cn" { "按量付费" } else { "Pay as you go" },
-            "billing": {"type": "pay_per_use", "dimensions": [{"key": "requests", "unit": if seller_site == "cn" { "千次调用" } else { "1k requests" }, "prices": prices(50)}]}}]),
+        "license" | "service" => {
+            json!([{"code": "one-time", "name": if seller_site == "cn" { "标准版" } else { "Standard" }, "billing": {"type": "one_time"}, "prices": prices(price)}])
+        }
+        _ if price == 0 => {
+            json!([{"code": "pay-as-you-go", "name": if seller_site == "cn" { "按量付费" } else { "Pay as you go" },
+            "billing": {"type": "pay_per_use", "dimensions": [{"key": "requests", "unit": if seller_site == "cn" { "千次调用" } else { "1k requests" }, "prices": prices(50)}]}}])
+        }
         _ => {
             let trial = if trial > 0 { json!({"days": trial}) } else { serde_json::Value::Null };
             json!([
@@ -83,7 +170,9 @@ fn content(item: &Item, seller_site: &str) -> serde_json::Value {
     let description = if seller_site == "cn" {
         format!("## {name}\n\n{summary}。\n\n- 开通即用，按需扩容\n- 7×24 小时技术支持\n- 符合等保合规要求")
     } else {
-        format!("## {name}\n\n{summary}.\n\n- Ready in minutes, scales with you\n- 24/7 support from the people who built it\n- SOC 2 controls in place")
+        format!(
+            "## {name}\n\n{summary}.\n\n- Ready in minutes, scales with you\n- 24/7 support from the people who built it\n- SOC 2 controls in place"
+        )
     };
     let mut c = json!({
         "name": name, "summary": summary, "description": description, "category": category,
@@ -111,7 +200,16 @@ pub async fn load(state: &AppState, operator: &Account, seller: &Account, org: &
     let op = as_caller(operator, state);
     let me = as_caller(seller, state);
     if sellers::current_agreements(&mut db, state.clock.now()).await?.is_empty() {
-        catalog::publish_agreement(state, &op, "seller-agreement", "KooGallery-style seller agreement", "Sellers list only what they can deliver, answer buyers within one working day and honour refunds.", None, None).await?;
+        catalog::publish_agreement(
+            state,
+            &op,
+            "seller-agreement",
+            "KooGallery-style seller agreement",
+            "Sellers list only what they can deliver, answer buyers within one working day and honour refunds.",
+            None,
+            None,
+        )
+        .await?;
     }
     for a in sellers::missing_acceptances(&mut db, state.clock.now(), org).await? {
         catalog::accept_agreement(state, &me, org, &a.id, None).await?;

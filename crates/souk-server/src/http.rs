@@ -22,13 +22,13 @@ use crate::{AppState, api, idempotency, pages};
 
 /// The OpenAPI document, generated from the handlers.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    let (_, doc) = OpenApiRouter::<AppState>::with_openapi(api::ApiDoc::openapi()).nest("/api/v1", api::router()).split_for_parts();
+    let (_, doc) =
+        OpenApiRouter::<AppState>::with_openapi(api::ApiDoc::openapi()).nest("/api/v1", api::router()).split_for_parts();
     doc
 }
 
 pub fn app(state: AppState) -> Router {
-    let (api_router, doc) =
-        OpenApiRouter::with_openapi(api::ApiDoc::openapi()).nest("/api/v1", api::router()).split_for_parts();
+    let (api_router, doc) = OpenApiRouter::with_openapi(api::ApiDoc::openapi()).nest("/api/v1", api::router()).split_for_parts();
     let doc_json = Arc::new(doc.to_pretty_json().unwrap_or_default());
     let x_request_id = axum::http::HeaderName::from_static("x-request-id");
 
@@ -81,7 +81,8 @@ async fn asset(axum::extract::Path(path): axum::extract::Path<String>) -> Respon
         _ => return (StatusCode::NOT_FOUND, "not found").into_response(),
     };
     let mut res = body.into_response();
-    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_str(ct).unwrap_or(HeaderValue::from_static("application/octet-stream")));
+    res.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_str(ct).unwrap_or(HeaderValue::from_static("application/octet-stream")));
     res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
     res
 }
@@ -127,8 +128,10 @@ async fn track_metrics(req: Request, next: Next) -> Response {
     let method = req.method().to_string();
     let res = next.run(req).await;
     let status = res.status().as_u16().to_string();
-    metrics::counter!("souk_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status).increment(1);
-    metrics::histogram!("souk_http_request_duration_seconds", "method" => method, "route" => route).record(start.elapsed().as_secs_f64());
+    metrics::counter!("souk_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!("souk_http_request_duration_seconds", "method" => method, "route" => route)
+        .record(start.elapsed().as_secs_f64());
     res
 }
 
@@ -138,11 +141,7 @@ const DRAIN_LIMIT: usize = 32 * 1024 * 1024;
 /// Refuses a body whose declared length is over every limit before any handler reads it,
 /// so an oversize request gets 413 whatever else is wrong with it.
 async fn refuse_oversize(req: Request, next: Next) -> Response {
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
+    let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > idempotency::MAX_BODY) {
         // Read (and drop) a bounded amount first: a client still sending its body when the
         // connection closes sees a broken pipe instead of this answer.
@@ -164,5 +163,6 @@ async fn fallback(State(state): State<AppState>, uri: Uri, req: Request) -> Resp
 }
 
 async fn method_not_allowed(uri: Uri) -> Response {
-    Error::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", format!("{} does not accept this method", uri.path())).into_response()
+    Error::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", format!("{} does not accept this method", uri.path()))
+        .into_response()
 }

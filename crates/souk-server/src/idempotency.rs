@@ -71,11 +71,10 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
     };
     match lookup {
         Lookup::Done { request_hash: h, .. } | Lookup::InFlight { request_hash: h } if h != request_hash => reused(),
-        Lookup::InFlight { .. } => Error::conflict(
-            "idempotency_in_flight",
-            "a request with this Idempotency-Key is still being processed; retry later",
-        )
-        .into_response(),
+        Lookup::InFlight { .. } => {
+            Error::conflict("idempotency_in_flight", "a request with this Idempotency-Key is still being processed; retry later")
+                .into_response()
+        }
         Lookup::Done { status, content_type, body, .. } => {
             let mut res = (StatusCode::from_u16(status).unwrap_or(StatusCode::OK), body).into_response();
             if let Some(ct) = content_type.and_then(|c| HeaderValue::from_str(&c).ok()) {

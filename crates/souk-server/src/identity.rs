@@ -76,15 +76,7 @@ pub async fn create_account(
     let account = accounts::create(
         &mut tx,
         now,
-        NewAccount {
-            email,
-            name: name.as_str(),
-            password_hash: &hash,
-            site,
-            lang,
-            phone: None,
-            staff_role,
-        },
+        NewAccount { email, name: name.as_str(), password_hash: &hash, site, lang, phone: None, staff_role },
     )
     .await
     .map_err(|e| if e.is_conflict() { email_taken() } else { e.into() })?;
@@ -212,7 +204,8 @@ pub async fn add_member(
     let my_role = caller.admin_of(state, org_id).await?;
     let mut errors = Vec::new();
     let email = collect(&mut errors, Email::parse("email", email));
-    let role = collect(&mut errors, OrgRole::parse(role).ok_or_else(|| FieldError::new("role", "must be owner, admin or member")));
+    let role =
+        collect(&mut errors, OrgRole::parse(role).ok_or_else(|| FieldError::new("role", "must be owner, admin or member")));
     let (Some(email), Some(role)) = (email, role) else { return Err(Error::validation(errors)) };
     if !my_role.can_grant(role) {
         return Err(Error::forbidden(format!("a {my_role} cannot grant the {role} role")));
@@ -220,7 +213,10 @@ pub async fn add_member(
     let mut db = state.db.clone();
     let org = orgs::get(&mut db, org_id).await?;
     if org.kind == OrgKind::Personal {
-        return Err(Error::conflict("personal_org", "a personal organization has exactly one member; create an enterprise organization to work with others"));
+        return Err(Error::conflict(
+            "personal_org",
+            "a personal organization has exactly one member; create an enterprise organization to work with others",
+        ));
     }
     let account = accounts::find_by_email(&mut db, &email)
         .await?
@@ -401,7 +397,8 @@ pub async fn set_staff_role(
     let email = Email::parse("email", email).map_err(|e| Error::validation(vec![e]))?;
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
-    let account = accounts::find_by_email(&mut tx, &email).await?.ok_or_else(|| Error::field("email", "no account has this email"))?;
+    let account =
+        accounts::find_by_email(&mut tx, &email).await?.ok_or_else(|| Error::field("email", "no account has this email"))?;
     if account.id == operator.id && role != Some(StaffRole::Operator) {
         return Err(Error::conflict("self_demotion", "operators cannot remove their own operator role"));
     }
@@ -433,7 +430,8 @@ pub async fn bootstrap_operator(
     site: Site,
 ) -> Result<(Account, bool)> {
     let Some(existing) = accounts::find_by_email(&mut state.db.clone(), email).await? else {
-        let account = create_account(state, email, name, password, site, site.default_lang(), Some(StaffRole::Operator), None).await?;
+        let account =
+            create_account(state, email, name, password, site, site.default_lang(), Some(StaffRole::Operator), None).await?;
         return Ok((account, true));
     };
     let now = state.clock.now();

@@ -3,17 +3,17 @@
 //! `verification`. The `souk` binary builds an [`AppState`] and calls [`serve`].
 
 pub mod api;
-pub mod demo;
-mod demo_catalog;
 pub mod auth;
 pub mod catalog;
+pub mod demo;
+mod demo_catalog;
 pub mod error;
 pub mod extract;
 mod http;
 pub mod i18n;
+pub mod idempotency;
 pub mod identity;
 pub mod markdown;
-pub mod idempotency;
 mod pages;
 pub mod verification;
 pub mod workers;

@@ -42,14 +42,8 @@ pub async fn upload(
     let content_type = documents::sniff(bytes).ok_or_else(|| {
         Error::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_file_type", "files must be PDF, PNG or JPEG")
     })?;
-    let filename: String = filename
-        .rsplit(['/', '\\'])
-        .next()
-        .unwrap_or("")
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(200)
-        .collect();
+    let filename: String =
+        filename.rsplit(['/', '\\']).next().unwrap_or("").chars().filter(|c| !c.is_control()).take(200).collect();
     let filename = if filename.trim().is_empty() { "document".to_owned() } else { filename };
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
@@ -107,7 +101,8 @@ pub async fn submit(
         match found {
             Some(id) if !docs.contains(&id) => docs.push(id),
             Some(_) => {}
-            None => errors.push(souk_core::identity::FieldError::new("document_ids", format!("no upload {raw_id:?} in this organization"))),
+            None => errors
+                .push(souk_core::identity::FieldError::new("document_ids", format!("no upload {raw_id:?} in this organization"))),
         }
     }
     if org.kind == souk_core::identity::OrgKind::Enterprise && document_ids.is_empty() {
@@ -122,12 +117,10 @@ pub async fn submit(
     let mut tx = state.db.begin().await?;
     let latest = verifications::list_for_org(&mut tx, org_id).await?.first().map(|v| v.status);
     may_submit(latest).map_err(|e| Error::conflict("verification_exists", e.to_string()))?;
-    let v = verifications::create(&mut tx, now, org_id, &details, &caller.actor(), &docs)
-        .await
-        .map_err(|e| match e {
-            StoreError::Conflict(_) => Error::conflict("verification_exists", "a verification is already waiting for review"),
-            other => other.into(),
-        })?;
+    let v = verifications::create(&mut tx, now, org_id, &details, &caller.actor(), &docs).await.map_err(|e| match e {
+        StoreError::Conflict(_) => Error::conflict("verification_exists", "a verification is already waiting for review"),
+        other => other.into(),
+    })?;
     orgs::set_verification(&mut tx, org_id, "pending", None, None).await?;
     audit::record(
         &mut tx,

@@ -137,7 +137,10 @@ async fn sign_up_verify_and_get_approved_in_a_browser() {
     fill(&c, "#f-name", "Ann Example").await;
     fill(&c, "#f-password", "short").await;
     click(&c, "#signup-submit").await;
-    assert!(c.wait().at_most(Duration::from_secs(10)).for_element(Locator::Css("#e-password")).await.is_ok(), "the password error is shown beside the field");
+    assert!(
+        c.wait().at_most(Duration::from_secs(10)).for_element(Locator::Css("#e-password")).await.is_ok(),
+        "the password error is shown beside the field"
+    );
     fill(&c, "#f-password", password).await;
     click(&c, "#signup-submit").await;
     find(&c, "form[action='/signout']").await;
@@ -178,7 +181,11 @@ async fn sign_up_verify_and_get_approved_in_a_browser() {
     find(&c, "#approve").await;
     assert!(source(&c).await.contains("licence.pdf"), "the document is listed for review");
     click(&c, "#approve").await;
-    c.wait().at_most(Duration::from_secs(10)).for_element(Locator::XPath("//span[@id='decision-status' and text()='approved']")).await.unwrap();
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::XPath("//span[@id='decision-status' and text()='approved']"))
+        .await
+        .unwrap();
     let decided = find(&c, "#decision-status").await.text().await.unwrap();
     assert_eq!(decided, "approved");
     let shot = c.screenshot().await.unwrap();
@@ -197,18 +204,42 @@ async fn sign_up_verify_and_get_approved_in_a_browser() {
 async fn verified_enterprise(base: &str, email: &str, password: &str) -> String {
     let api = reqwest::Client::builder().cookie_store(true).build().unwrap();
     let post = |path: &str, body: serde_json::Value| api.post(format!("{base}{path}")).json(&body).send();
-    post("/api/v1/auth/signup", json!({"email": email, "name": "Sam Seller", "password": password, "site": "intl"})).await.unwrap();
+    post("/api/v1/auth/signup", json!({"email": email, "name": "Sam Seller", "password": password, "site": "intl"}))
+        .await
+        .unwrap();
     post("/api/v1/auth/signin", json!({"email": email, "password": password})).await.unwrap();
     let org: serde_json::Value = post("/api/v1/orgs", json!({"name": "Sam's Software"})).await.unwrap().json().await.unwrap();
     let org = org["id"].as_str().unwrap().to_owned();
     let part = reqwest::multipart::Part::bytes(b"%PDF-1.4\n%%EOF\n".to_vec()).file_name("licence.pdf");
-    let up: serde_json::Value = api.post(format!("{base}/api/v1/orgs/{org}/uploads")).multipart(reqwest::multipart::Form::new().part("file", part)).send().await.unwrap().json().await.unwrap();
+    let up: serde_json::Value = api
+        .post(format!("{base}/api/v1/orgs/{org}/uploads"))
+        .multipart(reqwest::multipart::Form::new().part("file", part))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let v: serde_json::Value = post(&format!("/api/v1/orgs/{org}/verifications"), json!({"company_name": "Sam's Software Ltd", "registration_number": "REG-778899", "contact_name": "Sam", "contact_phone": "+14155550100", "contact_email": email, "document_ids": [up["id"]]})).await.unwrap().json().await.unwrap();
     let op = reqwest::Client::builder().cookie_store(true).build().unwrap();
-    op.post(format!("{base}/api/v1/auth/signin")).json(&json!({"email": "op@souk.test", "password": password})).send().await.unwrap();
-    let res = op.post(format!("{base}/api/v1/admin/verifications/{}/decision", v["id"].as_str().unwrap())).json(&json!({"approve": true})).send().await.unwrap();
+    op.post(format!("{base}/api/v1/auth/signin"))
+        .json(&json!({"email": "op@souk.test", "password": password}))
+        .send()
+        .await
+        .unwrap();
+    let res = op
+        .post(format!("{base}/api/v1/admin/verifications/{}/decision", v["id"].as_str().unwrap()))
+        .json(&json!({"approve": true}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
-    let res = op.post(format!("{base}/api/v1/admin/agreements")).json(&json!({"kind": "seller-agreement", "title": "Seller agreement", "body": "List only what you can deliver."})).send().await.unwrap();
+    let res = op
+        .post(format!("{base}/api/v1/admin/agreements"))
+        .json(&json!({"kind": "seller-agreement", "title": "Seller agreement", "body": "List only what you can deliver."}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 201);
     org
 }
@@ -266,7 +297,11 @@ async fn a_seller_and_an_operator_take_a_product_through_review_in_a_browser() {
     click(&c, "#review-queue a.button").await;
     fill(&c, "#r-name", "Do not use the word Robot").await;
     click(&c, "#reject").await;
-    c.wait().at_most(Duration::from_secs(10)).for_element(Locator::XPath("//span[@id='review-state' and text()='rejected']")).await.unwrap();
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::XPath("//span[@id='review-state' and text()='rejected']"))
+        .await
+        .unwrap();
     sign_out(&c).await;
 
     // The seller sees the reason beside the name, fixes it and resubmits.
@@ -286,7 +321,11 @@ async fn a_seller_and_an_operator_take_a_product_through_review_in_a_browser() {
     c.goto(&format!("{base}/admin/reviews")).await.unwrap();
     click(&c, "#review-queue a.button").await;
     click(&c, "#approve").await;
-    c.wait().at_most(Duration::from_secs(10)).for_element(Locator::XPath("//span[@id='review-state' and text()='approved']")).await.unwrap();
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::XPath("//span[@id='review-state' and text()='approved']"))
+        .await
+        .unwrap();
     c.goto(&format!("{base}/products?q=uptime")).await.unwrap();
     let results = source(&c).await;
     assert!(results.contains("Sam&#39;s Uptime Checker") || results.contains("Sam's Uptime Checker"), "listed after approval");

@@ -113,10 +113,8 @@ pub async fn password_hash(c: &mut impl Conn, id: &AccountId) -> Result<String, 
 }
 
 pub async fn set_password(c: &mut impl Conn, now: DateTime<Utc>, id: &AccountId, hash: &str) -> Result<(), StoreError> {
-    c.execute(
-        q("UPDATE accounts SET password_hash = $1, updated_at = $2 WHERE id = $3").bind(hash).bind(now).bind(id.as_str()),
-    )
-    .await?;
+    c.execute(q("UPDATE accounts SET password_hash = $1, updated_at = $2 WHERE id = $3").bind(hash).bind(now).bind(id.as_str()))
+        .await?;
     Ok(())
 }
 

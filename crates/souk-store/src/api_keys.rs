@@ -65,9 +65,7 @@ pub async fn create(c: &mut impl Conn, now: DateTime<Utc>, new: NewKey<'_>) -> R
 
 /// The key a token names, unless it was revoked.
 pub async fn find_active(c: &mut impl Conn, token_hash: &str) -> Result<Option<ApiKey>, StoreError> {
-    let row = c
-        .fetch_optional(q("SELECT * FROM api_keys WHERE token_hash = $1 AND revoked_at IS NULL").bind(token_hash))
-        .await?;
+    let row = c.fetch_optional(q("SELECT * FROM api_keys WHERE token_hash = $1 AND revoked_at IS NULL").bind(token_hash)).await?;
     row.as_ref().map(from_row).transpose()
 }
 

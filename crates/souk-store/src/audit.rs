@@ -46,12 +46,7 @@ pub async fn record(c: &mut impl Conn, now: DateTime<Utc>, e: NewEntry<'_>) -> R
 }
 
 /// Newest first; `before` is the id of the last entry of the previous page.
-pub async fn list(
-    c: &mut impl Conn,
-    target: Option<&str>,
-    before: Option<&str>,
-    limit: u32,
-) -> Result<Vec<Entry>, StoreError> {
+pub async fn list(c: &mut impl Conn, target: Option<&str>, before: Option<&str>, limit: u32) -> Result<Vec<Entry>, StoreError> {
     let rows = c
         .fetch_all(
             q("SELECT * FROM audit_log

@@ -35,7 +35,8 @@ pub async fn set_day(c: &mut impl Conn, site: Site, day: NaiveDate, working: Opt
     let day = day.format("%Y-%m-%d").to_string();
     c.execute(q("DELETE FROM calendar_days WHERE site = $1 AND day = $2").bind(site.as_str()).bind(&day)).await?;
     if let Some(w) = working {
-        c.execute(q("INSERT INTO calendar_days (site, day, working) VALUES ($1, $2, $3)").bind(site.as_str()).bind(&day).bind(w)).await?;
+        c.execute(q("INSERT INTO calendar_days (site, day, working) VALUES ($1, $2, $3)").bind(site.as_str()).bind(&day).bind(w))
+            .await?;
     }
     Ok(())
 }

@@ -12,8 +12,15 @@ pub enum Lookup {
     /// No earlier request: this one may run.
     New,
     /// An earlier request with this key is still running (or died before saving).
-    InFlight { request_hash: String },
-    Done { request_hash: String, status: u16, content_type: Option<String>, body: Vec<u8> },
+    InFlight {
+        request_hash: String,
+    },
+    Done {
+        request_hash: String,
+        status: u16,
+        content_type: Option<String>,
+        body: Vec<u8>,
+    },
 }
 
 /// Claims the key for this request, or reports what an earlier request left.
@@ -37,9 +44,7 @@ pub async fn begin(
     if inserted == 1 {
         return Ok(Lookup::New);
     }
-    let r = c
-        .fetch_one(q("SELECT * FROM idempotency_keys WHERE scope = $1 AND key = $2").bind(scope).bind(key))
-        .await?;
+    let r = c.fetch_one(q("SELECT * FROM idempotency_keys WHERE scope = $1 AND key = $2").bind(scope).bind(key)).await?;
     let request_hash: String = r.get("request_hash")?;
     let status: Option<i64> = r.get("status")?;
     Ok(match status {
@@ -75,8 +80,7 @@ pub async fn finish(
 
 /// Forgets a key whose request failed on our side, so the client may retry it.
 pub async fn abandon(c: &mut impl Conn, scope: &str, key: &str) -> Result<(), StoreError> {
-    c.execute(q("DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND status IS NULL").bind(scope).bind(key))
-        .await?;
+    c.execute(q("DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND status IS NULL").bind(scope).bind(key)).await?;
     Ok(())
 }
 

@@ -44,9 +44,10 @@ pub enum StoreError {
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         if let Some(db) = e.as_database_error()
-            && db.is_unique_violation() {
-                return StoreError::Conflict(db.constraint().map(str::to_owned).unwrap_or_else(|| db.message().to_owned()));
-            }
+            && db.is_unique_violation()
+        {
+            return StoreError::Conflict(db.constraint().map(str::to_owned).unwrap_or_else(|| db.message().to_owned()));
+        }
         match e {
             sqlx::Error::RowNotFound => StoreError::NotFound,
             other => StoreError::Database(other),

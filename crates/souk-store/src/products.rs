@@ -49,7 +49,10 @@ fn product(r: &Row) -> Result<Product, StoreError> {
         id: parse_stored(ProductId::parse(&r.get::<String>("id")?))?,
         seller_org_id: parse_stored(OrgId::parse(&r.get::<String>("seller_org_id")?))?,
         kind: stored_enum(ProductKind::parse(&kind), &kind)?,
-        live_revision_id: r.get::<Option<String>>("live_revision_id")?.map(|s| parse_stored(RevisionId::parse(&s))).transpose()?,
+        live_revision_id: r
+            .get::<Option<String>>("live_revision_id")?
+            .map(|s| parse_stored(RevisionId::parse(&s)))
+            .transpose()?,
         listed: r.get("listed")?,
         delisted_reason: r.get("delisted_reason")?,
         created_at: r.get("created_at")?,
@@ -137,7 +140,10 @@ pub async fn get(c: &mut impl Conn, id: &ProductId) -> Result<Product, StoreErro
 
 /// A product of `seller`; another seller's product is not found.
 pub async fn get_for_seller(c: &mut impl Conn, seller: &OrgId, id: &ProductId) -> Result<Product, StoreError> {
-    product(&c.fetch_one(q("SELECT * FROM products WHERE id = $1 AND seller_org_id = $2").bind(id.as_str()).bind(seller.as_str())).await?)
+    product(
+        &c.fetch_one(q("SELECT * FROM products WHERE id = $1 AND seller_org_id = $2").bind(id.as_str()).bind(seller.as_str()))
+            .await?,
+    )
 }
 
 pub async fn list_for_seller(c: &mut impl Conn, seller: &OrgId) -> Result<Vec<Product>, StoreError> {
@@ -164,14 +170,20 @@ pub async fn revisions(c: &mut impl Conn, product: &ProductId) -> Result<Vec<Rev
 pub async fn open_revision(c: &mut impl Conn, product: &ProductId) -> Result<Option<Revision>, StoreError> {
     let row = c
         .fetch_optional(
-            q("SELECT * FROM product_revisions WHERE product_id = $1 AND state IN ('draft', 'submitted', 'in_review')").bind(product.as_str()),
+            q("SELECT * FROM product_revisions WHERE product_id = $1 AND state IN ('draft', 'submitted', 'in_review')")
+                .bind(product.as_str()),
         )
         .await?;
     row.as_ref().map(revision).transpose()
 }
 
 /// Replaces a draft's content; false if the revision is no longer a draft.
-pub async fn update_draft(c: &mut impl Conn, now: DateTime<Utc>, id: &RevisionId, content: &ProductContent) -> Result<bool, StoreError> {
+pub async fn update_draft(
+    c: &mut impl Conn,
+    now: DateTime<Utc>,
+    id: &RevisionId,
+    content: &ProductContent,
+) -> Result<bool, StoreError> {
     let n = c
         .execute(
             q("UPDATE product_revisions SET content = $1, updated_at = $2 WHERE id = $3 AND state = 'draft'")
@@ -184,7 +196,12 @@ pub async fn update_draft(c: &mut impl Conn, now: DateTime<Utc>, id: &RevisionId
 }
 
 /// Submits a draft for review, due by `sla_due_at`. False if it is no longer a draft.
-pub async fn submit(c: &mut impl Conn, now: DateTime<Utc>, id: &RevisionId, sla_due_at: DateTime<Utc>) -> Result<bool, StoreError> {
+pub async fn submit(
+    c: &mut impl Conn,
+    now: DateTime<Utc>,
+    id: &RevisionId,
+    sla_due_at: DateTime<Utc>,
+) -> Result<bool, StoreError> {
     let n = c
         .execute(
             q("UPDATE product_revisions SET state = 'submitted', submitted_at = $1, sla_due_at = $2, updated_at = $1
@@ -220,7 +237,11 @@ pub async fn decide(
     by: &str,
     reasons: &[(String, String)],
 ) -> Result<bool, StoreError> {
-    let reasons = if reasons.is_empty() { None } else { Some(serde_json::to_string(reasons).map_err(|e| StoreError::Corrupt(e.to_string()))?) };
+    let reasons = if reasons.is_empty() {
+        None
+    } else {
+        Some(serde_json::to_string(reasons).map_err(|e| StoreError::Corrupt(e.to_string()))?)
+    };
     let n = c
         .execute(
             q("UPDATE product_revisions SET state = $1, decided_by = $2, decided_at = $3, reasons = $4, updated_at = $3,
@@ -249,9 +270,17 @@ pub async fn withdraw(c: &mut impl Conn, now: DateTime<Utc>, id: &RevisionId) ->
     Ok(n == 1)
 }
 
-pub async fn set_live(c: &mut impl Conn, now: DateTime<Utc>, product: &ProductId, revision: &RevisionId) -> Result<(), StoreError> {
+pub async fn set_live(
+    c: &mut impl Conn,
+    now: DateTime<Utc>,
+    product: &ProductId,
+    revision: &RevisionId,
+) -> Result<(), StoreError> {
     c.execute(
-        q("UPDATE products SET live_revision_id = $1, updated_at = $2 WHERE id = $3").bind(revision.as_str()).bind(now).bind(product.as_str()),
+        q("UPDATE products SET live_revision_id = $1, updated_at = $2 WHERE id = $3")
+            .bind(revision.as_str())
+            .bind(now)
+            .bind(product.as_str()),
     )
     .await?;
     Ok(())
@@ -259,14 +288,23 @@ pub async fn set_live(c: &mut impl Conn, now: DateTime<Utc>, product: &ProductId
 
 /// The seller lists or delists.
 pub async fn set_listed(c: &mut impl Conn, now: DateTime<Utc>, product: &ProductId, listed: bool) -> Result<(), StoreError> {
-    c.execute(q("UPDATE products SET listed = $1, updated_at = $2 WHERE id = $3").bind(listed).bind(now).bind(product.as_str())).await?;
+    c.execute(q("UPDATE products SET listed = $1, updated_at = $2 WHERE id = $3").bind(listed).bind(now).bind(product.as_str()))
+        .await?;
     Ok(())
 }
 
 /// An operator delists for a violation (`Some(reason)`) or lifts it (`None`).
-pub async fn set_delisted(c: &mut impl Conn, now: DateTime<Utc>, product: &ProductId, reason: Option<&str>) -> Result<(), StoreError> {
+pub async fn set_delisted(
+    c: &mut impl Conn,
+    now: DateTime<Utc>,
+    product: &ProductId,
+    reason: Option<&str>,
+) -> Result<(), StoreError> {
     c.execute(
-        q("UPDATE products SET delisted_reason = $1, updated_at = $2 WHERE id = $3").bind(reason).bind(now).bind(product.as_str()),
+        q("UPDATE products SET delisted_reason = $1, updated_at = $2 WHERE id = $3")
+            .bind(reason)
+            .bind(now)
+            .bind(product.as_str()),
     )
     .await?;
     Ok(())
@@ -339,7 +377,12 @@ pub struct StoredPlan {
 
 /// Makes the plans table match an approved revision: its plans are inserted or updated;
 /// plans it no longer has are retired, never deleted (orders refer to them).
-pub async fn materialize_plans(c: &mut impl Conn, now: DateTime<Utc>, product: &ProductId, content: &ProductContent) -> Result<(), StoreError> {
+pub async fn materialize_plans(
+    c: &mut impl Conn,
+    now: DateTime<Utc>,
+    product: &ProductId,
+    content: &ProductContent,
+) -> Result<(), StoreError> {
     let mut keep = Vec::new();
     for plan in &content.plans {
         let Some(id) = plan.id.clone() else {
@@ -371,7 +414,8 @@ pub async fn materialize_plans(c: &mut impl Conn, now: DateTime<Utc>, product: &
     }
     for existing in plans(c, product, true).await? {
         if existing.retired_at.is_none() && !keep.contains(&existing.id.to_string()) {
-            c.execute(q("UPDATE plans SET retired_at = $1, updated_at = $1 WHERE id = $2").bind(now).bind(existing.id.as_str())).await?;
+            c.execute(q("UPDATE plans SET retired_at = $1, updated_at = $1 WHERE id = $2").bind(now).bind(existing.id.as_str()))
+                .await?;
         }
     }
     Ok(())
@@ -421,7 +465,11 @@ pub async fn unwarned_pending(c: &mut impl Conn) -> Result<Vec<QueueItem>, Store
 /// Claims the right to send the "SLA at risk" event for a revision: true for exactly one caller.
 pub async fn mark_sla_warned(c: &mut impl Conn, now: DateTime<Utc>, id: &RevisionId) -> Result<bool, StoreError> {
     let n = c
-        .execute(q("UPDATE product_revisions SET sla_warned_at = $1 WHERE id = $2 AND sla_warned_at IS NULL").bind(now).bind(id.as_str()))
+        .execute(
+            q("UPDATE product_revisions SET sla_warned_at = $1 WHERE id = $2 AND sla_warned_at IS NULL")
+                .bind(now)
+                .bind(id.as_str()),
+        )
         .await?;
     Ok(n == 1)
 }

@@ -97,7 +97,13 @@ pub async fn accepted_ids(c: &mut impl Conn, org: &OrgId) -> Result<Vec<String>,
 }
 
 /// Records acceptance; accepting twice is harmless. Returns whether it was new.
-pub async fn accept(c: &mut impl Conn, now: DateTime<Utc>, org: &OrgId, agreement_id: &str, by: &str) -> Result<bool, StoreError> {
+pub async fn accept(
+    c: &mut impl Conn,
+    now: DateTime<Utc>,
+    org: &OrgId,
+    agreement_id: &str,
+    by: &str,
+) -> Result<bool, StoreError> {
     let n = c
         .execute(
             q("INSERT INTO agreement_acceptances (org_id, agreement_id, accepted_by, accepted_at) VALUES ($1, $2, $3, $4)
@@ -141,7 +147,10 @@ fn seller(r: &Row) -> Result<Seller, StoreError> {
 
 pub async fn get(c: &mut impl Conn, org: &OrgId) -> Result<Option<Seller>, StoreError> {
     let row = c
-        .fetch_optional(q("SELECT s.*, o.name AS org_name FROM sellers s JOIN orgs o ON o.id = s.org_id WHERE s.org_id = $1").bind(org.as_str()))
+        .fetch_optional(
+            q("SELECT s.*, o.name AS org_name FROM sellers s JOIN orgs o ON o.id = s.org_id WHERE s.org_id = $1")
+                .bind(org.as_str()),
+        )
         .await?;
     row.as_ref().map(seller).transpose()
 }

@@ -17,7 +17,8 @@ use crate::{Backend, Conn, StoreError, Tx, products, q, q2, sellers};
 pub async fn refresh(tx: &mut Tx, now: DateTime<Utc>, product_id: &ProductId) -> Result<(), StoreError> {
     if tx.backend() == Backend::Sqlite {
         tx.execute(
-            q("DELETE FROM storefront_fts WHERE rowid IN (SELECT rowid FROM storefront WHERE product_id = $1)").bind(product_id.as_str()),
+            q("DELETE FROM storefront_fts WHERE rowid IN (SELECT rowid FROM storefront WHERE product_id = $1)")
+                .bind(product_id.as_str()),
         )
         .await?;
     }
@@ -30,7 +31,44 @@ pub async fn refresh(tx: &mut Tx, now: DateTime<Utc>, product_id: &ProductId) ->
     let content = products::get_revision(tx, live).await?.content;
     let text = search_text(&content);
     for site in &content.sites {
-        let row = tx
+        let listing = Listing {
+            product_id: product_id.as_str(),
+            site: *site,
+            seller_org_id: product.seller_org_id.as_str(),
+            kind: product.kind.as_str(),
+            category: &content.category,
+            name: &content.name,
+            summary: &content.summary,
+            min_price: content.from_price(*site),
+            has_trial: content.has_trial(),
+            listed_at: now,
+            search_text: &text,
+        };
+        insert_listing(tx, &listing).await?;
+    }
+    Ok(())
+}
+
+/// One storefront row.
+pub struct Listing<'a> {
+    pub product_id: &'a str,
+    pub site: Site,
+    pub seller_org_id: &'a str,
+    pub kind: &'a str,
+    pub category: &'a str,
+    pub name: &'a str,
+    pub summary: &'a str,
+    pub min_price: Option<i64>,
+    pub has_trial: bool,
+    pub listed_at: DateTime<Utc>,
+    /// Tokens from [`search_text`].
+    pub search_text: &'a str,
+}
+
+/// Writes a storefront row and its full-text entry. [`refresh`] is the normal way in; the
+/// search benchmark uses this directly to load many rows quickly.
+pub async fn insert_listing(tx: &mut Tx, l: &Listing<'_>) -> Result<(), StoreError> {
+    let row = tx
             .fetch_one(
                 q2(
                     "INSERT INTO storefront (product_id, site, seller_org_id, kind, category, name, summary, min_price, has_trial, listed_at, search_text)
@@ -38,23 +76,22 @@ pub async fn refresh(tx: &mut Tx, now: DateTime<Utc>, product_id: &ProductId) ->
                     "INSERT INTO storefront (product_id, site, seller_org_id, kind, category, name, summary, min_price, has_trial, listed_at, search_text)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING 0::BIGINT AS rid",
                 )
-                .bind(product_id.as_str())
-                .bind(site.as_str())
-                .bind(product.seller_org_id.as_str())
-                .bind(product.kind.as_str())
-                .bind(&content.category)
-                .bind(&content.name)
-                .bind(&content.summary)
-                .bind(content.from_price(*site))
-                .bind(content.has_trial())
-                .bind(now)
-                .bind(&text),
+                .bind(l.product_id)
+                .bind(l.site.as_str())
+                .bind(l.seller_org_id)
+                .bind(l.kind)
+                .bind(l.category)
+                .bind(l.name)
+                .bind(l.summary)
+                .bind(l.min_price)
+                .bind(l.has_trial)
+                .bind(l.listed_at)
+                .bind(l.search_text),
             )
             .await?;
-        if tx.backend() == Backend::Sqlite {
-            let rid: i64 = row.get("rid")?;
-            tx.execute(q("INSERT INTO storefront_fts (rowid, search_text) VALUES ($1, $2)").bind(rid).bind(&text)).await?;
-        }
+    if tx.backend() == Backend::Sqlite {
+        let rid: i64 = row.get("rid")?;
+        tx.execute(q("INSERT INTO storefront_fts (rowid, search_text) VALUES ($1, $2)").bind(rid).bind(l.search_text)).await?;
     }
     Ok(())
 }
@@ -179,8 +216,9 @@ pub async fn search(c: &mut impl Conn, s: &Search, site: Site) -> Result<(Vec<Hi
 
 /// Whether the product is listed on the site now.
 pub async fn is_listed(c: &mut impl Conn, product: &ProductId, site: Site) -> Result<bool, StoreError> {
-    Ok(c
-        .fetch_optional(q("SELECT 1 AS one FROM storefront WHERE product_id = $1 AND site = $2").bind(product.as_str()).bind(site.as_str()))
-        .await?
-        .is_some())
+    Ok(c.fetch_optional(
+        q("SELECT 1 AS one FROM storefront WHERE product_id = $1 AND site = $2").bind(product.as_str()).bind(site.as_str()),
+    )
+    .await?
+    .is_some())
 }

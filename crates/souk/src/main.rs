@@ -136,9 +136,8 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
         Command::Serve(_) => {
             let db = open(&config).await?;
-            let listener = tokio::net::TcpListener::bind(config.listen)
-                .await
-                .with_context(|| format!("listening on {}", config.listen))?;
+            let listener =
+                tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("listening on {}", config.listen))?;
             let addr = listener.local_addr()?;
             println!("Souk is running at http://{addr}/  (database: {})", config.database_url);
             let (tx, rx) = tokio::sync::watch::channel(false);

@@ -21,7 +21,14 @@ fn run(c: &mut Command) -> String {
 
 #[test]
 fn every_command_has_help() {
-    for args in [&["--help"][..], &["serve", "--help"], &["migrate", "--help"], &["demo", "--help"], &["admin", "--help"], &["admin", "create-operator", "--help"]] {
+    for args in [
+        &["--help"][..],
+        &["serve", "--help"],
+        &["migrate", "--help"],
+        &["demo", "--help"],
+        &["admin", "--help"],
+        &["admin", "create-operator", "--help"],
+    ] {
         let text = run(souk().args(args));
         assert!(text.contains("Usage:"), "{args:?}: {text}");
     }
@@ -39,9 +46,18 @@ fn demo_twice_and_an_operator() {
     let second = run(souk().arg("--data-dir").arg(&data).arg("demo"));
     assert_eq!(second.matches("already there").count(), 6, "{second}");
 
-    let out = run(souk().arg("--data-dir").arg(&data).args(["admin", "create-operator", "--email", "root@example.com"]).env("SOUK_ADMIN_PASSWORD", "a long operator password"));
+    let out = run(souk()
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["admin", "create-operator", "--email", "root@example.com"])
+        .env("SOUK_ADMIN_PASSWORD", "a long operator password"));
     assert!(out.contains("created"), "{out}");
-    let out = souk().arg("--data-dir").arg(&data).args(["admin", "create-operator", "--email", "bad", "--password", "x"]).output().unwrap();
+    let out = souk()
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["admin", "create-operator", "--email", "bad", "--password", "x"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
 }
 
@@ -71,7 +87,8 @@ fn serve_answers_where_it_says() {
         .unwrap();
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let url = line.split_whitespace().find(|w| w.starts_with("http://")).unwrap_or_else(|| panic!("no URL in {line:?}")).to_owned();
+    let url =
+        line.split_whitespace().find(|w| w.starts_with("http://")).unwrap_or_else(|| panic!("no URL in {line:?}")).to_owned();
     assert!(!url.contains(":1/"), "the environment beats the file: {url}");
     let rt = tokio::runtime::Runtime::new().unwrap();
     let health = rt.block_on(async {

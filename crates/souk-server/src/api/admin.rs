@@ -56,7 +56,11 @@ pub async fn verification_queue(
 /// One submission with its full details (operators).
 #[utoipa::path(get, path = "/admin/verifications/{verification_id}", tag = "admin",
     responses((status = 200, body = VerificationOut), (status = 403, body = Problem), (status = 404, body = Problem)))]
-pub async fn get_verification(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Json<VerificationOut>> {
+pub async fn get_verification(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<VerificationOut>> {
     caller.staff(StaffRole::Operator)?;
     let id: VerificationId = path_id(&id)?;
     Ok(Json(VerificationOut::new(&verifications::get(&mut state.db.clone(), &id).await?, true)))
@@ -135,7 +139,11 @@ pub struct AuditPage {
 /// The audit log of every state change, newest first (operators).
 #[utoipa::path(get, path = "/admin/audit", tag = "admin", params(AuditQuery),
     responses((status = 200, body = AuditPage), (status = 403, body = Problem)))]
-pub async fn audit_log(State(state): State<AppState>, caller: Caller, ApiQuery(query): ApiQuery<AuditQuery>) -> Result<Json<AuditPage>> {
+pub async fn audit_log(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<AuditQuery>,
+) -> Result<Json<AuditPage>> {
     caller.staff(StaffRole::Operator)?;
     let page = PageQuery { cursor: query.cursor, limit: query.limit };
     let limit = page.limit()?;

@@ -9,9 +9,9 @@ use serde::{Deserialize, Serialize};
 use souk_core::catalog::{ProductContent, ProductKind};
 use souk_core::id::{OrgId, ProductId, RevisionId};
 use souk_core::site::Site;
+use souk_store::calendars;
 use souk_store::products::{self, Product, Revision, StoredPlan};
 use souk_store::sellers::{self, Agreement, Seller};
-use souk_store::calendars;
 use utoipa::ToSchema;
 
 use super::ApiQueryStatus;
@@ -34,7 +34,15 @@ pub struct AgreementOut {
 
 impl From<&Agreement> for AgreementOut {
     fn from(a: &Agreement) -> Self {
-        Self { id: a.id.clone(), kind: a.kind.clone(), version: a.version, title: a.title.clone(), body: a.body.clone(), effective_at: a.effective_at, published_at: a.published_at }
+        Self {
+            id: a.id.clone(),
+            kind: a.kind.clone(),
+            version: a.version,
+            title: a.title.clone(),
+            body: a.body.clone(),
+            effective_at: a.effective_at,
+            published_at: a.published_at,
+        }
     }
 }
 
@@ -65,8 +73,15 @@ pub struct PublishAgreementIn {
 /// before submitting anything once it is in force.
 #[utoipa::path(post, path = "/admin/agreements", tag = "admin", request_body = PublishAgreementIn,
     responses((status = 201, body = AgreementOut), (status = 403, body = Problem), (status = 422, body = Problem)))]
-pub async fn publish_agreement(State(state): State<AppState>, Operator(caller): Operator, rid: RequestId, ApiJson(input): ApiJson<PublishAgreementIn>) -> Result<Response> {
-    let a = catalog::publish_agreement(&state, &caller, &input.kind, &input.title, &input.body, input.effective_at, rid.as_deref()).await?;
+pub async fn publish_agreement(
+    State(state): State<AppState>,
+    Operator(caller): Operator,
+    rid: RequestId,
+    ApiJson(input): ApiJson<PublishAgreementIn>,
+) -> Result<Response> {
+    let a =
+        catalog::publish_agreement(&state, &caller, &input.kind, &input.title, &input.body, input.effective_at, rid.as_deref())
+            .await?;
     Ok((StatusCode::CREATED, Json(AgreementOut::from(&a))).into_response())
 }
 
@@ -83,7 +98,14 @@ pub struct SellerOut {
 
 impl From<&Seller> for SellerOut {
     fn from(s: &Seller) -> Self {
-        Self { org_id: s.org_id.clone(), org_name: s.org_name.clone(), status: s.status.clone(), applied_at: s.applied_at, decided_at: s.decided_at, reason: s.reason.clone() }
+        Self {
+            org_id: s.org_id.clone(),
+            org_name: s.org_name.clone(),
+            status: s.status.clone(),
+            applied_at: s.applied_at,
+            decided_at: s.decided_at,
+            reason: s.reason.clone(),
+        }
     }
 }
 
@@ -102,12 +124,19 @@ pub struct SellerStandingOut {
 
 /// The organization's standing as a seller and the agreements it must accept.
 #[utoipa::path(get, path = "/orgs/{org_id}/seller", tag = "catalog", responses((status = 200, body = SellerStandingOut), (status = 404, body = Problem)))]
-pub async fn seller_standing(State(state): State<AppState>, OrgScope { org_id, .. }: OrgScope) -> Result<Json<SellerStandingOut>> {
+pub async fn seller_standing(
+    State(state): State<AppState>,
+    OrgScope { org_id, .. }: OrgScope,
+) -> Result<Json<SellerStandingOut>> {
     let s = catalog::standing(&state, &org_id).await?;
     let missing: Vec<&str> = s.missing_agreements.iter().map(|a| a.id.as_str()).collect();
     Ok(Json(SellerStandingOut {
         seller: s.seller.as_ref().map(SellerOut::from),
-        agreements: s.current_agreements.iter().map(|a| AgreementStatus { agreement: a.into(), accepted: !missing.contains(&a.id.as_str()) }).collect(),
+        agreements: s
+            .current_agreements
+            .iter()
+            .map(|a| AgreementStatus { agreement: a.into(), accepted: !missing.contains(&a.id.as_str()) })
+            .collect(),
     }))
 }
 
@@ -127,7 +156,11 @@ pub async fn accept_agreement(
 /// Apply to sell (owner or admin of a verified enterprise that accepted the agreements).
 #[utoipa::path(post, path = "/orgs/{org_id}/seller/apply", tag = "catalog",
     responses((status = 201, body = SellerOut), (status = 409, body = Problem)))]
-pub async fn apply_to_sell(State(state): State<AppState>, OrgScope { caller, org_id, .. }: OrgScope, rid: RequestId) -> Result<Response> {
+pub async fn apply_to_sell(
+    State(state): State<AppState>,
+    OrgScope { caller, org_id, .. }: OrgScope,
+    rid: RequestId,
+) -> Result<Response> {
     let s = catalog::apply_to_sell(&state, &caller, &org_id, rid.as_deref()).await?;
     Ok((StatusCode::CREATED, Json(SellerOut::from(&s))).into_response())
 }
@@ -140,7 +173,11 @@ pub struct SellerList {
 /// Sellers by status, oldest application first (operators). Default status: `applied`.
 #[utoipa::path(get, path = "/admin/sellers", tag = "admin", params(ApiQueryStatus),
     responses((status = 200, body = SellerList), (status = 403, body = Problem)))]
-pub async fn list_sellers(State(state): State<AppState>, caller: Caller, ApiQuery(query): ApiQuery<ApiQueryStatus>) -> Result<Json<SellerList>> {
+pub async fn list_sellers(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<ApiQueryStatus>,
+) -> Result<Json<SellerList>> {
     caller.staff(souk_core::identity::StaffRole::Operator)?;
     let status = query.status.as_deref().unwrap_or("applied");
     if !["applied", "approved", "rejected", "suspended"].contains(&status) {
@@ -194,7 +231,8 @@ pub async fn enforce(
     ApiJson(input): ApiJson<EnforcementIn>,
 ) -> Result<StatusCode> {
     let org_id: OrgId = path_id(&org_id)?;
-    let action = Enforcement::parse(&input.action).ok_or_else(|| Error::field("action", "must be warn, suspend, reinstate, delist or relist"))?;
+    let action = Enforcement::parse(&input.action)
+        .ok_or_else(|| Error::field("action", "must be warn, suspend, reinstate, delist or relist"))?;
     let product = match input.product_id.as_deref() {
         Some(p) => Some(ProductId::parse(p).map_err(|_| Error::field("product_id", "is not a product id"))?),
         None => None,
@@ -222,18 +260,31 @@ pub async fn set_calendar_day(
 ) -> Result<StatusCode> {
     let operator = caller.account()?;
     let site = Site::parse(&site).map_err(|_| Error::not_found())?;
-    let day = NaiveDate::parse_from_str(&date, "%Y-%m-%d").map_err(|_| Error::bad_request("invalid_date", "dates are YYYY-MM-DD"))?;
+    let day =
+        NaiveDate::parse_from_str(&date, "%Y-%m-%d").map_err(|_| Error::bad_request("invalid_date", "dates are YYYY-MM-DD"))?;
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
     calendars::set_day(&mut tx, site, day, input.working).await?;
-    souk_store::audit::record(&mut tx, now, souk_store::audit::NewEntry {
-        actor: operator.id.as_str(),
-        actor_org: None,
-        action: "calendar.changed",
-        target: &format!("{}:{date}", site.as_str()),
-        summary: format!("{date} on {} is {}", site.as_str(), match input.working { Some(true) => "a working day", Some(false) => "a holiday", None => "an ordinary day" }),
-        request_id: rid.as_deref(),
-    })
+    souk_store::audit::record(
+        &mut tx,
+        now,
+        souk_store::audit::NewEntry {
+            actor: operator.id.as_str(),
+            actor_org: None,
+            action: "calendar.changed",
+            target: &format!("{}:{date}", site.as_str()),
+            summary: format!(
+                "{date} on {} is {}",
+                site.as_str(),
+                match input.working {
+                    Some(true) => "a working day",
+                    Some(false) => "a holiday",
+                    None => "an ordinary day",
+                }
+            ),
+            request_id: rid.as_deref(),
+        },
+    )
     .await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
@@ -323,7 +374,16 @@ async fn product_out(state: &AppState, p: &Product) -> Result<ProductOut> {
     };
     let open = products::open_revision(&mut db, &p.id).await?.as_ref().map(RevisionOut::from);
     let plans = products::plans(&mut db, &p.id, true).await?.iter().map(PlanOut::from).collect();
-    Ok(ProductOut { id: p.id.to_string(), seller_org_id: p.seller_org_id.to_string(), kind: p.kind.as_str().to_owned(), listed: p.listed, delisted_reason: p.delisted_reason.clone(), live, open, plans })
+    Ok(ProductOut {
+        id: p.id.to_string(),
+        seller_org_id: p.seller_org_id.to_string(),
+        kind: p.kind.as_str().to_owned(),
+        listed: p.listed,
+        delisted_reason: p.delisted_reason.clone(),
+        live,
+        open,
+        plans,
+    })
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -374,7 +434,11 @@ async fn seller_product(state: &AppState, org: &OrgId, raw: &str) -> Result<Prod
 
 /// One of the seller's products, with its live and open revisions.
 #[utoipa::path(get, path = "/orgs/{org_id}/products/{product_id}", tag = "catalog", responses((status = 200, body = ProductOut), (status = 404, body = Problem)))]
-pub async fn get_product(State(state): State<AppState>, OrgScope { org_id, .. }: OrgScope, Path((_org, product_id)): Path<(String, String)>) -> Result<Json<ProductOut>> {
+pub async fn get_product(
+    State(state): State<AppState>,
+    OrgScope { org_id, .. }: OrgScope,
+    Path((_org, product_id)): Path<(String, String)>,
+) -> Result<Json<ProductOut>> {
     let p = seller_product(&state, &org_id, &product_id).await?;
     Ok(Json(product_out(&state, &p).await?))
 }
@@ -404,7 +468,12 @@ pub async fn save_draft(
 /// Submit the draft for review (due in 3 working days).
 #[utoipa::path(post, path = "/orgs/{org_id}/products/{product_id}/submit", tag = "catalog",
     responses((status = 200, body = RevisionOut), (status = 409, body = Problem), (status = 422, body = Problem)))]
-pub async fn submit(State(state): State<AppState>, OrgScope { caller, org_id, .. }: OrgScope, rid: RequestId, Path((_org, product_id)): Path<(String, String)>) -> Result<Json<RevisionOut>> {
+pub async fn submit(
+    State(state): State<AppState>,
+    OrgScope { caller, org_id, .. }: OrgScope,
+    rid: RequestId,
+    Path((_org, product_id)): Path<(String, String)>,
+) -> Result<Json<RevisionOut>> {
     let p = seller_product(&state, &org_id, &product_id).await?;
     Ok(Json(RevisionOut::from(&catalog::submit(&state, &caller, &org_id, &p.id, rid.as_deref()).await?)))
 }
@@ -412,7 +481,12 @@ pub async fn submit(State(state): State<AppState>, OrgScope { caller, org_id, ..
 /// Withdraw the draft or the undecided submission.
 #[utoipa::path(post, path = "/orgs/{org_id}/products/{product_id}/withdraw", tag = "catalog",
     responses((status = 200, body = RevisionOut), (status = 409, body = Problem)))]
-pub async fn withdraw(State(state): State<AppState>, OrgScope { caller, org_id, .. }: OrgScope, rid: RequestId, Path((_org, product_id)): Path<(String, String)>) -> Result<Json<RevisionOut>> {
+pub async fn withdraw(
+    State(state): State<AppState>,
+    OrgScope { caller, org_id, .. }: OrgScope,
+    rid: RequestId,
+    Path((_org, product_id)): Path<(String, String)>,
+) -> Result<Json<RevisionOut>> {
     let p = seller_product(&state, &org_id, &product_id).await?;
     Ok(Json(RevisionOut::from(&catalog::withdraw(&state, &caller, &org_id, &p.id, rid.as_deref()).await?)))
 }
@@ -420,7 +494,12 @@ pub async fn withdraw(State(state): State<AppState>, OrgScope { caller, org_id, 
 /// List an approved product in the storefront.
 #[utoipa::path(post, path = "/orgs/{org_id}/products/{product_id}/list", tag = "catalog",
     responses((status = 200, body = ProductOut), (status = 409, body = Problem)))]
-pub async fn list_product(State(state): State<AppState>, OrgScope { caller, org_id, .. }: OrgScope, rid: RequestId, Path((_org, product_id)): Path<(String, String)>) -> Result<Json<ProductOut>> {
+pub async fn list_product(
+    State(state): State<AppState>,
+    OrgScope { caller, org_id, .. }: OrgScope,
+    rid: RequestId,
+    Path((_org, product_id)): Path<(String, String)>,
+) -> Result<Json<ProductOut>> {
     let p = seller_product(&state, &org_id, &product_id).await?;
     let p = catalog::set_listed(&state, &caller, &org_id, &p.id, true, rid.as_deref()).await?;
     Ok(Json(product_out(&state, &p).await?))
@@ -429,7 +508,12 @@ pub async fn list_product(State(state): State<AppState>, OrgScope { caller, org_
 /// Take a product off the storefront (running subscriptions continue).
 #[utoipa::path(post, path = "/orgs/{org_id}/products/{product_id}/delist", tag = "catalog",
     responses((status = 200, body = ProductOut), (status = 404, body = Problem)))]
-pub async fn delist_product(State(state): State<AppState>, OrgScope { caller, org_id, .. }: OrgScope, rid: RequestId, Path((_org, product_id)): Path<(String, String)>) -> Result<Json<ProductOut>> {
+pub async fn delist_product(
+    State(state): State<AppState>,
+    OrgScope { caller, org_id, .. }: OrgScope,
+    rid: RequestId,
+    Path((_org, product_id)): Path<(String, String)>,
+) -> Result<Json<ProductOut>> {
     let p = seller_product(&state, &org_id, &product_id).await?;
     let p = catalog::set_listed(&state, &caller, &org_id, &p.id, false, rid.as_deref()).await?;
     Ok(Json(product_out(&state, &p).await?))
@@ -485,7 +569,12 @@ pub async fn review_queue(State(state): State<AppState>, caller: Caller) -> Resu
 /// Take a submission into review (operators).
 #[utoipa::path(post, path = "/admin/reviews/products/{revision_id}/start", tag = "admin",
     responses((status = 200, body = RevisionOut), (status = 403, body = Problem), (status = 409, body = Problem)))]
-pub async fn start_review(State(state): State<AppState>, Operator(caller): Operator, rid: RequestId, Path(revision_id): Path<String>) -> Result<Json<RevisionOut>> {
+pub async fn start_review(
+    State(state): State<AppState>,
+    Operator(caller): Operator,
+    rid: RequestId,
+    Path(revision_id): Path<String>,
+) -> Result<Json<RevisionOut>> {
     let id: RevisionId = path_id(&revision_id)?;
     Ok(Json(RevisionOut::from(&catalog::start_review(&state, &caller, &id, rid.as_deref()).await?)))
 }

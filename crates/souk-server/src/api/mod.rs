@@ -3,9 +3,9 @@
 
 mod admin;
 mod catalog;
-pub(crate) mod storefront;
 mod identity;
 mod orgs;
+pub(crate) mod storefront;
 pub(crate) mod verification;
 
 use base64::Engine;
@@ -17,8 +17,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
-pub(crate) use verification::multipart_error;
 use crate::error::{Error, Problem};
+pub(crate) use verification::multipart_error;
 
 #[derive(OpenApi)]
 #[openapi(

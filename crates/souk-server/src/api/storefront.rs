@@ -119,7 +119,11 @@ pub struct SearchResult {
 /// Search and browse the listed products of a site.
 #[utoipa::path(get, path = "/storefront/{site}/products", tag = "storefront", params(SearchQuery),
     responses((status = 200, body = SearchResult), (status = 400, body = Problem), (status = 404, body = Problem)))]
-pub async fn search(State(state): State<AppState>, Path(raw_site): Path<String>, ApiQuery(q): ApiQuery<SearchQuery>) -> Result<Json<SearchResult>> {
+pub async fn search(
+    State(state): State<AppState>,
+    Path(raw_site): Path<String>,
+    ApiQuery(q): ApiQuery<SearchQuery>,
+) -> Result<Json<SearchResult>> {
     let site = site(&raw_site)?;
     let (search, page, per_page) = parse_search(&q)?;
     let (hits, total) = storefront::search(&mut state.db.clone(), &search, site).await?;
@@ -133,14 +137,21 @@ pub fn parse_search(q: &SearchQuery) -> Result<(Search, u32, u32)> {
         return Err(Error::bad_request("invalid_query", "q is at most 200 characters"));
     }
     let sort = match q.sort.as_deref() {
-        None | Some("") => if query.is_some() { "relevance" } else { "newest" },
+        None | Some("") => {
+            if query.is_some() {
+                "relevance"
+            } else {
+                "newest"
+            }
+        }
         Some(s @ ("relevance" | "newest" | "price" | "price_desc")) => s,
         Some(_) => return Err(Error::bad_request("invalid_query", "sort is relevance, newest, price or price_desc")),
     };
     if let Some(k) = q.kind.as_deref()
-        && souk_core::catalog::ProductKind::parse(k).is_none() {
-            return Err(Error::bad_request("invalid_query", "kind is saas, image, license or service"));
-        }
+        && souk_core::catalog::ProductKind::parse(k).is_none()
+    {
+        return Err(Error::bad_request("invalid_query", "kind is saas, image, license or service"));
+    }
     if q.min_price.is_some_and(|p| p < 0) || q.max_price.is_some_and(|p| p < 0) {
         return Err(Error::bad_request("invalid_query", "prices are not negative"));
     }
@@ -194,7 +205,10 @@ pub struct StorefrontProduct {
 /// A listed product's page: its live content and sellable plans, priced for the site.
 #[utoipa::path(get, path = "/storefront/{site}/products/{product_id}", tag = "storefront",
     responses((status = 200, body = StorefrontProduct), (status = 404, body = Problem)))]
-pub async fn product(State(state): State<AppState>, Path((raw_site, product_id)): Path<(String, String)>) -> Result<Json<StorefrontProduct>> {
+pub async fn product(
+    State(state): State<AppState>,
+    Path((raw_site, product_id)): Path<(String, String)>,
+) -> Result<Json<StorefrontProduct>> {
     let site = site(&raw_site)?;
     let id: ProductId = path_id(&product_id)?;
     Ok(Json(storefront_product(&state, site, &id).await?))
@@ -209,10 +223,8 @@ pub async fn storefront_product(state: &AppState, site: Site, id: &ProductId) ->
     let live = products::get_revision(&mut db, p.live_revision_id.as_ref().ok_or_else(Error::not_found)?).await?;
     let seller = orgs::get(&mut db, &p.seller_org_id).await?;
     let plans: Vec<_> = products::plans(&mut db, id, false).await?;
-    let prices = plans
-        .iter()
-        .map(|pl| pl.spec.prices.iter().find(|sp| sp.site == site).map(|sp| PriceOut::from(sp.money())))
-        .collect();
+    let prices =
+        plans.iter().map(|pl| pl.spec.prices.iter().find(|sp| sp.site == site).map(|sp| PriceOut::from(sp.money()))).collect();
     let c = live.content;
     Ok(StorefrontProduct {
         id: p.id.to_string(),

@@ -77,7 +77,11 @@ pub async fn upload(
 ) -> Result<Response> {
     caller.role_in(&state, &org_id).await?;
     let mut multipart = multipart.map_err(|e| {
-        Error::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", format!("send multipart/form-data: {}", e.body_text()))
+        Error::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!("send multipart/form-data: {}", e.body_text()),
+        )
     })?;
     let (filename, bytes) = read_file_part(&mut multipart).await?;
     let up = verification::upload(&state, &caller, &org_id, &filename, &bytes, rid.as_deref()).await?;
@@ -87,7 +91,11 @@ pub async fn upload(
 /// Download one of the organization's uploads.
 #[utoipa::path(get, path = "/orgs/{org_id}/uploads/{upload_id}", tag = "verification",
     responses((status = 200, description = "the file"), (status = 404, body = Problem)))]
-pub async fn download(State(state): State<AppState>, OrgScope { caller, org_id, .. }: OrgScope, Path((_org, upload_id)): Path<(String, String)>) -> Result<Response> {
+pub async fn download(
+    State(state): State<AppState>,
+    OrgScope { caller, org_id, .. }: OrgScope,
+    Path((_org, upload_id)): Path<(String, String)>,
+) -> Result<Response> {
     let upload_id: UploadId = path_id(&upload_id)?;
     caller.role_in(&state, &org_id).await?;
     let mut db = state.db.clone();
@@ -165,9 +173,16 @@ pub struct VerificationList {
 /// The organization's verification submissions, newest first.
 #[utoipa::path(get, path = "/orgs/{org_id}/verifications", tag = "verification",
     responses((status = 200, body = VerificationList), (status = 404, body = Problem)))]
-pub async fn list_verifications(State(state): State<AppState>, OrgScope { caller, org_id, .. }: OrgScope) -> Result<Json<VerificationList>> {
+pub async fn list_verifications(
+    State(state): State<AppState>,
+    OrgScope { caller, org_id, .. }: OrgScope,
+) -> Result<Json<VerificationList>> {
     caller.role_in(&state, &org_id).await?;
-    let items = verifications::list_for_org(&mut state.db.clone(), &org_id).await?.iter().map(|v| VerificationOut::new(v, false)).collect();
+    let items = verifications::list_for_org(&mut state.db.clone(), &org_id)
+        .await?
+        .iter()
+        .map(|v| VerificationOut::new(v, false))
+        .collect();
     Ok(Json(VerificationList { items }))
 }
 

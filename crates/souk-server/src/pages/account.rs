@@ -111,9 +111,10 @@ pub async fn signout(State(state): State<AppState>, ctx: PageCtx, headers: Heade
         return r;
     }
     if let Some(token) = cookie(&headers, SESSION_COOKIE)
-        && let Err(e) = identity::sign_out(&state, token).await {
-            return ctx.fail(e);
-        }
+        && let Err(e) = identity::sign_out(&state, token).await
+    {
+        return ctx.fail(e);
+    }
     let mut res = Redirect::to("/").into_response();
     if let Ok(v) = HeaderValue::from_str(&set_cookie(SESSION_COOKIE, "", 0, state.config.secure_cookies, "Lax")) {
         res.headers_mut().append(header::SET_COOKIE, v);
@@ -143,9 +144,13 @@ pub async fn change_password(State(state): State<AppState>, ctx: PageCtx, rid: R
     if let Err(r) = ctx.check_csrf(field(&f, "_csrf")) {
         return r;
     }
-    match identity::change_password(&state, &caller, field(&f, "current_password"), field(&f, "new_password"), rid.as_deref()).await {
+    match identity::change_password(&state, &caller, field(&f, "current_password"), field(&f, "new_password"), rid.as_deref())
+        .await
+    {
         Ok(()) => render(&AccountPage { ctx: &ctx, form: FormState::notice(ctx.t.get("account.password_changed")) }),
-        Err(e) => (form_status(&e), render(&AccountPage { ctx: &ctx, form: FormState::from_error(HashMap::new(), &e) })).into_response(),
+        Err(e) => {
+            (form_status(&e), render(&AccountPage { ctx: &ctx, form: FormState::from_error(HashMap::new(), &e) })).into_response()
+        }
     }
 }
 
@@ -153,9 +158,10 @@ pub async fn change_password(State(state): State<AppState>, ctx: PageCtx, rid: R
 pub async fn switch_lang(State(state): State<AppState>, ctx: PageCtx, Path(code): Path<String>, headers: HeaderMap) -> Response {
     let lang = Lang::parse(&code).unwrap_or(Lang::En);
     if let Some(a) = &ctx.account
-        && let Err(e) = souk_store::accounts::set_lang(&mut state.db.clone(), state.clock.now(), &a.id, lang).await {
-            return ctx.fail(e.into());
-        }
+        && let Err(e) = souk_store::accounts::set_lang(&mut state.db.clone(), state.clock.now(), &a.id, lang).await
+    {
+        return ctx.fail(e.into());
+    }
     let back = headers
         .get(header::REFERER)
         .and_then(|v| v.to_str().ok())

@@ -61,7 +61,9 @@ struct ReviewPage<'a> {
 
 fn detail_rows(d: &Details) -> Vec<(&'static str, String)> {
     match d {
-        Details::Individual(i) => vec![("field.real_name", i.real_name.as_str().to_owned()), ("field.id_number", i.id_number.clone())],
+        Details::Individual(i) => {
+            vec![("field.real_name", i.real_name.as_str().to_owned()), ("field.id_number", i.id_number.clone())]
+        }
         Details::Enterprise(e) => vec![
             ("field.company_name", e.company_name.as_str().to_owned()),
             ("field.registration_number", e.registration_number.clone()),
@@ -321,7 +323,9 @@ pub async fn seller_action(
     let back = f.get("back").cloned().unwrap_or_else(|| "applied".into());
     let result = match f.get("action").map(String::as_str) {
         Some("approve") => crate::catalog::decide_seller(&state, &caller, &org_id, true, None, rid.as_deref()).await.map(|_| ()),
-        Some("reject") => crate::catalog::decide_seller(&state, &caller, &org_id, false, Some(reason), rid.as_deref()).await.map(|_| ()),
+        Some("reject") => {
+            crate::catalog::decide_seller(&state, &caller, &org_id, false, Some(reason), rid.as_deref()).await.map(|_| ())
+        }
         Some(a) => match crate::catalog::Enforcement::parse(a) {
             Some(action) => crate::catalog::enforce(&state, &caller, &org_id, action, None, reason, rid.as_deref()).await,
             None => Err(Error::bad_request("unknown_action", "unknown action")),

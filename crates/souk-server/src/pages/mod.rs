@@ -135,7 +135,11 @@ impl PageCtx {
         if !sent.is_empty() && bool::from(sent.as_bytes().ct_eq(self.csrf.as_bytes())) {
             Ok(())
         } else {
-            Err(self.error_page(StatusCode::FORBIDDEN, "error.forbidden", Some("the form expired; reload the page and try again".into())))
+            Err(self.error_page(
+                StatusCode::FORBIDDEN,
+                "error.forbidden",
+                Some("the form expired; reload the page and try again".into()),
+            ))
         }
     }
 

@@ -10,8 +10,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use souk_core::id::{AccountId, ApiKeyId, OrgId};
 use souk_core::verification::RawDetails;
 use souk_store::api_keys::{self, ApiKey};
-use souk_store::verifications::{self, Verification};
 use souk_store::orgs;
+use souk_store::verifications::{self, Verification};
 
 use super::{FormState, OrgView, PageCtx, form_status, render, role_key};
 use crate::AppState;
@@ -104,7 +104,8 @@ async fn org_page(state: &AppState, ctx: &PageCtx, org_id: &str, form: FormState
                 role_key: role_key(m.role.as_str()),
             })
             .collect();
-        let page = OrgPage { ctx, org: OrgView::new(&org, Some(role)), members, can_admin: role.can_administer(), roles: ROLES, form };
+        let page =
+            OrgPage { ctx, org: OrgView::new(&org, Some(role)), members, can_admin: role.can_administer(), roles: ROLES, form };
         Ok((status, render(&page)).into_response())
     }
     .await;
@@ -115,7 +116,13 @@ pub async fn show(State(state): State<AppState>, ctx: PageCtx, Path(org_id): Pat
     org_page(&state, &ctx, &org_id, FormState::default(), StatusCode::OK).await
 }
 
-pub async fn add_member(State(state): State<AppState>, ctx: PageCtx, rid: RequestId, Path(org_id): Path<String>, Form(f): Fields) -> Response {
+pub async fn add_member(
+    State(state): State<AppState>,
+    ctx: PageCtx,
+    rid: RequestId,
+    Path(org_id): Path<String>,
+    Form(f): Fields,
+) -> Response {
     let caller = match ctx.require_account() {
         Ok((c, _)) => c.clone(),
         Err(r) => return r,
@@ -173,7 +180,14 @@ struct KeysPage<'a> {
     form: FormState,
 }
 
-async fn keys_page(state: &AppState, ctx: &PageCtx, org_id: &str, new_token: Option<String>, form: FormState, status: StatusCode) -> Response {
+async fn keys_page(
+    state: &AppState,
+    ctx: &PageCtx,
+    org_id: &str,
+    new_token: Option<String>,
+    form: FormState,
+    status: StatusCode,
+) -> Response {
     let (caller, _) = match ctx.require_account() {
         Ok(x) => x,
         Err(r) => return r,
@@ -194,7 +208,13 @@ pub async fn api_keys(State(state): State<AppState>, ctx: PageCtx, Path(org_id):
     keys_page(&state, &ctx, &org_id, None, FormState::default(), StatusCode::OK).await
 }
 
-pub async fn create_api_key(State(state): State<AppState>, ctx: PageCtx, rid: RequestId, Path(org_id): Path<String>, Form(f): Fields) -> Response {
+pub async fn create_api_key(
+    State(state): State<AppState>,
+    ctx: PageCtx,
+    rid: RequestId,
+    Path(org_id): Path<String>,
+    Form(f): Fields,
+) -> Response {
     let caller = match ctx.require_account() {
         Ok((c, _)) => c.clone(),
         Err(r) => return r,
@@ -312,9 +332,13 @@ pub async fn submit_verification(
     let result: Result<(), Error> = async {
         let mut document_ids = Vec::new();
         for (name, bytes) in &files {
-            let up = verification::upload(&state, &caller, &id, name, bytes, rid.as_deref())
-                .await
-                .map_err(|e| if e.field_errors().is_empty() && e.status().is_client_error() && e.status() != StatusCode::NOT_FOUND { Error::field("file", format!("{name}: {}", e.message())) } else { e })?;
+            let up = verification::upload(&state, &caller, &id, name, bytes, rid.as_deref()).await.map_err(|e| {
+                if e.field_errors().is_empty() && e.status().is_client_error() && e.status() != StatusCode::NOT_FOUND {
+                    Error::field("file", format!("{name}: {}", e.message()))
+                } else {
+                    e
+                }
+            })?;
             document_ids.push(up.id.to_string());
         }
         let get = |k: &str| values.get(k).cloned().filter(|v| !v.trim().is_empty());

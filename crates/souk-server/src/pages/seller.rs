@@ -8,14 +8,14 @@ use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use souk_core::catalog::{Billing, Period, Plan, ProductContent, ProductKind, SitePrice, Trial, ImageSpec};
+use souk_core::catalog::{Billing, ImageSpec, Period, Plan, ProductContent, ProductKind, SitePrice, Trial};
 use souk_core::id::{OrgId, ProductId};
 use souk_core::identity::FieldError;
 use souk_core::money::Money;
 use souk_core::site::Site;
+use souk_store::orgs;
 use souk_store::products::{self, Category, Product, Revision};
 use souk_store::sellers::{Agreement, Seller};
-use souk_store::orgs;
 
 use super::{FormState, OrgView, PageCtx, render};
 use crate::AppState;
@@ -71,14 +71,33 @@ pub async fn home(State(state): State<AppState>, ctx: PageCtx, Path(org_id): Pat
         let org = orgs::get(&mut state.db.clone(), &org_id).await?;
         let standing = catalog::standing(&state, &org_id).await?;
         let missing: Vec<String> = standing.missing_agreements.iter().map(|a| a.id.clone()).collect();
-        let agreements = standing.current_agreements.into_iter().map(|a| { let ok = !missing.contains(&a.id); (a, ok) }).collect();
-        Ok(render(&SellerHome { ctx: &ctx, org: OrgView::new(&org, Some(role)), seller: standing.seller, agreements, can_admin: role.can_administer() }))
+        let agreements = standing
+            .current_agreements
+            .into_iter()
+            .map(|a| {
+                let ok = !missing.contains(&a.id);
+                (a, ok)
+            })
+            .collect();
+        Ok(render(&SellerHome {
+            ctx: &ctx,
+            org: OrgView::new(&org, Some(role)),
+            seller: standing.seller,
+            agreements,
+            can_admin: role.can_administer(),
+        }))
     }
     .await;
     result.unwrap_or_else(|e| ctx.fail(e))
 }
 
-pub async fn accept(State(state): State<AppState>, ctx: PageCtx, rid: RequestId, Path((org_id, agreement)): Path<(String, String)>, Form(f): Fields) -> Response {
+pub async fn accept(
+    State(state): State<AppState>,
+    ctx: PageCtx,
+    rid: RequestId,
+    Path((org_id, agreement)): Path<(String, String)>,
+    Form(f): Fields,
+) -> Response {
     let back = format!("/orgs/{org_id}/seller");
     act(&ctx, &f, back, |caller| async move {
         let org: OrgId = path_id(&org_id)?;
@@ -87,7 +106,13 @@ pub async fn accept(State(state): State<AppState>, ctx: PageCtx, rid: RequestId,
     .await
 }
 
-pub async fn apply(State(state): State<AppState>, ctx: PageCtx, rid: RequestId, Path(org_id): Path<String>, Form(f): Fields) -> Response {
+pub async fn apply(
+    State(state): State<AppState>,
+    ctx: PageCtx,
+    rid: RequestId,
+    Path(org_id): Path<String>,
+    Form(f): Fields,
+) -> Response {
     let back = format!("/orgs/{org_id}/seller");
     act(&ctx, &f, back, |caller| async move {
         let org: OrgId = path_id(&org_id)?;
@@ -124,7 +149,9 @@ async fn product_rows(state: &AppState, org: &OrgId) -> Result<Vec<ProductRow>, 
         let name = match (&open, &p.live_revision_id) {
             (_, Some(live)) => products::get_revision(&mut db, live).await?.content.name,
             (Some(o), None) => o.content.name.clone(),
-            (None, None) => products::revisions(&mut db, &p.id).await?.first().map(|r| r.content.name.clone()).unwrap_or_default(),
+            (None, None) => {
+                products::revisions(&mut db, &p.id).await?.first().map(|r| r.content.name.clone()).unwrap_or_default()
+            }
         };
         rows.push(ProductRow {
             id: p.id.to_string(),
@@ -149,7 +176,17 @@ async fn products_page(state: &AppState, ctx: &PageCtx, org_id: &str, form: Form
         let role = caller.role_in(state, &org_id).await?;
         let org = orgs::get(&mut state.db.clone(), &org_id).await?;
         let rows = product_rows(state, &org_id).await?;
-        Ok((status, render(&ProductsPage { ctx, org: OrgView::new(&org, Some(role)), rows, form, kinds: ["saas", "image", "license", "service"] })).into_response())
+        Ok((
+            status,
+            render(&ProductsPage {
+                ctx,
+                org: OrgView::new(&org, Some(role)),
+                rows,
+                form,
+                kinds: ["saas", "image", "license", "service"],
+            }),
+        )
+            .into_response())
     }
     .await;
     result.unwrap_or_else(|e| ctx.fail(e))
@@ -159,7 +196,13 @@ pub async fn products(State(state): State<AppState>, ctx: PageCtx, Path(org_id):
     products_page(&state, &ctx, &org_id, FormState::default(), StatusCode::OK).await
 }
 
-pub async fn create(State(state): State<AppState>, ctx: PageCtx, rid: RequestId, Path(org_id): Path<String>, Form(f): Fields) -> Response {
+pub async fn create(
+    State(state): State<AppState>,
+    ctx: PageCtx,
+    rid: RequestId,
+    Path(org_id): Path<String>,
+    Form(f): Fields,
+) -> Response {
     let caller = match ctx.require_account() {
         Ok((c, _)) => c.clone(),
         Err(r) => return r,
@@ -200,7 +243,13 @@ pub struct PlanForm {
 pub const PLAN_ROWS: usize = 4;
 
 fn plan_forms(content: &ProductContent) -> Vec<PlanForm> {
-    let price = |prices: &[SitePrice], site: Site| prices.iter().find(|p| p.site == site).map(|p| Money::new(p.amount_minor, site.currency()).major_string()).unwrap_or_default();
+    let price = |prices: &[SitePrice], site: Site| {
+        prices
+            .iter()
+            .find(|p| p.site == site)
+            .map(|p| Money::new(p.amount_minor, site.currency()).major_string())
+            .unwrap_or_default()
+    };
     let mut rows: Vec<PlanForm> = content
         .plans
         .iter()
@@ -221,11 +270,26 @@ fn plan_forms(content: &ProductContent) -> Vec<PlanForm> {
             price_intl: price(&p.prices, Site::Intl),
             trial_days: p.trial.as_ref().map(|t| t.days.to_string()).unwrap_or_default(),
             trial_enterprise: p.trial.as_ref().is_some_and(|t| t.enterprise_only),
-            json: if matches!(p.billing, Billing::PayPerUse { .. }) { serde_json::to_string(p).unwrap_or_default() } else { String::new() },
+            json: if matches!(p.billing, Billing::PayPerUse { .. }) {
+                serde_json::to_string(p).unwrap_or_default()
+            } else {
+                String::new()
+            },
         })
         .collect();
     while rows.len() < PLAN_ROWS.max(content.plans.len() + 1) {
-        rows.push(PlanForm { idx: rows.len(), id: String::new(), code: String::new(), name: String::new(), billing: "month".into(), price_cn: String::new(), price_intl: String::new(), trial_days: String::new(), trial_enterprise: false, json: String::new() });
+        rows.push(PlanForm {
+            idx: rows.len(),
+            id: String::new(),
+            code: String::new(),
+            name: String::new(),
+            billing: "month".into(),
+            price_cn: String::new(),
+            price_intl: String::new(),
+            trial_days: String::new(),
+            trial_enterprise: false,
+            json: String::new(),
+        });
     }
     rows
 }
@@ -264,7 +328,8 @@ fn content_from_form(f: &HashMap<String, String>, kind: ProductKind) -> Result<P
                     p.name = name.to_owned();
                     plans.push(p);
                 }
-                Err(_) => errors.push(FieldError::new(format!("plans[{}]", plans.len()), "this plan can only be edited through the API")),
+                Err(_) => errors
+                    .push(FieldError::new(format!("plans[{}]", plans.len()), "this plan can only be edited through the API")),
             }
             continue;
         }
@@ -277,7 +342,8 @@ fn content_from_form(f: &HashMap<String, String>, kind: ProductKind) -> Result<P
             }
             match Money::parse_major(raw, site.currency()) {
                 Ok(m) => prices.push(SitePrice { site, amount_minor: m.minor }),
-                Err(_) => errors.push(FieldError::new(format!("plans[{at}].prices"), format!("{raw:?} is not an amount like 99 or 99.50"))),
+                Err(_) => errors
+                    .push(FieldError::new(format!("plans[{at}].prices"), format!("{raw:?} is not an amount like 99 or 99.50"))),
             }
         }
         let trial = match field(f, &key("trial_days")).trim() {
@@ -309,7 +375,14 @@ fn content_from_form(f: &HashMap<String, String>, kind: ProductKind) -> Result<P
             image_ref: field(f, "image_ref").trim().to_owned(),
             flavors: split_list(field(f, "flavors")),
             regions: split_list(field(f, "regions")),
-            min_disk_gb: if disk.is_empty() { 0 } else { disk.parse().unwrap_or_else(|_| { errors.push(FieldError::new("image.min_disk_gb", "a whole number of GB")); 0 }) },
+            min_disk_gb: if disk.is_empty() {
+                0
+            } else {
+                disk.parse().unwrap_or_else(|_| {
+                    errors.push(FieldError::new("image.min_disk_gb", "a whole number of GB"));
+                    0
+                })
+            },
         })
     } else {
         None
@@ -379,7 +452,13 @@ impl EditPage<'_> {
             Some(r) if self.open.as_ref().is_none_or(|o| o.state.is_editable()) => r
                 .reasons
                 .iter()
-                .filter(|(f, _)| if prefix.is_empty() { f.is_empty() } else { f == prefix || f.starts_with(&format!("{prefix}[")) || f.starts_with(&format!("{prefix}.")) })
+                .filter(|(f, _)| {
+                    if prefix.is_empty() {
+                        f.is_empty()
+                    } else {
+                        f == prefix || f.starts_with(&format!("{prefix}[")) || f.starts_with(&format!("{prefix}."))
+                    }
+                })
                 .map(|(f, r)| if f.is_empty() || f == prefix { r.clone() } else { format!("{f}: {r}") })
                 .collect(),
             _ => Vec::new(),
@@ -388,12 +467,25 @@ impl EditPage<'_> {
 
     pub fn plan_error(&self, idx: &usize) -> Option<String> {
         let prefix = format!("plans[{idx}]");
-        let errs: Vec<String> = self.form.errors.iter().filter(|e| e.field.starts_with(&prefix)).map(|e| format!("{}: {}", &e.field[prefix.len()..].trim_start_matches('.'), e.message)).collect();
+        let errs: Vec<String> = self
+            .form
+            .errors
+            .iter()
+            .filter(|e| e.field.starts_with(&prefix))
+            .map(|e| format!("{}: {}", &e.field[prefix.len()..].trim_start_matches('.'), e.message))
+            .collect();
         if errs.is_empty() { None } else { Some(errs.join("; ")) }
     }
 }
 
-async fn edit_page(state: &AppState, ctx: &PageCtx, org_id: &str, product_id: &str, form: Option<FormState>, status: StatusCode) -> Response {
+async fn edit_page(
+    state: &AppState,
+    ctx: &PageCtx,
+    org_id: &str,
+    product_id: &str,
+    form: Option<FormState>,
+    status: StatusCode,
+) -> Response {
     let (caller, _) = match ctx.require_account() {
         Ok(x) => x,
         Err(r) => return r,
@@ -410,13 +502,33 @@ async fn edit_page(state: &AppState, ctx: &PageCtx, org_id: &str, product_id: &s
             Some(id) => Some(products::get_revision(&mut db, id).await?),
             None => None,
         };
-        let last_rejected = products::revisions(&mut db, &pid).await?.into_iter().find(|r| r.state == souk_core::catalog::RevisionState::Rejected);
-        let shown = open.as_ref().map(|o| o.content.clone()).or_else(|| live.as_ref().map(|l| l.content.clone())).or_else(|| last_rejected.as_ref().map(|r| r.content.clone())).unwrap_or_default();
+        let last_rejected = products::revisions(&mut db, &pid)
+            .await?
+            .into_iter()
+            .find(|r| r.state == souk_core::catalog::RevisionState::Rejected);
+        let shown = open
+            .as_ref()
+            .map(|o| o.content.clone())
+            .or_else(|| live.as_ref().map(|l| l.content.clone()))
+            .or_else(|| last_rejected.as_ref().map(|r| r.content.clone()))
+            .unwrap_or_default();
         let editable = open.as_ref().is_none_or(|o| o.state.is_editable());
         let form = form.unwrap_or_else(|| FormState { values: form_values(&shown), ..Default::default() });
-        let plans = if form.values.contains_key("plan0_code") { plan_forms_from_values(&form.values) } else { plan_forms(&shown) };
+        let plans =
+            if form.values.contains_key("plan0_code") { plan_forms_from_values(&form.values) } else { plan_forms(&shown) };
         let categories = products::categories(&mut db).await?;
-        let page = EditPage { ctx, org: OrgView::new(&org, Some(role)), product, editable, open, live, last_rejected, plans, categories, form };
+        let page = EditPage {
+            ctx,
+            org: OrgView::new(&org, Some(role)),
+            product,
+            editable,
+            open,
+            live,
+            last_rejected,
+            plans,
+            categories,
+            form,
+        };
         Ok((status, render(&page)).into_response())
     }
     .await;
@@ -429,7 +541,18 @@ fn plan_forms_from_values(v: &HashMap<String, String>) -> Vec<PlanForm> {
         .take_while(|i| v.contains_key(&format!("plan{i}_code")))
         .map(|i| {
             let g = |k: &str| v.get(&format!("plan{i}_{k}")).cloned().unwrap_or_default();
-            PlanForm { idx: i, id: g("id"), code: g("code"), name: g("name"), billing: g("billing"), price_cn: g("price_cn"), price_intl: g("price_intl"), trial_days: g("trial_days"), trial_enterprise: !g("trial_enterprise").is_empty(), json: g("json") }
+            PlanForm {
+                idx: i,
+                id: g("id"),
+                code: g("code"),
+                name: g("name"),
+                billing: g("billing"),
+                price_cn: g("price_cn"),
+                price_intl: g("price_intl"),
+                trial_days: g("trial_days"),
+                trial_enterprise: !g("trial_enterprise").is_empty(),
+                json: g("json"),
+            }
         })
         .collect()
 }
@@ -439,7 +562,13 @@ pub async fn edit(State(state): State<AppState>, ctx: PageCtx, Path((org_id, pro
 }
 
 /// Saves the draft; with `action=submit`, submits it too.
-pub async fn save(State(state): State<AppState>, ctx: PageCtx, rid: RequestId, Path((org_id, product_id)): Path<(String, String)>, Form(f): Fields) -> Response {
+pub async fn save(
+    State(state): State<AppState>,
+    ctx: PageCtx,
+    rid: RequestId,
+    Path((org_id, product_id)): Path<(String, String)>,
+    Form(f): Fields,
+) -> Response {
     let caller = match ctx.require_account() {
         Ok((c, _)) => c.clone(),
         Err(r) => return r,
@@ -468,7 +597,13 @@ pub async fn save(State(state): State<AppState>, ctx: PageCtx, rid: RequestId, P
 }
 
 /// Withdraw, list or delist, by `action`.
-pub async fn lifecycle(State(state): State<AppState>, ctx: PageCtx, rid: RequestId, Path((org_id, product_id)): Path<(String, String)>, Form(f): Fields) -> Response {
+pub async fn lifecycle(
+    State(state): State<AppState>,
+    ctx: PageCtx,
+    rid: RequestId,
+    Path((org_id, product_id)): Path<(String, String)>,
+    Form(f): Fields,
+) -> Response {
     let back = format!("/orgs/{org_id}/products/{product_id}");
     let action = field(&f, "action").to_owned();
     act(&ctx, &f, back, |caller| async move {

@@ -73,7 +73,18 @@ pub async fn home(State(state): State<AppState>, ctx: PageCtx) -> Response {
     let result: Result<Response, Error> = async {
         let mut db = state.db.clone();
         let categories = category_views(products::categories(&mut db).await?, site);
-        let newest_q = SearchQuery { q: None, category: None, kind: None, min_price: None, max_price: None, has_trial: None, seller: None, sort: Some("newest".into()), page: None, per_page: Some(8) };
+        let newest_q = SearchQuery {
+            q: None,
+            category: None,
+            kind: None,
+            min_price: None,
+            max_price: None,
+            has_trial: None,
+            seller: None,
+            sort: Some("newest".into()),
+            page: None,
+            per_page: Some(8),
+        };
         let (search, _, _) = parse_search(&newest_q)?;
         let (newest, _) = storefront::search(&mut db, &search, site).await?;
         let trial_q = SearchQuery { has_trial: Some(true), ..newest_q };
@@ -136,12 +147,23 @@ fn price(raw: &str, site: Site) -> Result<Option<i64>, Error> {
     if raw.trim().is_empty() {
         return Ok(None);
     }
-    Money::parse_major(raw, site.currency()).map(|m| Some(m.minor)).map_err(|_| Error::bad_request("invalid_query", "prices are amounts like 99 or 99.50"))
+    Money::parse_major(raw, site.currency())
+        .map(|m| Some(m.minor))
+        .map_err(|_| Error::bad_request("invalid_query", "prices are amounts like 99 or 99.50"))
 }
 
 fn link(form: &SearchForm, page: u32) -> String {
     let mut parts = vec![format!("page={page}")];
-    for (k, v) in [("q", &form.q), ("category", &form.category), ("kind", &form.kind), ("has_trial", &form.has_trial), ("min_price", &form.min_price), ("max_price", &form.max_price), ("sort", &form.sort), ("seller", &form.seller)] {
+    for (k, v) in [
+        ("q", &form.q),
+        ("category", &form.category),
+        ("kind", &form.kind),
+        ("has_trial", &form.has_trial),
+        ("min_price", &form.min_price),
+        ("max_price", &form.max_price),
+        ("sort", &form.sort),
+        ("seller", &form.seller),
+    ] {
         if !v.is_empty() {
             parts.push(format!("{k}={}", urlencoding::encode(v)));
         }
@@ -149,7 +171,11 @@ fn link(form: &SearchForm, page: u32) -> String {
     format!("/products?{}", parts.join("&"))
 }
 
-pub async fn search(State(state): State<AppState>, ctx: PageCtx, form: Result<Query<SearchForm>, axum::extract::rejection::QueryRejection>) -> Response {
+pub async fn search(
+    State(state): State<AppState>,
+    ctx: PageCtx,
+    form: Result<Query<SearchForm>, axum::extract::rejection::QueryRejection>,
+) -> Response {
     let site = ctx.site();
     let form = form.map(|Query(f)| f).unwrap_or_default();
     let mut db = state.db.clone();
@@ -226,19 +252,29 @@ pub async fn product(State(state): State<AppState>, ctx: PageCtx, Path(id): Path
             .zip(&p.prices)
             .map(|(plan, price)| {
                 let (billing_key, price) = match &plan.spec.billing {
-                    Billing::Periodic { period: souk_core::catalog::Period::Month, .. } => ("billing.month", price.as_ref().map(|p| p.display.clone()).unwrap_or_default()),
+                    Billing::Periodic { period: souk_core::catalog::Period::Month, .. } => {
+                        ("billing.month", price.as_ref().map(|p| p.display.clone()).unwrap_or_default())
+                    }
                     Billing::Periodic { .. } => ("billing.year", price.as_ref().map(|p| p.display.clone()).unwrap_or_default()),
                     Billing::OneTime => ("billing.one_time", price.as_ref().map(|p| p.display.clone()).unwrap_or_default()),
                     Billing::PayPerUse { dimensions } => (
                         "billing.pay_per_use",
                         dimensions
                             .iter()
-                            .filter_map(|d| d.prices.iter().find(|sp| sp.site == site).map(|sp| format!("{} / {}", sp.money(), d.unit)))
+                            .filter_map(|d| {
+                                d.prices.iter().find(|sp| sp.site == site).map(|sp| format!("{} / {}", sp.money(), d.unit))
+                            })
                             .collect::<Vec<_>>()
                             .join(", "),
                     ),
                 };
-                PlanRow { name: plan.spec.name.clone(), billing_key, price, trial_days: plan.spec.trial.as_ref().map(|t| t.days), enterprise_only: plan.spec.trial.as_ref().is_some_and(|t| t.enterprise_only) }
+                PlanRow {
+                    name: plan.spec.name.clone(),
+                    billing_key,
+                    price,
+                    trial_days: plan.spec.trial.as_ref().map(|t| t.days),
+                    enterprise_only: plan.spec.trial.as_ref().is_some_and(|t| t.enterprise_only),
+                }
             })
             .collect();
         let kind_key = kind_key(&p.kind);
@@ -265,10 +301,25 @@ pub async fn shop(State(state): State<AppState>, ctx: PageCtx, Path(org): Path<S
             return Err(Error::not_found());
         }
         let o = orgs::get(&mut db, &org_id).await?;
-        let q = SearchQuery { q: None, category: None, kind: None, min_price: None, max_price: None, has_trial: None, seller: Some(org_id.to_string()), sort: Some("newest".into()), page: None, per_page: Some(100) };
+        let q = SearchQuery {
+            q: None,
+            category: None,
+            kind: None,
+            min_price: None,
+            max_price: None,
+            has_trial: None,
+            seller: Some(org_id.to_string()),
+            sort: Some("newest".into()),
+            page: None,
+            per_page: Some(100),
+        };
         let (search, _, _) = parse_search(&q)?;
         let (hits, _) = storefront::search(&mut db, &search, site).await?;
-        Ok(render(&ShopPage { ctx: &ctx, name: o.verified_name.unwrap_or(o.name), results: hits.into_iter().map(|h| card(h, site)).collect() }))
+        Ok(render(&ShopPage {
+            ctx: &ctx,
+            name: o.verified_name.unwrap_or(o.name),
+            results: hits.into_iter().map(|h| card(h, site)).collect(),
+        }))
     }
     .await;
     result.unwrap_or_else(|e| ctx.fail(e))

@@ -71,7 +71,9 @@ async fn every_post_answers_bad_input_with_a_problem(b: Backend) {
 async fn idempotency_keys_replay_and_refuse_reuse(b: Backend) {
     let app = spawn_app(b).await;
     let (c, _) = app.user("ann@example.com", "intl").await;
-    let send = |name: &str, key: &str| c.post(app.url("/api/v1/orgs")).header("Idempotency-Key", key).json(&json!({"name": name})).send();
+    let send = |name: &str, key: &str| {
+        c.post(app.url("/api/v1/orgs")).header("Idempotency-Key", key).json(&json!({"name": name})).send()
+    };
     let first = send("Acme", "k-1").await.unwrap();
     assert_eq!(first.status(), StatusCode::CREATED);
     let first: Value = first.json().await.unwrap();
@@ -88,7 +90,8 @@ async fn idempotency_keys_replay_and_refuse_reuse(b: Backend) {
 
     // Keys belong to the caller: another account's identical key is its own.
     let (c2, _) = app.user("bob@example.com", "intl").await;
-    let res = c2.post(app.url("/api/v1/orgs")).header("Idempotency-Key", "k-1").json(&json!({"name": "Acme"})).send().await.unwrap();
+    let res =
+        c2.post(app.url("/api/v1/orgs")).header("Idempotency-Key", "k-1").json(&json!({"name": "Acme"})).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::CREATED);
     assert!(res.headers().get("idempotency-replayed").is_none());
     assert_eq!(app.count("SELECT COUNT(*) AS n FROM orgs WHERE kind = 'enterprise'").await, 3);

@@ -18,7 +18,13 @@ both_backends!(
 /// An operator who has published the seller agreement.
 async fn operator_with_agreement(app: &TestApp) -> Client {
     let (op, _) = app.operator("op@souk.test").await;
-    let res = app.post(&op, "/api/v1/admin/agreements", json!({"kind": "seller-agreement", "title": "Seller agreement", "body": "Be honest."})).await;
+    let res = app
+        .post(
+            &op,
+            "/api/v1/admin/agreements",
+            json!({"kind": "seller-agreement", "title": "Seller agreement", "body": "Be honest."}),
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::CREATED);
     op
 }
@@ -27,16 +33,30 @@ async fn verified_enterprise(app: &TestApp, op: &Client, email: &str, site: &str
     let (c, _) = app.user(email, site).await;
     let org = app.enterprise(&c, &format!("{email} Ltd")).await;
     let part = reqwest::multipart::Part::bytes(PDF.to_vec()).file_name("licence.pdf");
-    let up: Value = c.post(app.url(&format!("/api/v1/orgs/{org}/uploads"))).multipart(reqwest::multipart::Form::new().part("file", part)).send().await.unwrap().json().await.unwrap();
+    let up: Value = c
+        .post(app.url(&format!("/api/v1/orgs/{org}/uploads")))
+        .multipart(reqwest::multipart::Form::new().part("file", part))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let v: Value = app
-        .post(&c, &format!("/api/v1/orgs/{org}/verifications"), json!({
+        .post(
+            &c,
+            &format!("/api/v1/orgs/{org}/verifications"),
+            json!({
             "company_name": format!("{email} Ltd"), "registration_number": "REG-12345", "contact_name": "Pat",
-            "contact_phone": "+14155550100", "contact_email": email, "document_ids": [up["id"]]}))
+            "contact_phone": "+14155550100", "contact_email": email, "document_ids": [up["id"]]}),
+        )
         .await
         .json()
         .await
         .unwrap();
-    let res = app.post(op, &format!("/api/v1/admin/verifications/{}/decision", v["id"].as_str().unwrap()), json!({"approve": true})).await;
+    let res = app
+        .post(op, &format!("/api/v1/admin/verifications/{}/decision", v["id"].as_str().unwrap()), json!({"approve": true}))
+        .await;
     assert_eq!(res.status(), StatusCode::OK);
     (c, org)
 }
@@ -114,15 +134,30 @@ async fn seller_onboarding_needs_verification_and_agreements(b: Backend) {
     let op = operator_with_agreement(&app).await;
     let (c, _) = app.user("early@example.com", "intl").await;
     let unverified = app.enterprise(&c, "Early Ltd").await;
-    assert_problem(app.post(&c, &format!("/api/v1/orgs/{unverified}/seller/apply"), json!({})).await, StatusCode::CONFLICT, "verification_required").await;
+    assert_problem(
+        app.post(&c, &format!("/api/v1/orgs/{unverified}/seller/apply"), json!({})).await,
+        StatusCode::CONFLICT,
+        "verification_required",
+    )
+    .await;
 
     let (c, org) = verified_enterprise(&app, &op, "acme@example.com", "intl").await;
-    assert_problem(app.post(&c, &format!("/api/v1/orgs/{org}/seller/apply"), json!({})).await, StatusCode::CONFLICT, "agreements_not_accepted").await;
+    assert_problem(
+        app.post(&c, &format!("/api/v1/orgs/{org}/seller/apply"), json!({})).await,
+        StatusCode::CONFLICT,
+        "agreements_not_accepted",
+    )
+    .await;
     accept_all(&app, &c, &org).await;
     let standing: Value = app.get(&c, &format!("/api/v1/orgs/{org}/seller")).await.json().await.unwrap();
     assert_eq!(standing["agreements"][0]["accepted"], true);
     assert_eq!(app.post(&c, &format!("/api/v1/orgs/{org}/seller/apply"), json!({})).await.status(), StatusCode::CREATED);
-    assert_problem(app.post(&c, &format!("/api/v1/orgs/{org}/seller/apply"), json!({})).await, StatusCode::CONFLICT, "already_applied").await;
+    assert_problem(
+        app.post(&c, &format!("/api/v1/orgs/{org}/seller/apply"), json!({})).await,
+        StatusCode::CONFLICT,
+        "already_applied",
+    )
+    .await;
     // Not a seller yet: no products.
     let res = app.post(&c, &format!("/api/v1/orgs/{org}/products"), json!({"kind": "saas", "content": {}})).await;
     assert_problem(res, StatusCode::FORBIDDEN, "forbidden").await;
@@ -130,8 +165,14 @@ async fn seller_onboarding_needs_verification_and_agreements(b: Backend) {
     let queue: Value = app.get(&op, "/api/v1/admin/sellers").await.json().await.unwrap();
     assert_eq!(queue["items"][0]["org_id"], org);
     let decision = format!("/api/v1/admin/sellers/{org}/decision");
-    assert_problem(app.post(&op, &decision, json!({"approve": false})).await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
-    let rejected: Value = app.post(&op, &decision, json!({"approve": false, "reason": "Licence expired"})).await.json().await.unwrap();
+    assert_problem(
+        app.post(&op, &decision, json!({"approve": false})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
+    let rejected: Value =
+        app.post(&op, &decision, json!({"approve": false, "reason": "Licence expired"})).await.json().await.unwrap();
     assert_eq!(rejected["status"], "rejected");
     assert_eq!(app.post(&c, &format!("/api/v1/orgs/{org}/seller/apply"), json!({})).await.status(), StatusCode::CREATED);
     let approved: Value = app.post(&op, &decision, json!({"approve": true})).await.json().await.unwrap();
@@ -143,11 +184,21 @@ async fn seller_onboarding_needs_verification_and_agreements(b: Backend) {
     // takes effect later does not block until then.
     let product = create(&app, &c, &org, "saas", content("Acme Monitor", "Uptime monitoring", "devops", 1500, false)).await;
     let later = (app.clock.now_utc() + Duration::days(10)).to_rfc3339();
-    app.post(&op, "/api/v1/admin/agreements", json!({"kind": "seller-agreement", "title": "v2", "body": "Stricter.", "effective_at": later})).await;
+    app.post(
+        &op,
+        "/api/v1/admin/agreements",
+        json!({"kind": "seller-agreement", "title": "v2", "body": "Stricter.", "effective_at": later}),
+    )
+    .await;
     submit(&app, &c, &org, &product).await;
     app.post(&c, &format!("/api/v1/orgs/{org}/products/{product}/withdraw"), json!({})).await;
     app.clock.advance(Duration::days(11));
-    app.put_json(&c, &format!("/api/v1/orgs/{org}/products/{product}/draft"), json!({"content": content("Acme Monitor", "Uptime monitoring", "devops", 1500, false)})).await;
+    app.put_json(
+        &c,
+        &format!("/api/v1/orgs/{org}/products/{product}/draft"),
+        json!({"content": content("Acme Monitor", "Uptime monitoring", "devops", 1500, false)}),
+    )
+    .await;
     let res = app.post(&c, &format!("/api/v1/orgs/{org}/products/{product}/submit"), json!({})).await;
     assert_problem(res, StatusCode::CONFLICT, "agreements_not_accepted").await;
     accept_all(&app, &c, &org).await;
@@ -189,7 +240,12 @@ async fn a_product_goes_through_review_to_the_storefront(b: Backend) {
     let res = app.post(&op, &format!("/api/v1/admin/reviews/products/{rev1_id}/start"), json!({})).await;
     assert_eq!(res.json::<Value>().await.unwrap()["state"], "in_review");
     let decision = format!("/api/v1/admin/reviews/products/{rev1_id}/decision");
-    assert_problem(app.post(&op, &decision, json!({"approve": false, "reasons": []})).await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    assert_problem(
+        app.post(&op, &decision, json!({"approve": false, "reasons": []})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
     let res = app.post(&op, &decision, json!({"approve": false, "reasons": [{"field": "summary", "reason": "Say what is monitored"}, {"field": "plans[0].prices", "reason": "Price looks wrong"}]})).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_problem(app.post(&op, &decision, json!({"approve": true})).await, StatusCode::CONFLICT, "already_decided").await;
@@ -200,7 +256,8 @@ async fn a_product_goes_through_review_to_the_storefront(b: Backend) {
 
     // The seller fixes it; the fix is a new revision.
     good["summary"] = json!("Uptime and latency monitoring for websites and APIs");
-    let rev2: Value = app.put_json(&c, &format!("{}/draft", base(&product)), json!({"content": good})).await.json().await.unwrap();
+    let rev2: Value =
+        app.put_json(&c, &format!("{}/draft", base(&product)), json!({"content": good})).await.json().await.unwrap();
     assert_eq!(rev2["number"], 2);
     let rev2 = submit(&app, &c, &org, &product).await;
     approve(&app, &op, rev2["id"].as_str().unwrap()).await;
@@ -257,9 +314,17 @@ async fn a_product_goes_through_review_to_the_storefront(b: Backend) {
     app.post(&c, &format!("{}/list", base(&product)), json!({})).await;
     assert_eq!(search(&app, "intl", "q=monitor").await["total"], 1);
     let enforce = format!("/api/v1/admin/sellers/{org}/enforcement");
-    assert_eq!(app.post(&op, &enforce, json!({"action": "suspend", "reason": "Unpaid fees"})).await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.post(&op, &enforce, json!({"action": "suspend", "reason": "Unpaid fees"})).await.status(),
+        StatusCode::NO_CONTENT
+    );
     assert_eq!(search(&app, "intl", "q=monitor").await["total"], 0);
-    assert_problem(app.post(&c, &format!("/api/v1/orgs/{org}/products"), json!({"kind": "saas"})).await, StatusCode::FORBIDDEN, "forbidden").await;
+    assert_problem(
+        app.post(&c, &format!("/api/v1/orgs/{org}/products"), json!({"kind": "saas"})).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
     app.post(&op, &enforce, json!({"action": "reinstate", "reason": "Fees paid"})).await;
     assert_eq!(search(&app, "intl", "q=monitor").await["total"], 1);
     let res = app.post(&op, &enforce, json!({"action": "delist", "reason": "Misleading claims", "product_id": product})).await;
@@ -267,7 +332,12 @@ async fn a_product_goes_through_review_to_the_storefront(b: Backend) {
     assert_eq!(search(&app, "intl", "q=monitor").await["total"], 0);
     let p: Value = app.get(&c, &base(&product)).await.json().await.unwrap();
     assert_eq!(p["delisted_reason"], "Misleading claims");
-    assert_problem(app.get(&client(), &format!("/api/v1/storefront/intl/products/{product}")).await, StatusCode::NOT_FOUND, "not_found").await;
+    assert_problem(
+        app.get(&client(), &format!("/api/v1/storefront/intl/products/{product}")).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
 
     // Review steps are announced for the message center, in their transactions.
     assert_eq!(app.count("SELECT COUNT(*) AS n FROM outbox_events WHERE topic = 'product.review_submitted'").await, 4);
@@ -318,7 +388,8 @@ async fn storefront_search_filters_and_sorts(b: Backend) {
     publish(&app, &c, &op, &org, "saas", content("Acme Monitor", "Uptime monitoring", "devops", 1500, false)).await;
     publish(&app, &c, &op, &org, "saas", content("数据库备份服务", "自动备份云数据库", "data", 800, false)).await;
     let mut image = content("CentOS Hardened Image", "A hardened server image", "infrastructure", 500, false);
-    image["image"] = json!({"image_ref": "img-centos-hardened", "flavors": ["s6.large.2"], "regions": ["cn-north-4"], "min_disk_gb": 40});
+    image["image"] =
+        json!({"image_ref": "img-centos-hardened", "flavors": ["s6.large.2"], "regions": ["cn-north-4"], "min_disk_gb": 40});
     image["plans"][0]["billing"] = json!({"type": "one_time"});
     publish(&app, &c, &op, &org, "image", image).await;
 
@@ -335,7 +406,10 @@ async fn storefront_search_filters_and_sorts(b: Backend) {
     let page2 = search(&app, "cn", "sort=price_desc&per_page=2&page=2").await;
     assert_eq!(names(&page2), vec!["数据库备份服务", "CentOS Hardened Image"]);
     assert_eq!(page2["total"], 4);
-    assert_eq!(names(&search(&app, "cn", "min_price=5000&max_price=11000&sort=price").await), vec!["数据库备份服务", "Acme Monitor"]);
+    assert_eq!(
+        names(&search(&app, "cn", "min_price=5000&max_price=11000&sort=price").await),
+        vec!["数据库备份服务", "Acme Monitor"]
+    );
     let cats: Value = app.get(&client(), "/api/v1/storefront/cn/categories").await.json().await.unwrap();
     assert_eq!(cats["items"][0]["name"], "开发运维与监控");
     for bad in ["sort=best", "kind=robot", "per_page=0", "min_price=-1", "page=x"] {

@@ -59,9 +59,12 @@ async fn postgres_schema() -> String {
                 .await
                 .expect("PostgreSQL must be reachable at SOUK_TEST_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432)");
             let mut c = admin.clone();
-            let exists = souk_store::Conn::fetch_optional(&mut c, souk_store::q("SELECT 1 AS one FROM pg_database WHERE datname = 'souk_test'"))
-                .await
-                .unwrap();
+            let exists = souk_store::Conn::fetch_optional(
+                &mut c,
+                souk_store::q("SELECT 1 AS one FROM pg_database WHERE datname = 'souk_test'"),
+            )
+            .await
+            .unwrap();
             if exists.is_none() {
                 // Another test binary may create it at the same moment; that is fine.
                 let _ = souk_store::Conn::execute(&mut c, souk_store::q("CREATE DATABASE souk_test")).await;
@@ -69,12 +72,10 @@ async fn postgres_schema() -> String {
             admin.close().await;
             let db = Db::connect_with(&DatabaseUrl::parse(&format!("{base}/souk_test")).unwrap(), 1).await.unwrap();
             let mut c = db.clone();
-            let rows = souk_store::Conn::fetch_all(
-                &mut c,
-                souk_store::q("SELECT nspname FROM pg_namespace WHERE nspname LIKE 't\\_%'"),
-            )
-            .await
-            .unwrap();
+            let rows =
+                souk_store::Conn::fetch_all(&mut c, souk_store::q("SELECT nspname FROM pg_namespace WHERE nspname LIKE 't\\_%'"))
+                    .await
+                    .unwrap();
             let cutoff = Utc::now().timestamp() - 3600;
             for r in rows {
                 let name: String = r.get("nspname").unwrap();
@@ -87,7 +88,8 @@ async fn postgres_schema() -> String {
             db.close().await;
         })
         .await;
-    let schema = format!("t_{}_{}", Utc::now().timestamp(), souk_server::auth::random_token(6).to_lowercase().replace(['-', '_'], "x"));
+    let schema =
+        format!("t_{}_{}", Utc::now().timestamp(), souk_server::auth::random_token(6).to_lowercase().replace(['-', '_'], "x"));
     let db = Db::connect_with(&DatabaseUrl::parse(&format!("{base}/souk_test")).unwrap(), 1).await.unwrap();
     let sql: &'static str = Box::leak(format!("CREATE SCHEMA {schema}").into_boxed_str());
     souk_store::Conn::execute(&mut db.clone(), souk_store::q(sql)).await.unwrap();
@@ -105,7 +107,8 @@ impl TestDb {
             }
             Backend::Postgres => {
                 let schema = postgres_schema().await;
-                let url = DatabaseUrl::parse(&format!("{}/souk_test?options=-c%20search_path%3D{schema}", postgres_base())).unwrap();
+                let url =
+                    DatabaseUrl::parse(&format!("{}/souk_test?options=-c%20search_path%3D{schema}", postgres_base())).unwrap();
                 TestDb { url, _dir: None }
             }
         }
@@ -180,7 +183,13 @@ impl TestApp {
     /// Signs up and signs in a new account; returns its client and `/me`.
     pub async fn user(&self, email: &str, site: &str) -> (Client, Value) {
         let c = client();
-        let res = self.post(&c, "/api/v1/auth/signup", json!({ "email": email, "name": email.split('@').next().unwrap(), "password": PASSWORD, "site": site })).await;
+        let res = self
+            .post(
+                &c,
+                "/api/v1/auth/signup",
+                json!({ "email": email, "name": email.split('@').next().unwrap(), "password": PASSWORD, "site": site }),
+            )
+            .await;
         assert_eq!(res.status(), StatusCode::CREATED, "{}", res.text().await.unwrap());
         let res = self.post(&c, "/api/v1/auth/signin", json!({ "email": email, "password": PASSWORD })).await;
         assert_eq!(res.status(), StatusCode::OK);
@@ -191,8 +200,11 @@ impl TestApp {
     /// A signed-in platform operator.
     pub async fn operator(&self, email: &str) -> (Client, Value) {
         let (c, me) = self.user(email, "intl").await;
-        let account = souk_store::accounts::find_by_email(&mut self.db.clone(), &Email::parse("e", email).unwrap()).await.unwrap().unwrap();
-        souk_store::accounts::set_staff_role(&mut self.db.clone(), self.clock.now_utc(), &account.id, Some(StaffRole::Operator)).await.unwrap();
+        let account =
+            souk_store::accounts::find_by_email(&mut self.db.clone(), &Email::parse("e", email).unwrap()).await.unwrap().unwrap();
+        souk_store::accounts::set_staff_role(&mut self.db.clone(), self.clock.now_utc(), &account.id, Some(StaffRole::Operator))
+            .await
+            .unwrap();
         (c, me)
     }
 

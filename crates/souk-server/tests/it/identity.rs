@@ -42,7 +42,13 @@ async fn duplicate_email_and_bad_credentials(b: Backend) {
     let app = spawn_app(b).await;
     app.user("ann@example.com", "intl").await;
     let c = client();
-    let res = app.post(&c, "/api/v1/auth/signup", json!({"email": "ANN@example.com", "name": "Ann 2", "password": PASSWORD, "site": "intl"})).await;
+    let res = app
+        .post(
+            &c,
+            "/api/v1/auth/signup",
+            json!({"email": "ANN@example.com", "name": "Ann 2", "password": PASSWORD, "site": "intl"}),
+        )
+        .await;
     let body = assert_problem(res, StatusCode::CONFLICT, "email_taken").await;
     assert_eq!(body["errors"][0]["field"], "email");
     assert_eq!(app.count("SELECT COUNT(*) AS n FROM accounts").await, 1);
@@ -59,21 +65,35 @@ async fn password_change_signs_out_other_sessions(b: Backend) {
     let app = spawn_app(b).await;
     let (c1, _) = app.user("ann@example.com", "intl").await;
     let c2 = client();
-    assert_eq!(app.post(&c2, "/api/v1/auth/signin", json!({"email": "ann@example.com", "password": PASSWORD})).await.status(), 200);
+    assert_eq!(
+        app.post(&c2, "/api/v1/auth/signin", json!({"email": "ann@example.com", "password": PASSWORD})).await.status(),
+        200
+    );
 
-    let res = app.post(&c1, "/api/v1/me/password", json!({"current_password": "not it at all", "new_password": "a brand new secret"})).await;
+    let res = app
+        .post(&c1, "/api/v1/me/password", json!({"current_password": "not it at all", "new_password": "a brand new secret"}))
+        .await;
     let body = assert_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
     assert_eq!(body["errors"][0]["field"], "current_password");
     let res = app.post(&c1, "/api/v1/me/password", json!({"current_password": PASSWORD, "new_password": "short"})).await;
     assert_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
 
-    let res = app.post(&c1, "/api/v1/me/password", json!({"current_password": PASSWORD, "new_password": "a brand new secret"})).await;
+    let res =
+        app.post(&c1, "/api/v1/me/password", json!({"current_password": PASSWORD, "new_password": "a brand new secret"})).await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     assert_eq!(app.get(&c1, "/api/v1/me").await.status(), 200, "this session stays");
     assert_eq!(app.get(&c2, "/api/v1/me").await.status(), 401, "the other session ends");
     let c3 = client();
-    assert_eq!(app.post(&c3, "/api/v1/auth/signin", json!({"email": "ann@example.com", "password": PASSWORD})).await.status(), 401);
-    assert_eq!(app.post(&c3, "/api/v1/auth/signin", json!({"email": "ann@example.com", "password": "a brand new secret"})).await.status(), 200);
+    assert_eq!(
+        app.post(&c3, "/api/v1/auth/signin", json!({"email": "ann@example.com", "password": PASSWORD})).await.status(),
+        401
+    );
+    assert_eq!(
+        app.post(&c3, "/api/v1/auth/signin", json!({"email": "ann@example.com", "password": "a brand new secret"}))
+            .await
+            .status(),
+        200
+    );
 }
 
 async fn sessions_expire_with_the_clock(b: Backend) {
@@ -107,7 +127,13 @@ async fn api_keys_authenticate_until_revoked(b: Backend) {
     assert_eq!(me["api_key_org_id"], org);
     assert!(me["account"].is_null());
     // A key cannot do what needs a person.
-    let res = script.post(app.url(&format!("/api/v1/orgs/{org}/api-keys"))).bearer_auth(&token).json(&json!({"name": "x"})).send().await.unwrap();
+    let res = script
+        .post(app.url(&format!("/api/v1/orgs/{org}/api-keys")))
+        .bearer_auth(&token)
+        .json(&json!({"name": "x"}))
+        .send()
+        .await
+        .unwrap();
     assert_problem(res, StatusCode::FORBIDDEN, "forbidden").await;
 
     let res = c.delete(app.url(&format!("/api/v1/orgs/{org}/api-keys/{}", key["id"].as_str().unwrap()))).send().await.unwrap();
@@ -146,7 +172,10 @@ async fn members_and_roles(b: Backend) {
     // The last owner stays.
     let owner_id = {
         let list: Value = app.get(&owner, &members).await.json().await.unwrap();
-        list["items"].as_array().unwrap().iter().find(|m| m["email"] == "owner@example.com").unwrap()["account_id"].as_str().unwrap().to_owned()
+        list["items"].as_array().unwrap().iter().find(|m| m["email"] == "owner@example.com").unwrap()["account_id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     };
     let res = owner.patch(app.url(&format!("{members}/{owner_id}"))).json(&json!({"role": "member"})).send().await.unwrap();
     assert_problem(res, StatusCode::CONFLICT, "last_owner").await;
@@ -164,7 +193,9 @@ async fn members_and_roles(b: Backend) {
     // A personal organization takes no members.
     let (_, owner_me) = (0, app.get(&owner, "/api/v1/me").await.json::<Value>().await.unwrap());
     let personal = owner_me["account"]["personal_org_id"].as_str().unwrap();
-    let res = app.post(&owner, &format!("/api/v1/orgs/{personal}/members"), json!({"email": "member@example.com", "role": "member"})).await;
+    let res = app
+        .post(&owner, &format!("/api/v1/orgs/{personal}/members"), json!({"email": "member@example.com", "role": "member"}))
+        .await;
     assert_problem(res, StatusCode::CONFLICT, "personal_org").await;
     assert!(app.count("SELECT COUNT(*) AS n FROM audit_log WHERE action LIKE 'org.member%'").await >= 3);
 }

@@ -35,7 +35,12 @@ async fn enqueue(db: &Db, clock: &dyn Clock, n: usize) -> Vec<String> {
     let mut tx = db.begin().await.unwrap();
     let mut ids = Vec::new();
     for i in 0..n {
-        ids.push(outbox::enqueue(&mut tx, clock.now(), TOPIC, &format!("agg-{}", i % 7), &json!({ "n": i })).await.unwrap().to_string());
+        ids.push(
+            outbox::enqueue(&mut tx, clock.now(), TOPIC, &format!("agg-{}", i % 7), &json!({ "n": i }))
+                .await
+                .unwrap()
+                .to_string(),
+        );
     }
     tx.commit().await.unwrap();
     ids
@@ -102,7 +107,13 @@ async fn a_worker_that_dies_mid_handler_loses_nothing(b: Backend) {
     let a = Worker::new(testdb.connect().await, clock.clone(), TOPIC, Arc::new(Hang), "node-a");
     let task = tokio::spawn(async move { a.tick().await });
     for _ in 0..200 {
-        let locked: i64 = db.clone().fetch_one(q("SELECT COUNT(*) AS n FROM outbox_events WHERE locked_by IS NOT NULL")).await.unwrap().get("n").unwrap();
+        let locked: i64 = db
+            .clone()
+            .fetch_one(q("SELECT COUNT(*) AS n FROM outbox_events WHERE locked_by IS NOT NULL"))
+            .await
+            .unwrap()
+            .get("n")
+            .unwrap();
         if locked == 3 {
             break;
         }
@@ -214,7 +225,10 @@ async fn a_worker_whose_lease_was_taken_cannot_overwrite(b: Backend) {
     let fast = outbox::claim(&mut db.clone(), clock.now(), TOPIC, "fast", lease, 1).await.unwrap().pop().unwrap();
     assert_eq!(fast.attempts, 2);
     let mut tx = db.begin().await.unwrap();
-    let held = outbox::finish(&mut tx, &slow, "slow", clock.now(), clock.now(), Outcome::RetryAt { due: clock.now(), error: "late" }).await.unwrap();
+    let held =
+        outbox::finish(&mut tx, &slow, "slow", clock.now(), clock.now(), Outcome::RetryAt { due: clock.now(), error: "late" })
+            .await
+            .unwrap();
     tx.commit().await.unwrap();
     assert!(!held, "the slow worker's outcome is refused");
     let mut tx = db.begin().await.unwrap();

@@ -5,7 +5,13 @@ use reqwest::{Client, StatusCode};
 use crate::both_backends;
 use crate::helpers::*;
 
-both_backends!(sign_up_through_the_form, forms_need_their_csrf_token, pages_speak_two_languages, staff_pages_are_for_staff, the_demo_storefront);
+both_backends!(
+    sign_up_through_the_form,
+    forms_need_their_csrf_token,
+    pages_speak_two_languages,
+    staff_pages_are_for_staff,
+    the_demo_storefront
+);
 
 /// The CSRF token a page embedded in its forms.
 fn csrf(html: &str) -> String {
@@ -39,7 +45,13 @@ async fn sign_up_through_the_form(b: Backend) {
 
     let res = c
         .post(app.url("/signup"))
-        .form(&[("_csrf", token.as_str()), ("email", "ann@example.com"), ("name", "Ann"), ("password", PASSWORD), ("site", "intl")])
+        .form(&[
+            ("_csrf", token.as_str()),
+            ("email", "ann@example.com"),
+            ("name", "Ann"),
+            ("password", PASSWORD),
+            ("site", "intl"),
+        ])
         .send()
         .await
         .unwrap();
@@ -53,11 +65,21 @@ async fn sign_up_through_the_form(b: Backend) {
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert!(!page(&app, &c, "/").await.contains("ann@example.com"));
     let token = csrf(&page(&app, &c, "/signin").await);
-    let res = c.post(app.url("/signin")).form(&[("_csrf", token.as_str()), ("email", "ann@example.com"), ("password", "wrong password"), ("next", "/")]).send().await.unwrap();
+    let res = c
+        .post(app.url("/signin"))
+        .form(&[("_csrf", token.as_str()), ("email", "ann@example.com"), ("password", "wrong password"), ("next", "/")])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     let res = c
         .post(app.url("/signin"))
-        .form(&[("_csrf", token.as_str()), ("email", "ann@example.com"), ("password", PASSWORD), ("next", "https://evil.example/")])
+        .form(&[
+            ("_csrf", token.as_str()),
+            ("email", "ann@example.com"),
+            ("password", PASSWORD),
+            ("next", "https://evil.example/"),
+        ])
         .send()
         .await
         .unwrap();
@@ -77,7 +99,12 @@ async fn forms_need_their_csrf_token(b: Backend) {
         .unwrap();
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
     let fresh = client();
-    let res = fresh.post(app.url("/signup")).form(&[("email", "ann@example.com"), ("name", "Ann"), ("password", PASSWORD), ("site", "intl")]).send().await.unwrap();
+    let res = fresh
+        .post(app.url("/signup"))
+        .form(&[("email", "ann@example.com"), ("name", "Ann"), ("password", PASSWORD), ("site", "intl")])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
     assert_eq!(app.count("SELECT COUNT(*) AS n FROM accounts").await, 0);
 }
@@ -125,7 +152,15 @@ async fn the_demo_storefront(b: Backend) {
     assert!(home.contains("Trial center") && home.contains("DevOps &#38; monitoring"), "{home}");
     let results = page(&app, &c, "/products?q=monitor").await;
     assert!(results.contains("Acme Monitor"), "search finds the product");
-    let zh = c.get(app.url("/products?q=%E6%95%B0%E6%8D%AE")).header("accept-language", "zh-CN").send().await.unwrap().text().await.unwrap();
+    let zh = c
+        .get(app.url("/products?q=%E6%95%B0%E6%8D%AE"))
+        .header("accept-language", "zh-CN")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(zh.contains("大数据分析平台") && zh.contains("数据库备份服务"), "Chinese search on the cn site");
     let res = app.get(&c, "/products?min_price=cheap").await;
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);

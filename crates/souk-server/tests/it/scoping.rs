@@ -71,7 +71,12 @@ async fn api_keys_are_confined_to_their_org(b: Backend) {
     let (ann, ann_me) = app.user("ann@example.com", "intl").await;
     let acme = app.enterprise(&ann, "Acme").await;
     let personal = ann_me["account"]["personal_org_id"].as_str().unwrap().to_owned();
-    let key: Value = app.post(&ann, &format!("/api/v1/orgs/{acme}/api-keys"), json!({"name": "k", "role": "admin"})).await.json().await.unwrap();
+    let key: Value = app
+        .post(&ann, &format!("/api/v1/orgs/{acme}/api-keys"), json!({"name": "k", "role": "admin"}))
+        .await
+        .json()
+        .await
+        .unwrap();
     let token = key["token"].as_str().unwrap();
     let script = reqwest::Client::new();
     let ok = script.get(app.url(&format!("/api/v1/orgs/{acme}/members"))).bearer_auth(token).send().await.unwrap();

@@ -33,7 +33,9 @@ async fn enterprise_verification_is_reviewed_by_an_operator(b: Backend) {
     let doc = up["id"].as_str().unwrap().to_owned();
 
     // Missing documents and bad fields are all reported at once.
-    let res = app.post(&seller, &format!("/api/v1/orgs/{org}/verifications"), json!({"company_name": "", "contact_phone": "123"})).await;
+    let res = app
+        .post(&seller, &format!("/api/v1/orgs/{org}/verifications"), json!({"company_name": "", "contact_phone": "123"}))
+        .await;
     let body = assert_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
     let fields: Vec<&str> = body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
     for f in ["company_name", "registration_number", "contact_phone", "document_ids"] {
@@ -63,7 +65,12 @@ async fn enterprise_verification_is_reviewed_by_an_operator(b: Backend) {
 
     let decision = format!("/api/v1/admin/verifications/{vid}/decision");
     assert_problem(app.post(&seller, &decision, json!({"approve": true})).await, StatusCode::FORBIDDEN, "forbidden").await;
-    assert_problem(app.post(&op, &decision, json!({"approve": false})).await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    assert_problem(
+        app.post(&op, &decision, json!({"approve": false})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
     let res = app.post(&op, &decision, json!({"approve": false, "reason": "The licence scan is unreadable"})).await;
     assert_eq!(res.status(), StatusCode::OK);
     let rejected: Value = res.json().await.unwrap();
@@ -88,7 +95,10 @@ async fn enterprise_verification_is_reviewed_by_an_operator(b: Backend) {
     // Each step is audited and announced on the outbox in the same transaction.
     assert_eq!(app.count("SELECT COUNT(*) AS n FROM outbox_events WHERE topic = 'verification.submitted'").await, 2);
     assert_eq!(app.count("SELECT COUNT(*) AS n FROM outbox_events WHERE topic = 'verification.decided'").await, 2);
-    assert_eq!(app.count("SELECT COUNT(*) AS n FROM audit_log WHERE action IN ('verification.approved', 'verification.rejected')").await, 2);
+    assert_eq!(
+        app.count("SELECT COUNT(*) AS n FROM audit_log WHERE action IN ('verification.approved', 'verification.rejected')").await,
+        2
+    );
 }
 
 async fn individual_verification_and_document_rules(b: Backend) {
@@ -96,8 +106,18 @@ async fn individual_verification_and_document_rules(b: Backend) {
     let (person, me) = app.user("ann@example.com", "intl").await;
     let org = me["account"]["personal_org_id"].as_str().unwrap().to_owned();
 
-    assert_problem(upload(&app, &person, &org, "page.html", b"<html>hi</html>".to_vec()).await, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_file_type").await;
-    assert_problem(upload(&app, &person, &org, "empty.pdf", Vec::new()).await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    assert_problem(
+        upload(&app, &person, &org, "page.html", b"<html>hi</html>".to_vec()).await,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_file_type",
+    )
+    .await;
+    assert_problem(
+        upload(&app, &person, &org, "empty.pdf", Vec::new()).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
     let mut big = PDF.to_vec();
     big.resize(5 * 1024 * 1024 + 1, b' ');
     assert_problem(upload(&app, &person, &org, "big.pdf", big).await, StatusCode::PAYLOAD_TOO_LARGE, "file_too_large").await;
@@ -108,9 +128,14 @@ async fn individual_verification_and_document_rules(b: Backend) {
     // Someone else's upload cannot be attached.
     let (other, other_me) = app.user("bob@example.com", "intl").await;
     let other_org = other_me["account"]["personal_org_id"].as_str().unwrap().to_owned();
-    let foreign: Value = upload(&app, &other, &other_org, "id.png", b"\x89PNG\r\n\x1a\n0000".to_vec()).await.json().await.unwrap();
+    let foreign: Value =
+        upload(&app, &other, &other_org, "id.png", b"\x89PNG\r\n\x1a\n0000".to_vec()).await.json().await.unwrap();
     let res = app
-        .post(&person, &format!("/api/v1/orgs/{org}/verifications"), json!({"real_name": "Ann Example", "id_number": "X1234567", "document_ids": [foreign["id"]]}))
+        .post(
+            &person,
+            &format!("/api/v1/orgs/{org}/verifications"),
+            json!({"real_name": "Ann Example", "id_number": "X1234567", "document_ids": [foreign["id"]]}),
+        )
         .await;
     let body = assert_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
     assert_eq!(body["errors"][0]["field"], "document_ids");
@@ -119,7 +144,9 @@ async fn individual_verification_and_document_rules(b: Backend) {
     let res = app.post(&person, &format!("/api/v1/orgs/{org}/verifications"), json!({"company_name": "Acme"})).await;
     assert_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
 
-    let res = app.post(&person, &format!("/api/v1/orgs/{org}/verifications"), json!({"real_name": "Ann Example", "id_number": "x1234567"})).await;
+    let res = app
+        .post(&person, &format!("/api/v1/orgs/{org}/verifications"), json!({"real_name": "Ann Example", "id_number": "x1234567"}))
+        .await;
     assert_eq!(res.status(), StatusCode::CREATED);
     let v: Value = res.json().await.unwrap();
     assert_eq!(v["kind"], "individual");
