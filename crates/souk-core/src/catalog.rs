@@ -418,6 +418,61 @@ impl Plan {
     }
 }
 
+/// A seller's shop page (seed §10): edited as a draft, previewed, reviewed, then published.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShopContent {
+    /// The banner's headline.
+    #[serde(default)]
+    pub banner: String,
+    /// Markdown, rendered through a sanitizer.
+    #[serde(default)]
+    pub introduction: String,
+    /// Products shown first, in this order (the seller's own, at most 8).
+    #[serde(default)]
+    pub featured: Vec<String>,
+    #[serde(default)]
+    pub contact_email: Option<String>,
+    #[serde(default)]
+    pub contact_phone: Option<String>,
+}
+
+pub const MAX_FEATURED: usize = 8;
+
+impl ShopContent {
+    pub fn normalise(&mut self) {
+        self.banner = self.banner.trim().to_owned();
+        let mut seen = BTreeSet::new();
+        self.featured.retain(|id| seen.insert(id.clone()));
+        self.contact_email = self.contact_email.take().map(|e| e.trim().to_owned()).filter(|e| !e.is_empty());
+        self.contact_phone = self.contact_phone.take().map(|e| e.trim().to_owned()).filter(|e| !e.is_empty());
+    }
+
+    /// What a shop page needs before review. `own_products` are the seller's product ids.
+    pub fn check(&self, own_products: &[String]) -> Result<(), Vec<FieldError>> {
+        let mut errors = Vec::new();
+        text(&mut errors, "banner", &self.banner, 60);
+        text(&mut errors, "introduction", &self.introduction, 5000);
+        if self.featured.len() > MAX_FEATURED {
+            errors.push(FieldError::new("featured", format!("at most {MAX_FEATURED} featured products")));
+        }
+        if self.featured.iter().any(|id| !own_products.contains(id)) {
+            errors.push(FieldError::new("featured", "feature only your own products"));
+        }
+        if let Some(e) = &self.contact_email {
+            if let Err(err) = Email::parse("contact_email", e) {
+                errors.push(err);
+            }
+        }
+        if let Some(p) = &self.contact_phone {
+            if let Err(err) = Phone::parse("contact_phone", p) {
+                errors.push(err);
+            }
+        }
+        if errors.is_empty() { Ok(()) } else { Err(errors) }
+    }
+}
+
 /// Reasons an operator gives for rejecting, per field. At least one is required.
 pub fn check_rejection(reasons: &[(String, String)], general: Option<&str>) -> Result<(), FieldError> {
     let any = reasons.iter().any(|(_, r)| !r.trim().is_empty()) || general.is_some_and(|g| !g.trim().is_empty());
@@ -523,6 +578,25 @@ mod tests {
         p.plans[0].prices.clear();
         assert_eq!(p.check(ProductKind::Saas, &cats()), Ok(()));
         assert_eq!(p.from_price(Site::Intl), Some(2));
+    }
+
+    #[test]
+    fn shop_pages_feature_only_their_own_products() {
+        let mut shop = ShopContent {
+            banner: " Acme ".into(),
+            introduction: "We build monitoring.".into(),
+            featured: vec!["prd_a".into(), "prd_a".into(), "prd_b".into()],
+            contact_email: Some(" ".into()),
+            contact_phone: None,
+        };
+        shop.normalise();
+        assert_eq!(shop.banner, "Acme");
+        assert_eq!(shop.featured, vec!["prd_a", "prd_b"]);
+        assert_eq!(shop.contact_email, None);
+        assert!(shop.check(&["prd_a".into(), "prd_b".into()]).is_ok());
+        let errors = shop.check(&["prd_a".into()]).unwrap_err();
+        assert_eq!(errors[0].field, "featured");
+        assert!(ShopContent::default().check(&[]).unwrap_err().iter().any(|e| e.field == "banner"));
     }
 
     #[test]

@@ -106,6 +106,8 @@ prefixed_id!(/// One revision of a product's content, reviewed as a whole.
     RevisionId, "rev");
 prefixed_id!(/// A plan (SKU) of a product.
     PlanId, "pln");
+prefixed_id!(/// One revision of a seller's shop page.
+    ShopRevisionId, "shp");
 
 #[cfg(test)]
 mod tests {

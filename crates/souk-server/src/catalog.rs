@@ -736,3 +736,88 @@ pub async fn warn_sla_at_risk(state: &AppState) -> Result<usize> {
     }
     Ok(sent)
 }
+
+// ----- shop decoration (seed §10) -----
+
+pub async fn save_shop_draft(
+    state: &AppState,
+    caller: &Caller,
+    org: &OrgId,
+    mut content: souk_core::catalog::ShopContent,
+    request_id: Option<&str>,
+) -> Result<souk_store::shops::ShopRevision> {
+    content.normalise();
+    if content.introduction.chars().count() > 10_000 || content.featured.len() > 50 {
+        return Err(Error::field("introduction", "is far too long"));
+    }
+    let now = state.clock.now();
+    let mut tx = state.db.begin().await?;
+    require_active_seller(&mut tx, org).await?;
+    let rev = souk_store::shops::save_draft(&mut tx, now, org, &content, &caller.actor())
+        .await?
+        .ok_or_else(|| Error::conflict("revision_in_review", "the shop page waiting for review cannot change; withdraw it to edit"))?;
+    record(&mut tx, now, Change { actor: &caller.actor(), org: Some(org), action: "shop.draft_saved", target: rev.id.as_str(), summary: format!("shop page revision {} saved", rev.number), request_id }).await?;
+    tx.commit().await?;
+    Ok(rev)
+}
+
+pub async fn submit_shop(state: &AppState, caller: &Caller, org: &OrgId, request_id: Option<&str>) -> Result<souk_store::shops::ShopRevision> {
+    let now = state.clock.now();
+    let mut tx = state.db.begin().await?;
+    require_active_seller(&mut tx, org).await?;
+    let missing = sellers::missing_acceptances(&mut tx, now, org).await?;
+    if !missing.is_empty() {
+        return Err(agreements_missing(&missing));
+    }
+    let rev = match souk_store::shops::open(&mut tx, org).await? {
+        Some(r) if r.state == RevisionState::Draft => r,
+        Some(r) => return Err(Error::conflict("already_submitted", format!("shop page revision {} is already {}", r.number, r.state))),
+        None => return Err(Error::conflict("no_draft", "there is no draft to submit; save your shop page first")),
+    };
+    let own: Vec<String> = products::list_for_seller(&mut tx, org).await?.into_iter().map(|p| p.id.to_string()).collect();
+    rev.content.check(&own).map_err(Error::validation)?;
+    let site = orgs::get(&mut tx, org).await?.site;
+    let due = calendars::load(&mut tx, site).await?.add_working_days(now, REVIEW_SLA_WORKING_DAYS);
+    souk_store::shops::submit(&mut tx, now, &rev.id, due).await?;
+    record(&mut tx, now, Change { actor: &caller.actor(), org: Some(org), action: "shop.submitted", target: rev.id.as_str(), summary: format!("shop page revision {} submitted; review due {due}", rev.number), request_id }).await?;
+    outbox::enqueue(&mut tx, now, "shop.review_submitted", org.as_str(), &json!({ "org_id": org, "revision_id": rev.id, "sla_due_at": due })).await?;
+    tx.commit().await?;
+    Ok(souk_store::shops::get_revision(&mut state.db.clone(), &rev.id).await?)
+}
+
+pub async fn withdraw_shop(state: &AppState, caller: &Caller, org: &OrgId, request_id: Option<&str>) -> Result<()> {
+    let now = state.clock.now();
+    let mut tx = state.db.begin().await?;
+    let rev = souk_store::shops::open(&mut tx, org).await?.ok_or_else(|| Error::conflict("no_open_revision", "nothing to withdraw"))?;
+    souk_store::shops::withdraw(&mut tx, now, &rev.id).await?;
+    record(&mut tx, now, Change { actor: &caller.actor(), org: Some(org), action: "shop.withdrawn", target: rev.id.as_str(), summary: format!("shop page revision {} withdrawn", rev.number), request_id }).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Approves (the page is published) or rejects with reasons.
+pub async fn decide_shop(
+    state: &AppState,
+    caller: &Caller,
+    id: &souk_core::id::ShopRevisionId,
+    approve: bool,
+    reasons: Vec<(String, String)>,
+    request_id: Option<&str>,
+) -> Result<souk_store::shops::ShopRevision> {
+    let operator = caller.staff(StaffRole::Operator)?;
+    let reasons: Vec<(String, String)> = reasons.into_iter().map(|(f, r)| (f.trim().to_owned(), r.trim().to_owned())).filter(|(_, r)| !r.is_empty()).collect();
+    if !approve {
+        check_rejection(&reasons, None).map_err(|e| Error::validation(vec![e]))?;
+    }
+    let now = state.clock.now();
+    let mut tx = state.db.begin().await?;
+    let rev = souk_store::shops::get_revision(&mut tx, id).await?;
+    let to = rev.state.decide(approve).map_err(|e| Error::conflict("already_decided", e.to_string()))?;
+    if !souk_store::shops::decide(&mut tx, now, id, &rev.org_id, to, operator.id.as_str(), &reasons).await? {
+        return Err(Error::conflict("already_decided", "another operator decided this shop page first"));
+    }
+    record(&mut tx, now, Change { actor: operator.id.as_str(), org: None, action: if approve { "shop.approved" } else { "shop.rejected" }, target: id.as_str(), summary: format!("shop page revision {} {}", rev.number, to), request_id }).await?;
+    outbox::enqueue(&mut tx, now, "shop.review_decided", rev.org_id.as_str(), &json!({ "org_id": rev.org_id, "revision_id": id, "status": to, "reasons": reasons })).await?;
+    tx.commit().await?;
+    Ok(souk_store::shops::get_revision(&mut state.db.clone(), id).await?)
+}

@@ -227,19 +227,25 @@ value_from!(Bytes, &[u8], |v| v.to_vec());
 /// SQL text (one per backend) and its arguments.
 #[derive(Debug, Clone)]
 pub struct Q {
-    sqlite: &'static str,
-    postgres: &'static str,
+    sqlite: std::borrow::Cow<'static, str>,
+    postgres: std::borrow::Cow<'static, str>,
     args: Vec<Value>,
 }
 
 /// A query written in the dialect both backends share.
 pub fn q(sql: &'static str) -> Q {
-    Q { sqlite: sql, postgres: sql, args: Vec::new() }
+    Q { sqlite: sql.into(), postgres: sql.into(), args: Vec::new() }
 }
 
 /// A query whose text differs between the backends.
 pub fn q2(sqlite: &'static str, postgres: &'static str) -> Q {
-    Q { sqlite, postgres, args: Vec::new() }
+    Q { sqlite: sqlite.into(), postgres: postgres.into(), args: Vec::new() }
+}
+
+/// A query assembled at run time. Only for text built from constant fragments of this
+/// crate (never from input): values still go in as bound arguments.
+pub(crate) fn q_built(sqlite: String, postgres: String) -> Q {
+    Q { sqlite: sqlite.into(), postgres: postgres.into(), args: Vec::new() }
 }
 
 impl Q {
@@ -249,7 +255,10 @@ impl Q {
     }
 
     fn sqlite(&self) -> sqlx::query::Query<'static, Sqlite, sqlx::sqlite::SqliteArguments> {
-        let mut query = sqlx::query(self.sqlite);
+        let mut query = match &self.sqlite {
+            std::borrow::Cow::Borrowed(s) => sqlx::query(*s),
+            std::borrow::Cow::Owned(s) => sqlx::query(sqlx::AssertSqlSafe(s.clone())),
+        };
         for v in &self.args {
             query = match v.clone() {
                 Value::Int(x) => query.bind(x),
@@ -263,7 +272,10 @@ impl Q {
     }
 
     fn postgres(&self) -> sqlx::query::Query<'static, Postgres, sqlx::postgres::PgArguments> {
-        let mut query = sqlx::query(self.postgres);
+        let mut query = match &self.postgres {
+            std::borrow::Cow::Borrowed(s) => sqlx::query(*s),
+            std::borrow::Cow::Owned(s) => sqlx::query(sqlx::AssertSqlSafe(s.clone())),
+        };
         for v in &self.args {
             query = match v.clone() {
                 Value::Int(x) => query.bind(x),

@@ -16,11 +16,13 @@ pub mod outbox;
 pub mod products;
 pub mod sellers;
 pub mod sessions;
+pub mod shops;
 pub mod storefront;
 pub mod uploads;
 pub mod verifications;
 
 pub use db::{Backend, Conn, DatabaseUrl, Db, Q, Row, Tx, Value, q, q2};
+pub(crate) use db::q_built;
 
 /// The one error type of the persistence layer.
 #[derive(Debug, thiserror::Error)]

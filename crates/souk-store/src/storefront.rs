@@ -131,69 +131,88 @@ pub struct Hit {
     pub listed_at: DateTime<Utc>,
 }
 
-/// Matching listings and the total number of matches.
+/// Totals above this are reported as this number (the storefront shows "10000+").
+pub const COUNT_CAP: i64 = 10_000;
+
+/// Matching listings (one page) and the total number of matches, up to [`COUNT_CAP`].
+///
+/// The SQL is assembled from constant fragments so that each filter appears only when
+/// given and each sort is a plain `ORDER BY` the indexes can serve; every value is bound.
 pub async fn search(c: &mut impl Conn, s: &Search, site: Site) -> Result<(Vec<Hit>, i64), StoreError> {
     let tokens = s.query.as_deref().map(query_tokens).unwrap_or_default();
-    let query = if tokens.is_empty() {
-        q("SELECT s.*, 0.0 AS rank, COUNT(*) OVER () AS total FROM storefront s
-           WHERE ($1 IS NULL OR $1 IS NOT NULL) AND s.site = $2 AND ($3 IS NULL OR s.category = $3) AND ($4 IS NULL OR s.kind = $4)
-             AND ($5 IS NULL OR s.min_price >= $5) AND ($6 IS NULL OR s.min_price <= $6) AND (NOT $7 OR s.has_trial)
-             AND ($8 IS NULL OR s.seller_org_id = $8)
-           ORDER BY CASE WHEN $9 = 'price' THEN s.min_price END ASC,
-                    CASE WHEN $9 = 'price_desc' THEN s.min_price END DESC,
-                    s.listed_at DESC, s.product_id
-           LIMIT $10 OFFSET $11")
+    let backend = c.backend();
+    let mut args: Vec<crate::Value> = Vec::new();
+    fn arg(args: &mut Vec<crate::Value>, v: crate::Value) -> String {
+        args.push(v);
+        format!("${}", args.len())
+    }
+    let (from, mut wheres) = if tokens.is_empty() {
+        ("FROM storefront s".to_owned(), Vec::new())
     } else {
-        q2(
-            "SELECT s.*, m.rank AS rank, COUNT(*) OVER () AS total
-             FROM (SELECT rowid AS rid, bm25(storefront_fts) AS rank FROM storefront_fts WHERE storefront_fts MATCH $1) m
-             JOIN storefront s ON s.rowid = m.rid
-             WHERE s.site = $2 AND ($3 IS NULL OR s.category = $3) AND ($4 IS NULL OR s.kind = $4)
-               AND ($5 IS NULL OR s.min_price >= $5) AND ($6 IS NULL OR s.min_price <= $6) AND (NOT $7 OR s.has_trial)
-               AND ($8 IS NULL OR s.seller_org_id = $8)
-             ORDER BY CASE WHEN $9 = 'price' THEN s.min_price END ASC,
-                      CASE WHEN $9 = 'price_desc' THEN s.min_price END DESC,
-                      CASE WHEN $9 = 'newest' THEN s.listed_at END DESC,
-                      rank ASC, s.product_id
-             LIMIT $10 OFFSET $11",
-            "SELECT s.product_id, s.site, s.seller_org_id, s.kind, s.category, s.name, s.summary, s.min_price, s.has_trial, s.listed_at,
-                    ts_rank(s.search_tsv, query)::FLOAT8 AS rank, COUNT(*) OVER () AS total
-             FROM storefront s, to_tsquery('simple', $1) query
-             WHERE s.search_tsv @@ query AND s.site = $2 AND ($3 IS NULL OR s.category = $3) AND ($4 IS NULL OR s.kind = $4)
-               AND ($5 IS NULL OR s.min_price >= $5) AND ($6 IS NULL OR s.min_price <= $6) AND (NOT $7 OR s.has_trial)
-               AND ($8 IS NULL OR s.seller_org_id = $8)
-             ORDER BY CASE WHEN $9 = 'price' THEN s.min_price END ASC,
-                      CASE WHEN $9 = 'price_desc' THEN s.min_price END DESC,
-                      CASE WHEN $9 = 'newest' THEN s.listed_at END DESC,
-                      rank DESC, s.product_id
-             LIMIT $10 OFFSET $11",
-        )
+        // Tokens are letters and digits only, so quoting them cannot change the query's shape.
+        // On SQLite, CROSS JOIN keeps the full-text index as the outer loop: otherwise the
+        // planner may walk the storefront and probe the index once per row.
+        match backend {
+            Backend::Sqlite => {
+                let expr = tokens.iter().map(|t| format!("\"{t}\"")).collect::<Vec<_>>().join(" ");
+                let p = arg(&mut args, expr.into());
+                ("FROM storefront_fts CROSS JOIN storefront s ON s.rowid = storefront_fts.rowid".to_owned(), vec![format!("storefront_fts MATCH {p}")])
+            }
+            Backend::Postgres => {
+                let expr = tokens.iter().map(|t| format!("'{t}'")).collect::<Vec<_>>().join(" & ");
+                let p = arg(&mut args, expr.into());
+                (format!("FROM storefront s, to_tsquery('simple', {p}) query"), vec!["s.search_tsv @@ query".to_owned()])
+            }
+        }
     };
-    // Tokens are letters and digits only, so quoting them cannot change the query's shape.
-    let match_expr = match c.backend() {
-        Backend::Sqlite => tokens.iter().map(|t| format!("\"{t}\"")).collect::<Vec<_>>().join(" "),
-        Backend::Postgres => tokens.iter().map(|t| format!("'{t}'")).collect::<Vec<_>>().join(" & "),
+    wheres.push(format!("s.site = {}", arg(&mut args, site.as_str().into())));
+    if let Some(v) = &s.category {
+        wheres.push(format!("s.category = {}", arg(&mut args, v.as_str().into())));
+    }
+    if let Some(v) = &s.kind {
+        wheres.push(format!("s.kind = {}", arg(&mut args, v.as_str().into())));
+    }
+    if let Some(v) = s.min_price {
+        wheres.push(format!("s.min_price >= {}", arg(&mut args, v.into())));
+    }
+    if let Some(v) = s.max_price {
+        wheres.push(format!("s.min_price <= {}", arg(&mut args, v.into())));
+    }
+    if s.has_trial {
+        wheres.push("s.has_trial".to_owned());
+    }
+    if let Some(v) = &s.seller {
+        wheres.push(format!("s.seller_org_id = {}", arg(&mut args, v.as_str().into())));
+    }
+    let filter_args = args.clone();
+    let order = match (s.sort.as_str(), tokens.is_empty(), backend) {
+        ("price", ..) => "s.min_price, s.product_id",
+        ("price_desc", ..) => "s.min_price DESC, s.product_id",
+        ("relevance", false, Backend::Sqlite) => "storefront_fts.rank, s.product_id",
+        ("relevance", false, Backend::Postgres) => "ts_rank(s.search_tsv, query) DESC, s.product_id",
+        _ => "s.listed_at DESC, s.product_id",
     };
-    let rows = c
-        .fetch_all(
-            query
-                .bind(if tokens.is_empty() { None } else { Some(match_expr) })
-                .bind(site.as_str())
-                .bind(s.category.as_deref())
-                .bind(s.kind.as_deref())
-                .bind(s.min_price)
-                .bind(s.max_price)
-                .bind(s.has_trial)
-                .bind(s.seller.as_deref())
-                .bind(s.sort.as_str())
-                .bind(i64::from(s.limit))
-                .bind(i64::from(s.offset)),
-        )
-        .await?;
-    let total = match rows.first() {
-        Some(r) => r.get("total")?,
-        None => 0,
-    };
+    let body = format!("{from} WHERE {}", wheres.join(" AND "));
+    let limit = arg(&mut args, i64::from(s.limit).into());
+    let offset = arg(&mut args, i64::from(s.offset).into());
+    let page_sql = format!(
+        "SELECT s.product_id, s.site, s.seller_org_id, s.kind, s.category, s.name, s.summary, s.min_price, s.has_trial, s.listed_at
+         {body} ORDER BY {order} LIMIT {limit} OFFSET {offset}"
+    );
+    // Counting every match of a broad query costs as much as the query; past COUNT_CAP the
+    // storefront shows "10000+".
+    let count_sql = format!("SELECT COUNT(*) AS n FROM (SELECT 1 AS one {body} LIMIT {COUNT_CAP}) capped");
+    let mut page_q = crate::q_built(page_sql.clone(), page_sql);
+    for a in args {
+        page_q = page_q.bind(a);
+    }
+    let mut count_q = crate::q_built(count_sql.clone(), count_sql);
+    for a in filter_args {
+        count_q = count_q.bind(a);
+    }
+    let rows = c.fetch_all(page_q).await?;
+    // The count is only needed when the page is full or not the first; otherwise it is known.
+    let total = if s.offset == 0 && rows.len() < s.limit as usize { rows.len() as i64 } else { c.fetch_one(count_q).await?.get("n")? };
     let hits = rows
         .iter()
         .map(|r| {

@@ -1,6 +1,7 @@
 //! `souk`: the one binary. `souk serve` runs the marketplace; `souk demo` loads demo data;
 //! `souk migrate` applies migrations; `souk admin create-operator` makes the first operator.
 
+mod bench;
 mod config;
 
 use std::path::PathBuf;
@@ -52,6 +53,21 @@ enum Command {
     /// Administrative tasks.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Benchmarks (see docs/BENCHMARKS.md). They use a fresh database of their own.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Storefront search over a synthetic catalog. With --database-url postgres://…, runs in
+    /// a schema `souk_bench` that it drops and recreates; otherwise in a temporary SQLite file.
+    Search {
+        #[arg(long, default_value_t = 100_000)]
+        products: usize,
+        #[arg(long, default_value_t = 1200)]
+        queries: usize,
+    },
 }
 
 #[derive(Args)]
@@ -101,7 +117,7 @@ fn main() -> anyhow::Result<()> {
     })?;
     init_tracing(config.log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(run(cli.command, config))
+    runtime.block_on(run(cli.command, config, cli.global.database_url.clone()))
 }
 
 fn init_tracing(format: LogFormat) {
@@ -132,7 +148,7 @@ fn state(db: Db, config: &Config) -> AppState {
     )
 }
 
-async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+async fn run(command: Command, config: Config, explicit_database_url: Option<String>) -> anyhow::Result<()> {
     match command {
         Command::Serve(_) => {
             let db = open(&config).await?;
@@ -169,6 +185,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             }
             println!("\nNow run `souk serve` and open http://{}/", config.listen);
             Ok(())
+        }
+        Command::Bench(BenchCommand::Search { products, queries }) => {
+            bench::search(bench::Options { database_url: explicit_database_url, products, queries }).await
         }
         Command::Admin(AdminCommand::CreateOperator(args)) => {
             let db = open(&config).await?;

@@ -611,3 +611,122 @@ pub async fn decide(
     let reasons = input.reasons.into_iter().map(|r| (r.field, r.reason)).collect();
     Ok(Json(RevisionOut::from(&catalog::decide(&state, &caller, &id, input.approve, reasons, rid.as_deref()).await?)))
 }
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ShopRevisionOut {
+    pub id: String,
+    pub org_id: String,
+    pub number: i64,
+    pub state: String,
+    /// banner, introduction (Markdown), featured (product ids), contact_email, contact_phone.
+    #[schema(value_type = Object)]
+    pub content: souk_core::catalog::ShopContent,
+    pub submitted_at: Option<DateTime<Utc>>,
+    pub sla_due_at: Option<DateTime<Utc>>,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub reasons: Vec<ReasonOut>,
+}
+
+impl From<&souk_store::shops::ShopRevision> for ShopRevisionOut {
+    fn from(r: &souk_store::shops::ShopRevision) -> Self {
+        Self {
+            id: r.id.to_string(),
+            org_id: r.org_id.to_string(),
+            number: r.number,
+            state: r.state.as_str().to_owned(),
+            content: r.content.clone(),
+            submitted_at: r.submitted_at,
+            sla_due_at: r.sla_due_at,
+            decided_at: r.decided_at,
+            reasons: r.reasons.iter().map(|(f, r)| ReasonOut { field: f.clone(), reason: r.clone() }).collect(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ShopOut {
+    /// What buyers see now.
+    pub live: Option<ShopRevisionOut>,
+    /// The draft or submission in progress.
+    pub open: Option<ShopRevisionOut>,
+}
+
+/// The organization's shop page: published and in progress.
+#[utoipa::path(get, path = "/orgs/{org_id}/shop", tag = "catalog", responses((status = 200, body = ShopOut), (status = 404, body = Problem)))]
+pub async fn get_shop(State(state): State<AppState>, OrgScope { org_id, .. }: OrgScope) -> Result<Json<ShopOut>> {
+    let mut db = state.db.clone();
+    let live = souk_store::shops::live(&mut db, &org_id).await?;
+    let open = souk_store::shops::open(&mut db, &org_id).await?;
+    Ok(Json(ShopOut { live: live.as_ref().map(ShopRevisionOut::from), open: open.as_ref().map(ShopRevisionOut::from) }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShopDraftIn {
+    #[schema(value_type = Object)]
+    pub content: souk_core::catalog::ShopContent,
+}
+
+/// Save the shop page draft (approved sellers).
+#[utoipa::path(put, path = "/orgs/{org_id}/shop/draft", tag = "catalog", request_body = ShopDraftIn,
+    responses((status = 200, body = ShopRevisionOut), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn save_shop_draft(
+    State(state): State<AppState>,
+    OrgScope { caller, org_id, .. }: OrgScope,
+    rid: RequestId,
+    ApiJson(input): ApiJson<ShopDraftIn>,
+) -> Result<Json<ShopRevisionOut>> {
+    let r = catalog::save_shop_draft(&state, &caller, &org_id, input.content, rid.as_deref()).await?;
+    Ok(Json(ShopRevisionOut::from(&r)))
+}
+
+/// Submit the shop page for review (3 working days).
+#[utoipa::path(post, path = "/orgs/{org_id}/shop/submit", tag = "catalog",
+    responses((status = 200, body = ShopRevisionOut), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn submit_shop(State(state): State<AppState>, OrgScope { caller, org_id, .. }: OrgScope, rid: RequestId) -> Result<Json<ShopRevisionOut>> {
+    Ok(Json(ShopRevisionOut::from(&catalog::submit_shop(&state, &caller, &org_id, rid.as_deref()).await?)))
+}
+
+/// Withdraw the shop page draft or submission.
+#[utoipa::path(post, path = "/orgs/{org_id}/shop/withdraw", tag = "catalog", responses((status = 204), (status = 409, body = Problem)))]
+pub async fn withdraw_shop(State(state): State<AppState>, OrgScope { caller, org_id, .. }: OrgScope, rid: RequestId) -> Result<StatusCode> {
+    catalog::withdraw_shop(&state, &caller, &org_id, rid.as_deref()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ShopQueueEntry {
+    pub revision: ShopRevisionOut,
+    pub org_name: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ShopQueue {
+    pub items: Vec<ShopQueueEntry>,
+}
+
+/// Shop pages waiting for review, by deadline (operators).
+#[utoipa::path(get, path = "/admin/reviews/shops", tag = "admin", responses((status = 200, body = ShopQueue), (status = 403, body = Problem)))]
+pub async fn shop_queue(State(state): State<AppState>, Operator(_caller): Operator) -> Result<Json<ShopQueue>> {
+    let items = souk_store::shops::queue(&mut state.db.clone())
+        .await?
+        .iter()
+        .map(|(r, name)| ShopQueueEntry { revision: r.into(), org_name: name.clone() })
+        .collect();
+    Ok(Json(ShopQueue { items }))
+}
+
+/// Approve (publish) or reject a shop page (operators).
+#[utoipa::path(post, path = "/admin/reviews/shops/{revision_id}/decision", tag = "admin", request_body = ReviewDecisionIn,
+    responses((status = 200, body = ShopRevisionOut), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn decide_shop(
+    State(state): State<AppState>,
+    Operator(caller): Operator,
+    rid: RequestId,
+    Path(revision_id): Path<String>,
+    ApiJson(input): ApiJson<ReviewDecisionIn>,
+) -> Result<Json<ShopRevisionOut>> {
+    let id: souk_core::id::ShopRevisionId = path_id(&revision_id)?;
+    let reasons = input.reasons.into_iter().map(|r| (r.field, r.reason)).collect();
+    Ok(Json(ShopRevisionOut::from(&catalog::decide_shop(&state, &caller, &id, input.approve, reasons, rid.as_deref()).await?)))
+}

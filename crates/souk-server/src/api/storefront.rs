@@ -111,7 +111,10 @@ fn listing(h: Hit, site: Site) -> ListingOut {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SearchResult {
     pub items: Vec<ListingOut>,
+    /// Matches, counted up to 10000.
     pub total: i64,
+    /// The total reached the cap: there are at least `total` matches.
+    pub total_capped: bool,
     pub page: u32,
     pub per_page: u32,
 }
@@ -127,7 +130,7 @@ pub async fn search(
     let site = site(&raw_site)?;
     let (search, page, per_page) = parse_search(&q)?;
     let (hits, total) = storefront::search(&mut state.db.clone(), &search, site).await?;
-    Ok(Json(SearchResult { items: hits.into_iter().map(|h| listing(h, site)).collect(), total, page, per_page }))
+    Ok(Json(SearchResult { items: hits.into_iter().map(|h| listing(h, site)).collect(), total, total_capped: total >= storefront::COUNT_CAP, page, per_page }))
 }
 
 /// Checks the query parameters; used by the storefront pages too.

@@ -131,4 +131,7 @@ CREATE TABLE storefront (
     PRIMARY KEY (product_id, site)
 );
 CREATE INDEX storefront_site ON storefront(site, category);
+CREATE INDEX storefront_newest ON storefront(site, listed_at);
+CREATE INDEX storefront_price ON storefront(site, min_price);
+CREATE INDEX storefront_trial ON storefront(site, has_trial, listed_at);
 CREATE INDEX storefront_search ON storefront USING GIN (search_tsv);

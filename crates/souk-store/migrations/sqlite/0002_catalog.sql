@@ -133,6 +133,9 @@ CREATE TABLE storefront (
     PRIMARY KEY (product_id, site)
 );
 CREATE INDEX storefront_site ON storefront(site, category);
+CREATE INDEX storefront_newest ON storefront(site, listed_at);
+CREATE INDEX storefront_price ON storefront(site, min_price);
+CREATE INDEX storefront_trial ON storefront(site, has_trial, listed_at);
 
 -- Full-text index over the tokens `souk_core::search` produces (kept in step by the store).
 -- Rows share the storefront row's rowid.
