@@ -167,6 +167,7 @@ pub struct ReviewRow {
 struct ReviewsPage<'a> {
     ctx: &'a PageCtx,
     rows: Vec<ReviewRow>,
+    shops: Vec<(souk_store::shops::ShopRevision, String)>,
 }
 
 pub async fn reviews(State(state): State<AppState>, ctx: PageCtx) -> Response {
@@ -189,7 +190,10 @@ pub async fn reviews(State(state): State<AppState>, ctx: PageCtx) -> Response {
                     sla: serde_json::to_value(e.sla).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
                 })
                 .collect();
-            render(&ReviewsPage { ctx: &ctx, rows })
+            match souk_store::shops::queue(&mut state.db.clone()).await {
+                Ok(shops) => render(&ReviewsPage { ctx: &ctx, rows, shops }),
+                Err(e) => ctx.fail(e.into()),
+            }
         }
         Err(e) => ctx.fail(e),
     }
@@ -344,5 +348,61 @@ pub fn sla_key(sla: &str) -> &'static str {
         "at_risk" => "sla.at_risk",
         "breached" => "sla.breached",
         _ => "sla.on_track",
+    }
+}
+
+// ----- shop review -----
+
+#[derive(Template)]
+#[template(path = "admin_shop_review.html")]
+struct ShopReviewPage<'a> {
+    ctx: &'a PageCtx,
+    rev: souk_store::shops::ShopRevision,
+    preview: crate::pages::store::ShopPage<'a>,
+    form: FormState,
+}
+
+async fn shop_review_page(state: &AppState, ctx: &PageCtx, id: &str, form: FormState, status: StatusCode) -> Response {
+    let result: Result<Response, Error> = async {
+        let id: souk_core::id::ShopRevisionId = path_id(id)?;
+        let rev = souk_store::shops::get_revision(&mut state.db.clone(), &id).await?;
+        let preview = crate::pages::store::shop_page(state, ctx, &rev.org_id, Some(rev.content.clone()), true).await?;
+        Ok((status, render(&ShopReviewPage { ctx, rev, preview, form })).into_response())
+    }
+    .await;
+    result.unwrap_or_else(|e| ctx.fail(e))
+}
+
+pub async fn review_shop(State(state): State<AppState>, ctx: PageCtx, Path(id): Path<String>) -> Response {
+    if let Err(r) = operator(&ctx) {
+        return r;
+    }
+    shop_review_page(&state, &ctx, &id, FormState::default(), StatusCode::OK).await
+}
+
+pub async fn decide_shop(
+    State(state): State<AppState>,
+    ctx: PageCtx,
+    rid: RequestId,
+    Path(id): Path<String>,
+    Form(f): Form<HashMap<String, String>>,
+) -> Response {
+    let caller = match operator(&ctx) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if let Err(r) = ctx.check_csrf(f.get("_csrf").map(String::as_str).unwrap_or("")) {
+        return r;
+    }
+    let Ok(rev) = path_id::<souk_core::id::ShopRevisionId>(&id) else { return ctx.fail(Error::not_found()) };
+    let approve = f.get("decision").map(String::as_str) == Some("approve");
+    let reasons = ["", "banner", "introduction", "featured"]
+        .iter()
+        .filter_map(|field| f.get(&format!("reason_{field}")).map(|r| ((*field).to_owned(), r.clone())))
+        .collect();
+    match crate::catalog::decide_shop(&state, &caller, &rev, approve, reasons, rid.as_deref()).await {
+        Ok(_) => Redirect::to(&format!("/admin/reviews/shops/{id}")).into_response(),
+        Err(e) if e.status() == StatusCode::NOT_FOUND => ctx.fail(e),
+        Err(e) => shop_review_page(&state, &ctx, &id, FormState::from_error(f.clone(), &e), e.status()).await,
     }
 }

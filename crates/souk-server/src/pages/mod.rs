@@ -70,6 +70,10 @@ pub fn router() -> Router<AppState> {
         .route("/orgs/{org_id}/products/{product_id}/draft", post(seller::save))
         .route("/orgs/{org_id}/products/{product_id}/lifecycle", post(seller::lifecycle))
         .route("/orgs/{org_id}/applications", get(seller::applications))
+        .route("/orgs/{org_id}/shop", get(seller::shop_edit).post(seller::shop_save))
+        .route("/orgs/{org_id}/shop/preview", get(seller::shop_preview))
+        .route("/admin/reviews/shops/{id}", get(admin::review_shop))
+        .route("/admin/reviews/shops/{id}/decision", post(admin::decide_shop))
         .layer(middleware::from_fn(csrf_cookie))
 }
 

@@ -674,3 +674,135 @@ pub fn billing_key(b: &str) -> &'static str {
         _ => "billing.month",
     }
 }
+
+// ----- shop decoration -----
+
+pub struct FeatureOption {
+    pub id: String,
+    pub name: String,
+    pub checked: bool,
+}
+
+#[derive(Template)]
+#[template(path = "seller_shop.html")]
+struct ShopEditPage<'a> {
+    ctx: &'a PageCtx,
+    org: OrgView,
+    live: Option<souk_store::shops::ShopRevision>,
+    open: Option<souk_store::shops::ShopRevision>,
+    last_rejected: Option<souk_store::shops::ShopRevision>,
+    options: Vec<FeatureOption>,
+    form: FormState,
+    /// No revision is waiting for review.
+    editable: bool,
+}
+
+async fn shop_edit_page(state: &AppState, ctx: &PageCtx, org_id: &str, form: Option<FormState>, status: StatusCode) -> Response {
+    let (caller, _) = match ctx.require_account() {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let result: Result<Response, Error> = async {
+        let org_id: OrgId = path_id(org_id)?;
+        let role = caller.role_in(state, &org_id).await?;
+        let mut db = state.db.clone();
+        let org = orgs::get(&mut db, &org_id).await?;
+        let live = souk_store::shops::live(&mut db, &org_id).await?;
+        let open = souk_store::shops::open(&mut db, &org_id).await?;
+        let last_rejected = souk_store::shops::history(&mut db, &org_id).await?.into_iter().find(|r| r.state == souk_core::catalog::RevisionState::Rejected);
+        let shown = open.as_ref().or(live.as_ref()).map(|r| r.content.clone()).unwrap_or_default();
+        let form = form.unwrap_or_else(|| {
+            let mut v = HashMap::new();
+            v.insert("banner".to_owned(), shown.banner.clone());
+            v.insert("introduction".to_owned(), shown.introduction.clone());
+            v.insert("contact_email".to_owned(), shown.contact_email.clone().unwrap_or_default());
+            v.insert("contact_phone".to_owned(), shown.contact_phone.clone().unwrap_or_default());
+            v.insert("featured".to_owned(), shown.featured.join(","));
+            FormState { values: v, ..Default::default() }
+        });
+        let featured: Vec<String> = form.val("featured").split(',').map(str::to_owned).collect();
+        let options = product_rows(state, &org_id)
+            .await?
+            .into_iter()
+            .filter(|r| r.live)
+            .map(|r| FeatureOption { checked: featured.contains(&r.id), id: r.id, name: r.name })
+            .collect();
+        let editable = open.as_ref().is_none_or(|o| o.state.is_editable());
+        Ok((status, render(&ShopEditPage { ctx, org: OrgView::new(&org, Some(role)), live, open, last_rejected, options, form, editable })).into_response())
+    }
+    .await;
+    result.unwrap_or_else(|e| ctx.fail(e))
+}
+
+pub async fn shop_edit(State(state): State<AppState>, ctx: PageCtx, Path(org_id): Path<String>) -> Response {
+    shop_edit_page(&state, &ctx, &org_id, None, StatusCode::OK).await
+}
+
+/// The shop form posts `featured` once per ticked product.
+pub async fn shop_save(State(state): State<AppState>, ctx: PageCtx, rid: RequestId, Path(org_id): Path<String>, Form(pairs): Form<Vec<(String, String)>>) -> Response {
+    let caller = match ctx.require_account() {
+        Ok((c, _)) => c.clone(),
+        Err(r) => return r,
+    };
+    let mut f: HashMap<String, String> = HashMap::new();
+    let mut featured = Vec::new();
+    for (k, v) in pairs {
+        if k == "featured" {
+            featured.push(v);
+        } else {
+            f.insert(k, v);
+        }
+    }
+    f.insert("featured".into(), featured.join(","));
+    if let Err(r) = ctx.check_csrf(field(&f, "_csrf")) {
+        return r;
+    }
+    let action = field(&f, "action").to_owned();
+    let result: Result<(), Error> = async {
+        let org: OrgId = path_id(&org_id)?;
+        caller.role_in(&state, &org).await?;
+        if action == "withdraw" {
+            return catalog::withdraw_shop(&state, &caller, &org, rid.as_deref()).await;
+        }
+        let opt = |k: &str| Some(field(&f, k).trim().to_owned()).filter(|s| !s.is_empty());
+        let content = souk_core::catalog::ShopContent {
+            banner: field(&f, "banner").to_owned(),
+            introduction: field(&f, "introduction").to_owned(),
+            featured: featured.clone(),
+            contact_email: opt("contact_email"),
+            contact_phone: opt("contact_phone"),
+        };
+        catalog::save_shop_draft(&state, &caller, &org, content, rid.as_deref()).await?;
+        if action == "submit" {
+            catalog::submit_shop(&state, &caller, &org, rid.as_deref()).await?;
+        }
+        Ok(())
+    }
+    .await;
+    match result {
+        Ok(()) if action == "preview" => Redirect::to(&format!("/orgs/{org_id}/shop/preview")).into_response(),
+        Ok(()) => Redirect::to(&format!("/orgs/{org_id}/shop")).into_response(),
+        Err(e) if e.status() == StatusCode::NOT_FOUND || e.status() == StatusCode::FORBIDDEN => ctx.fail(e),
+        Err(e) => shop_edit_page(&state, &ctx, &org_id, Some(FormState::from_error(f.clone(), &e)), e.status()).await,
+    }
+}
+
+/// The draft shown exactly as the public shop page will show it.
+pub async fn shop_preview(State(state): State<AppState>, ctx: PageCtx, Path(org_id): Path<String>) -> Response {
+    let (caller, _) = match ctx.require_account() {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let result: Result<Response, Error> = async {
+        let org: OrgId = path_id(&org_id)?;
+        caller.role_in(&state, &org).await?;
+        let mut db = state.db.clone();
+        let content = match souk_store::shops::open(&mut db, &org).await? {
+            Some(r) => Some(r.content),
+            None => souk_store::shops::live(&mut db, &org).await?.map(|r| r.content),
+        };
+        Ok(render(&crate::pages::store::shop_page(&state, &ctx, &org, content, true).await?))
+    }
+    .await;
+    result.unwrap_or_else(|e| ctx.fail(e))
+}

@@ -286,40 +286,55 @@ pub async fn product(State(state): State<AppState>, ctx: PageCtx, Path(id): Path
 
 #[derive(Template)]
 #[template(path = "store_shop.html")]
-struct ShopPage<'a> {
+pub struct ShopPage<'a> {
+    pub ctx: &'a PageCtx,
+    pub org_id: String,
+    pub name: String,
+    pub shop: Option<souk_core::catalog::ShopContent>,
+    pub intro_html: String,
+    pub featured: Vec<Card>,
+    pub results: Vec<Card>,
+    /// Shown to the seller or a reviewer before publication.
+    pub preview: bool,
+}
+
+/// Builds a shop page from the seller's listings and a shop content (live or draft).
+pub async fn shop_page<'a>(
+    state: &AppState,
     ctx: &'a PageCtx,
-    name: String,
-    results: Vec<Card>,
+    org_id: &OrgId,
+    shop: Option<souk_core::catalog::ShopContent>,
+    preview: bool,
+) -> Result<ShopPage<'a>, Error> {
+    let site = ctx.site();
+    let mut db = state.db.clone();
+    let o = orgs::get(&mut db, org_id).await?;
+    let q = SearchQuery { q: None, category: None, kind: None, min_price: None, max_price: None, has_trial: None, seller: Some(org_id.to_string()), sort: Some("newest".into()), page: None, per_page: Some(100) };
+    let (search, _, _) = parse_search(&q)?;
+    let (hits, _) = storefront::search(&mut db, &search, site).await?;
+    let mut cards: Vec<Card> = hits.into_iter().map(|h| card(h, site)).collect();
+    let mut featured = Vec::new();
+    if let Some(s) = &shop {
+        for id in &s.featured {
+            if let Some(i) = cards.iter().position(|c| &c.id == id) {
+                featured.push(cards.remove(i));
+            }
+        }
+    }
+    let intro_html = shop.as_ref().map(|s| crate::markdown::to_safe_html(&s.introduction)).unwrap_or_default();
+    Ok(ShopPage { ctx, org_id: org_id.to_string(), name: o.verified_name.unwrap_or(o.name), shop, intro_html, featured, results: cards, preview })
 }
 
 pub async fn shop(State(state): State<AppState>, ctx: PageCtx, Path(org): Path<String>) -> Response {
-    let site = ctx.site();
     let result: Result<Response, Error> = async {
         let org_id: OrgId = path_id(&org)?;
         let mut db = state.db.clone();
         if !sellers::is_active(&mut db, &org_id).await? {
             return Err(Error::not_found());
         }
-        let o = orgs::get(&mut db, &org_id).await?;
-        let q = SearchQuery {
-            q: None,
-            category: None,
-            kind: None,
-            min_price: None,
-            max_price: None,
-            has_trial: None,
-            seller: Some(org_id.to_string()),
-            sort: Some("newest".into()),
-            page: None,
-            per_page: Some(100),
-        };
-        let (search, _, _) = parse_search(&q)?;
-        let (hits, _) = storefront::search(&mut db, &search, site).await?;
-        Ok(render(&ShopPage {
-            ctx: &ctx,
-            name: o.verified_name.unwrap_or(o.name),
-            results: hits.into_iter().map(|h| card(h, site)).collect(),
-        }))
+        // Only the approved revision is public; drafts are seen through the preview.
+        let live = souk_store::shops::live(&mut db, &org_id).await?.map(|r| r.content);
+        Ok(render(&shop_page(&state, &ctx, &org_id, live, false).await?))
     }
     .await;
     result.unwrap_or_else(|e| ctx.fail(e))

@@ -13,6 +13,7 @@ both_backends!(
     a_product_goes_through_review_to_the_storefront,
     review_sla_skips_weekends_and_holidays,
     storefront_search_filters_and_sorts,
+    shop_pages_are_published_only_when_approved,
 );
 
 /// An operator who has published the seller agreement.
@@ -417,4 +418,59 @@ async fn storefront_search_filters_and_sorts(b: Backend) {
         assert_problem(res, StatusCode::BAD_REQUEST, "invalid_query").await;
     }
     assert_problem(app.get(&client(), "/api/v1/storefront/mars/products").await, StatusCode::NOT_FOUND, "not_found").await;
+}
+
+async fn shop_pages_are_published_only_when_approved(b: Backend) {
+    let app = spawn_app(b).await;
+    let op = operator_with_agreement(&app).await;
+    let (c, org) = seller(&app, &op, "acme@example.com", "intl").await;
+    let (other, other_org) = seller(&app, &op, "rival@example.com", "intl").await;
+    let first = publish(&app, &c, &op, &org, "saas", content("Acme Monitor", "Uptime monitoring", "devops", 1500, false)).await;
+    let second = publish(&app, &c, &op, &org, "saas", content("Acme Logs", "Log search", "devops", 900, false)).await;
+    let rivals = publish(&app, &other, &op, &other_org, "saas", content("Rival Logs", "Logs too", "devops", 800, false)).await;
+    let shop = format!("/api/v1/orgs/{org}/shop");
+    let got: Value = app.get(&c, &shop).await.json().await.unwrap();
+    assert!(got["live"].is_null() && got["open"].is_null());
+
+    // Featuring someone else's product is refused at submission.
+    let draft = |featured: Vec<&str>, banner: &str| json!({"content": {"banner": banner, "introduction": "We build **monitoring**.", "featured": featured, "contact_email": "shop@acme.example"}});
+    assert_eq!(app.put_json(&c, &format!("{shop}/draft"), draft(vec![&rivals], "Acme")).await.status(), StatusCode::OK);
+    let res = app.post(&c, &format!("{shop}/submit"), json!({})).await;
+    let body = assert_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    assert_eq!(body["errors"][0]["field"], "featured");
+
+    app.put_json(&c, &format!("{shop}/draft"), draft(vec![&second], "Acme: cloud tools that stay up")).await;
+    let submitted: Value = app.post(&c, &format!("{shop}/submit"), json!({})).await.json().await.unwrap();
+    assert_eq!(submitted["state"], "submitted");
+    assert_eq!(submitted["sla_due_at"], "2026-03-05T09:00:00Z", "3 working days");
+    assert_problem(app.put_json(&c, &format!("{shop}/draft"), draft(vec![], "x")).await, StatusCode::CONFLICT, "revision_in_review").await;
+
+    // The public page does not change before approval; the seller's preview shows the draft.
+    let public = app.get(&client(), &format!("/shops/{org}")).await.text().await.unwrap();
+    assert!(!public.contains("cloud tools that stay up"));
+    let preview = app.get(&c, &format!("/orgs/{org}/shop/preview")).await.text().await.unwrap();
+    assert!(preview.contains("cloud tools that stay up") && preview.contains("preview-banner"));
+    assert!(preview.contains("<strong>monitoring</strong>"));
+    assert_eq!(app.get(&other, &format!("/orgs/{org}/shop/preview")).await.status(), StatusCode::NOT_FOUND);
+
+    let queue: Value = app.get(&op, "/api/v1/admin/reviews/shops").await.json().await.unwrap();
+    let rev = queue["items"][0]["revision"]["id"].as_str().unwrap().to_owned();
+    let decision = format!("/api/v1/admin/reviews/shops/{rev}/decision");
+    assert_problem(app.post(&op, &decision, json!({"approve": false})).await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    let res = app.post(&op, &decision, json!({"approve": false, "reasons": [{"field": "banner", "reason": "No slogans"}]})).await;
+    assert_eq!(res.json::<Value>().await.unwrap()["state"], "rejected");
+    app.put_json(&c, &format!("{shop}/draft"), draft(vec![&second], "Acme Cloud Tools")).await;
+    let again: Value = app.post(&c, &format!("{shop}/submit"), json!({})).await.json().await.unwrap();
+    let res = app.post(&op, &format!("/api/v1/admin/reviews/shops/{}/decision", again["id"].as_str().unwrap()), json!({"approve": true})).await;
+    assert_eq!(res.status(), StatusCode::OK);
+
+    let public = app.get(&client(), &format!("/shops/{org}")).await.text().await.unwrap();
+    assert!(public.contains("Acme Cloud Tools"), "published on approval");
+    let featured_at = public.find("Acme Logs").unwrap();
+    let other_at = public.find("Acme Monitor").unwrap();
+    assert!(featured_at < other_at, "featured products come first");
+    let _ = first;
+    let got: Value = app.get(&c, &shop).await.json().await.unwrap();
+    assert_eq!(got["live"]["content"]["banner"], "Acme Cloud Tools");
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM outbox_events WHERE topic = 'shop.review_decided'").await, 2);
 }
