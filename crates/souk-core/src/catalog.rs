@@ -192,8 +192,15 @@ pub struct ProductContent {
     pub image: Option<ImageSpec>,
     #[serde(default)]
     pub plans: Vec<Plan>,
+    /// Upload id of the logo (PNG or JPEG).
+    #[serde(default)]
+    pub logo: Option<String>,
+    /// Upload ids of screenshots (PNG or JPEG), in display order.
+    #[serde(default)]
+    pub screenshots: Vec<String>,
 }
 
+pub const MAX_SCREENSHOTS: usize = 6;
 pub const MAX_NAME: usize = 80;
 pub const MAX_SUMMARY: usize = 200;
 pub const MAX_DESCRIPTION: usize = 20_000;
@@ -249,9 +256,21 @@ impl ProductContent {
         if errors.is_empty() { Ok(()) } else { Err(errors) }
     }
 
-    /// Everything a product of `kind` needs before review. `categories` are the known slugs.
-    pub fn check(&self, kind: ProductKind, categories: &[String]) -> Result<(), Vec<FieldError>> {
+    /// Everything a product of `kind` needs before review. `categories` are the known slugs;
+    /// `own_images` the ids of the seller's uploaded PNG and JPEG files.
+    pub fn check(&self, kind: ProductKind, categories: &[String], own_images: &[String]) -> Result<(), Vec<FieldError>> {
         let mut errors = Vec::new();
+        if let Some(logo) = &self.logo {
+            if !own_images.contains(logo) {
+                errors.push(FieldError::new("logo", "must be one of your uploaded PNG or JPEG images"));
+            }
+        }
+        if self.screenshots.len() > MAX_SCREENSHOTS {
+            errors.push(FieldError::new("screenshots", format!("at most {MAX_SCREENSHOTS} screenshots")));
+        }
+        if self.screenshots.iter().any(|s| !own_images.contains(s)) {
+            errors.push(FieldError::new("screenshots", "each must be one of your uploaded PNG or JPEG images"));
+        }
         text(&mut errors, "name", &self.name, MAX_NAME);
         text(&mut errors, "summary", &self.summary, MAX_SUMMARY);
         text(&mut errors, "description", &self.description, MAX_DESCRIPTION);
@@ -523,7 +542,7 @@ mod tests {
         p.normalise();
         assert_eq!(p.tags, vec!["monitoring", "uptime"]);
         assert_eq!(p.sites, vec![Site::Cn, Site::Intl]);
-        assert_eq!(p.check(ProductKind::Saas, &cats()), Ok(()));
+        assert_eq!(p.check(ProductKind::Saas, &cats(), &[]), Ok(()));
         assert_eq!(p.from_price(Site::Intl), Some(1500));
         assert!(p.has_trial());
     }
@@ -536,7 +555,7 @@ mod tests {
         p.plans[0].prices.pop();
         p.plans[0].trial = Some(Trial { days: 2, enterprise_only: true });
         p.plans.push(Plan { code: "basic-monthly".into(), billing: Billing::OneTime, ..p.plans[0].clone() });
-        let errors = p.check(ProductKind::Saas, &cats()).unwrap_err();
+        let errors = p.check(ProductKind::Saas, &cats(), &[]).unwrap_err();
         let fields: Vec<&str> = errors.iter().map(|e| e.field.as_ref()).collect();
         for f in [
             "category",
@@ -552,14 +571,26 @@ mod tests {
     }
 
     #[test]
+    fn logos_and_screenshots_are_the_sellers_images() {
+        let mut p = sample();
+        p.logo = Some("upl_logo".into());
+        p.screenshots = vec!["upl_a".into(), "upl_other".into()];
+        let errors = p.check(ProductKind::Saas, &cats(), &["upl_logo".into(), "upl_a".into()]).unwrap_err();
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].field, "screenshots");
+        p.screenshots.pop();
+        assert!(p.check(ProductKind::Saas, &cats(), &["upl_logo".into(), "upl_a".into()]).is_ok());
+    }
+
+    #[test]
     fn image_products_need_image_details() {
         let mut p = sample();
         p.plans[0].trial = None;
-        assert!(p.check(ProductKind::Image, &cats()).unwrap_err().iter().any(|e| e.field == "image"));
+        assert!(p.check(ProductKind::Image, &cats(), &[]).unwrap_err().iter().any(|e| e.field == "image"));
         p.image =
             Some(ImageSpec { image_ref: "img-1".into(), flavors: vec![], regions: vec!["cn-north-4".into()], min_disk_gb: 40 });
-        assert!(p.check(ProductKind::Image, &cats()).unwrap_err().iter().any(|e| e.field == "image.flavors"));
-        assert!(p.check(ProductKind::Saas, &cats()).unwrap_err().iter().any(|e| e.field == "image"));
+        assert!(p.check(ProductKind::Image, &cats(), &[]).unwrap_err().iter().any(|e| e.field == "image.flavors"));
+        assert!(p.check(ProductKind::Saas, &cats(), &[]).unwrap_err().iter().any(|e| e.field == "image"));
     }
 
     #[test]
@@ -573,10 +604,10 @@ mod tests {
                 prices: vec![SitePrice { site: Site::Cn, amount_minor: 10 }, SitePrice { site: Site::Intl, amount_minor: 2 }],
             }],
         };
-        let errors = p.check(ProductKind::Saas, &cats()).unwrap_err();
+        let errors = p.check(ProductKind::Saas, &cats(), &[]).unwrap_err();
         assert_eq!(errors[0].field, "plans[0].prices");
         p.plans[0].prices.clear();
-        assert_eq!(p.check(ProductKind::Saas, &cats()), Ok(()));
+        assert_eq!(p.check(ProductKind::Saas, &cats(), &[]), Ok(()));
         assert_eq!(p.from_price(Site::Intl), Some(2));
     }
 

@@ -495,7 +495,8 @@ pub async fn submit(
         None => return Err(Error::conflict("no_draft", "there is no draft to submit; save your changes first")),
     };
     let categories: Vec<String> = products::categories(&mut tx).await?.into_iter().map(|c| c.slug).collect();
-    rev.content.check(product.kind, &categories).map_err(Error::validation)?;
+    let images = souk_store::uploads::image_ids(&mut tx, org_id).await?;
+    rev.content.check(product.kind, &categories, &images).map_err(Error::validation)?;
     let org = orgs::get(&mut tx, org_id).await?;
     let due = calendars::load(&mut tx, org.site).await?.add_working_days(now, REVIEW_SLA_WORKING_DAYS);
     if !products::submit(&mut tx, now, &rev.id, due).await? {

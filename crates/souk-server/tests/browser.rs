@@ -275,6 +275,11 @@ async fn a_seller_and_an_operator_take_a_product_through_review_in_a_browser() {
     fill(&c, "#new-product #f-name", "Sam's Uptime Robot").await;
     click(&c, "#new-product button[type=submit]").await;
     find(&c, "#product-form").await;
+    let logo = dir.path().join("logo.png");
+    std::fs::write(&logo, b"\x89PNG\r\n\x1a\n browser logo").unwrap();
+    find(&c, "#media-form input[type=file]").await.send_keys(logo.to_str().unwrap()).await.unwrap();
+    click(&c, "#media-form button").await;
+    c.wait().at_most(Duration::from_secs(10)).for_element(Locator::XPath("//form[@id='media-form']//p[contains(., '✓')]")).await.unwrap();
     fill(&c, "#f-description", "Checks your sites **every minute**.").await;
     c.find(Locator::Css("#f-category")).await.unwrap().select_by_value("devops").await.unwrap();
     fill(&c, "#f-support_email", "help@sam.example").await;
@@ -332,6 +337,7 @@ async fn a_seller_and_an_operator_take_a_product_through_review_in_a_browser() {
     click(&c, ".product-card a").await;
     find(&c, "#plans").await;
     assert!(source(&c).await.contains("$9.90"));
+    find(&c, "#product-logo").await;
     let shot = c.screenshot().await.unwrap();
     let _ = std::fs::write(std::env::temp_dir().join("souk-browser-product.png"), shot);
     c.close().await.unwrap();

@@ -201,6 +201,10 @@ pub struct StorefrontProduct {
     pub support_phone: Option<String>,
     pub support_url: Option<String>,
     pub plans: Vec<PlanOut>,
+    /// URL of the logo, if any.
+    pub logo_url: Option<String>,
+    /// URLs of the screenshots, in order.
+    pub screenshot_urls: Vec<String>,
     /// Each plan's price on this site, in plan order.
     pub prices: Vec<Option<PriceOut>>,
 }
@@ -229,7 +233,10 @@ pub async fn storefront_product(state: &AppState, site: Site, id: &ProductId) ->
     let prices =
         plans.iter().map(|pl| pl.spec.prices.iter().find(|sp| sp.site == site).map(|sp| PriceOut::from(sp.money()))).collect();
     let c = live.content;
+    let media = |u: &String| format!("/media/products/{}/{u}", p.id);
     Ok(StorefrontProduct {
+        logo_url: c.logo.as_ref().map(media),
+        screenshot_urls: c.screenshots.iter().map(media).collect(),
         id: p.id.to_string(),
         kind: p.kind.as_str().to_owned(),
         seller_org_id: p.seller_org_id.to_string(),

@@ -69,6 +69,8 @@ pub fn router() -> Router<AppState> {
         .route("/orgs/{org_id}/products/{product_id}", get(seller::edit))
         .route("/orgs/{org_id}/products/{product_id}/draft", post(seller::save))
         .route("/orgs/{org_id}/products/{product_id}/lifecycle", post(seller::lifecycle))
+        .route("/orgs/{org_id}/products/{product_id}/media", post(seller::upload_media))
+        .route("/media/products/{product_id}/{upload_id}", get(store::media))
         .route("/orgs/{org_id}/applications", get(seller::applications))
         .route("/orgs/{org_id}/shop", get(seller::shop_edit).post(seller::shop_save))
         .route("/orgs/{org_id}/shop/preview", get(seller::shop_preview))

@@ -402,6 +402,8 @@ fn content_from_form(f: &HashMap<String, String>, kind: ProductKind) -> Result<P
         sites,
         image,
         plans,
+        logo: opt("logo"),
+        screenshots: split_list(field(f, "screenshots")),
     })
 }
 
@@ -421,6 +423,8 @@ fn form_values(c: &ProductContent) -> HashMap<String, String> {
     if c.sites.contains(&Site::Intl) {
         v.insert("site_intl".into(), "1".into());
     }
+    v.insert("logo".into(), c.logo.clone().unwrap_or_default());
+    v.insert("screenshots".into(), c.screenshots.join(","));
     if let Some(img) = &c.image {
         v.insert("image_ref".into(), img.image_ref.clone());
         v.insert("flavors".into(), img.flavors.join(", "));
@@ -805,4 +809,72 @@ pub async fn shop_preview(State(state): State<AppState>, ctx: PageCtx, Path(org_
     }
     .await;
     result.unwrap_or_else(|e| ctx.fail(e))
+}
+
+/// Uploads a logo or a screenshot from the product page and puts it in the draft.
+pub async fn upload_media(
+    State(state): State<AppState>,
+    ctx: PageCtx,
+    rid: RequestId,
+    Path((org_id, product_id)): Path<(String, String)>,
+    multipart: Result<axum::extract::Multipart, axum::extract::multipart::MultipartRejection>,
+) -> Response {
+    let caller = match ctx.require_account() {
+        Ok((c, _)) => c.clone(),
+        Err(r) => return r,
+    };
+    let Ok(mut multipart) = multipart else { return ctx.fail(Error::bad_request("invalid_multipart", "send the form as multipart/form-data")) };
+    let mut values = HashMap::new();
+    let mut file: Option<(String, Vec<u8>)> = None;
+    loop {
+        match multipart.next_field().await {
+            Ok(Some(f)) => {
+                let name = f.name().unwrap_or("").to_owned();
+                let filename = f.file_name().unwrap_or("image").to_owned();
+                match f.bytes().await {
+                    Ok(b) if name == "file" => file = Some((filename, b.to_vec())),
+                    Ok(b) => {
+                        values.insert(name, String::from_utf8_lossy(&b).into_owned());
+                    }
+                    Err(e) => return ctx.fail(crate::api::multipart_error(&e)),
+                }
+            }
+            Ok(None) => break,
+            Err(e) => return ctx.fail(crate::api::multipart_error(&e)),
+        }
+    }
+    if let Err(r) = ctx.check_csrf(values.get("_csrf").map(String::as_str).unwrap_or("")) {
+        return r;
+    }
+    let result: Result<(), Error> = async {
+        let org: OrgId = path_id(&org_id)?;
+        caller.role_in(&state, &org).await?;
+        let pid: ProductId = path_id(&product_id)?;
+        let mut db = state.db.clone();
+        products::get_for_seller(&mut db, &org, &pid).await?;
+        let (name, bytes) = file.filter(|(_, b)| !b.is_empty()).ok_or_else(|| Error::field("file", "choose an image"))?;
+        if !matches!(souk_core::verification::documents::sniff(&bytes), Some("image/png" | "image/jpeg")) {
+            return Err(Error::field("file", "logos and screenshots are PNG or JPEG images"));
+        }
+        let up = crate::verification::upload(&state, &caller, &org, &name, &bytes, rid.as_deref()).await?;
+        let open = products::open_revision(&mut db, &pid).await?;
+        let live = match products::get(&mut db, &pid).await?.live_revision_id {
+            Some(l) => Some(products::get_revision(&mut db, &l).await?.content),
+            None => None,
+        };
+        let mut content = open.map(|o| o.content).or(live).unwrap_or_default();
+        if values.get("role").map(String::as_str) == Some("logo") {
+            content.logo = Some(up.id.to_string());
+        } else {
+            content.screenshots.push(up.id.to_string());
+        }
+        catalog::save_draft(&state, &caller, &org, &pid, content, rid.as_deref()).await?;
+        Ok(())
+    }
+    .await;
+    match result {
+        Ok(()) => Redirect::to(&format!("/orgs/{org_id}/products/{product_id}")).into_response(),
+        Err(e) if e.status() == StatusCode::NOT_FOUND || e.status() == StatusCode::FORBIDDEN => ctx.fail(e),
+        Err(e) => edit_page(&state, &ctx, &org_id, &product_id, Some(FormState::from_error(HashMap::new(), &e)), e.status()).await,
+    }
 }

@@ -348,3 +348,33 @@ pub fn sort_key(sort: &str) -> &'static str {
         _ => "sort.newest",
     }
 }
+
+/// A listed product's logo or screenshot. Only images its live revision shows are served,
+/// so uploads in drafts stay private.
+pub async fn media(State(state): State<AppState>, ctx: PageCtx, Path((product_id, upload_id)): Path<(String, String)>) -> Response {
+    let result: Result<Response, Error> = async {
+        let pid: ProductId = path_id(&product_id)?;
+        let uid: souk_core::id::UploadId = path_id(&upload_id)?;
+        let mut db = state.db.clone();
+        if !storefront::is_listed(&mut db, &pid, Site::Cn).await? && !storefront::is_listed(&mut db, &pid, Site::Intl).await? {
+            return Err(Error::not_found());
+        }
+        let p = products::get(&mut db, &pid).await?;
+        let live = products::get_revision(&mut db, p.live_revision_id.as_ref().ok_or_else(Error::not_found)?).await?.content;
+        let id = uid.to_string();
+        if live.logo.as_deref() != Some(id.as_str()) && !live.screenshots.contains(&id) {
+            return Err(Error::not_found());
+        }
+        let (up, bytes) = souk_store::uploads::content(&mut db, &uid).await?;
+        let mut res = bytes.into_response();
+        let h = res.headers_mut();
+        if let Ok(v) = axum::http::HeaderValue::from_str(&up.content_type) {
+            h.insert(axum::http::header::CONTENT_TYPE, v);
+        }
+        h.insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("public, max-age=86400"));
+        h.insert("x-content-type-options", axum::http::HeaderValue::from_static("nosniff"));
+        Ok(res)
+    }
+    .await;
+    result.unwrap_or_else(|e| ctx.fail(e))
+}

@@ -14,6 +14,7 @@ both_backends!(
     review_sla_skips_weekends_and_holidays,
     storefront_search_filters_and_sorts,
     shop_pages_are_published_only_when_approved,
+    logos_and_screenshots_show_once_approved,
 );
 
 /// An operator who has published the seller agreement.
@@ -473,4 +474,56 @@ async fn shop_pages_are_published_only_when_approved(b: Backend) {
     let got: Value = app.get(&c, &shop).await.json().await.unwrap();
     assert_eq!(got["live"]["content"]["banner"], "Acme Cloud Tools");
     assert_eq!(app.count("SELECT COUNT(*) AS n FROM outbox_events WHERE topic = 'shop.review_decided'").await, 2);
+}
+
+async fn upload(app: &TestApp, c: &Client, org: &str, name: &str, bytes: Vec<u8>) -> String {
+    let part = reqwest::multipart::Part::bytes(bytes).file_name(name.to_owned());
+    let res = c.post(app.url(&format!("/api/v1/orgs/{org}/uploads"))).multipart(reqwest::multipart::Form::new().part("file", part)).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned()
+}
+
+async fn logos_and_screenshots_show_once_approved(b: Backend) {
+    let app = spawn_app(b).await;
+    let op = operator_with_agreement(&app).await;
+    let (c, org) = seller(&app, &op, "acme@example.com", "intl").await;
+    let png = b"\x89PNG\r\n\x1a\n fake png body".to_vec();
+    let logo = upload(&app, &c, &org, "logo.png", png.clone()).await;
+    let shot = upload(&app, &c, &org, "shot.png", png.clone()).await;
+    let pdf = upload(&app, &c, &org, "brochure.pdf", PDF.to_vec()).await;
+    let product = create(&app, &c, &org, "saas", content("Acme Monitor", "Uptime monitoring", "devops", 1500, false)).await;
+    let base = format!("/api/v1/orgs/{org}/products/{product}");
+
+    let mut bad = content("Acme Monitor", "Uptime monitoring", "devops", 1500, false);
+    bad["logo"] = json!(pdf);
+    app.put_json(&c, &format!("{base}/draft"), json!({"content": bad})).await;
+    let res = app.post(&c, &format!("{base}/submit"), json!({})).await;
+    let body = assert_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    assert_eq!(body["errors"][0]["field"], "logo", "a PDF is no logo");
+
+    let mut good = content("Acme Monitor", "Uptime monitoring", "devops", 1500, false);
+    good["logo"] = json!(logo);
+    good["screenshots"] = json!([shot]);
+    app.put_json(&c, &format!("{base}/draft"), json!({"content": good})).await;
+    let media = format!("/media/products/{product}/{logo}");
+    assert_eq!(app.get(&client(), &media).await.status(), StatusCode::NOT_FOUND, "not public before approval");
+    let rev = submit(&app, &c, &org, &product).await;
+    approve(&app, &op, rev["id"].as_str().unwrap()).await;
+
+    let res = app.get(&client(), &media).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers().get("content-type").unwrap(), "image/png");
+    assert_eq!(res.bytes().await.unwrap().as_ref(), png.as_slice());
+    assert_eq!(app.get(&client(), &format!("/media/products/{product}/{pdf}")).await.status(), StatusCode::NOT_FOUND, "only what the product shows");
+    let page: Value = app.get(&client(), &format!("/api/v1/storefront/intl/products/{product}")).await.json().await.unwrap();
+    assert_eq!(page["logo_url"], media);
+    assert_eq!(page["screenshot_urls"].as_array().unwrap().len(), 1);
+    // Another seller cannot use these uploads.
+    let (other, other_org) = seller(&app, &op, "rival@example.com", "intl").await;
+    let theirs = create(&app, &other, &other_org, "saas", json!({})).await;
+    let mut stolen = content("Rival", "Copy", "devops", 100, false);
+    stolen["logo"] = json!(logo);
+    app.put_json(&other, &format!("/api/v1/orgs/{other_org}/products/{theirs}/draft"), json!({"content": stolen})).await;
+    let res = app.post(&other, &format!("/api/v1/orgs/{other_org}/products/{theirs}/submit"), json!({})).await;
+    assert_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
 }
