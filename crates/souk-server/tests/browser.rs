@@ -81,6 +81,26 @@ async fn click(c: &Client, css: &str) {
     find(c, css).await.click().await.unwrap();
 }
 
+/// Clicks something that loads a new page and waits until that page has loaded, so the
+/// next lookup cannot find an element of the page being left.
+async fn go(c: &Client, css: &str) {
+    c.execute("window.__soukOldPage = true; return true;", vec![]).await.unwrap();
+    click(c, css).await;
+    for _ in 0..200 {
+        let done = c
+            .execute("return window.__soukOldPage === undefined && document.readyState === 'complete';", vec![])
+            .await
+            .ok()
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false);
+        if done {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("clicking {css} did not load a page");
+}
+
 async fn source(c: &Client) -> String {
     c.source().await.unwrap()
 }
@@ -89,13 +109,13 @@ async fn sign_in(c: &Client, base: &str, email: &str, password: &str) {
     c.goto(&format!("{base}/signin")).await.unwrap();
     fill(c, "#f-email", email).await;
     fill(c, "#f-password", password).await;
-    click(c, "#signin-submit").await;
+    go(c, "#signin-submit").await;
     find(c, "form[action='/signout']").await;
     assert!(source(c).await.contains(email), "signed in as {email}");
 }
 
 async fn sign_out(c: &Client) {
-    click(c, "form[action='/signout'] button").await;
+    go(c, "form[action='/signout'] button").await;
     find(c, "a[href='/signup']").await;
 }
 
@@ -136,13 +156,13 @@ async fn sign_up_verify_and_get_approved_in_a_browser() {
     fill(&c, "#f-email", "ann@example.com").await;
     fill(&c, "#f-name", "Ann Example").await;
     fill(&c, "#f-password", "short").await;
-    click(&c, "#signup-submit").await;
+    go(&c, "#signup-submit").await;
     assert!(
         c.wait().at_most(Duration::from_secs(10)).for_element(Locator::Css("#e-password")).await.is_ok(),
         "the password error is shown beside the field"
     );
     fill(&c, "#f-password", password).await;
-    click(&c, "#signup-submit").await;
+    go(&c, "#signup-submit").await;
     find(&c, "form[action='/signout']").await;
     let after = source(&c).await;
     assert!(after.contains("ann@example.com"), "signed in after sign-up: {after}");
@@ -154,7 +174,7 @@ async fn sign_up_verify_and_get_approved_in_a_browser() {
     // Create an enterprise organization and submit its verification with a document.
     c.goto(&format!("{base}/orgs")).await.unwrap();
     fill(&c, "#f-name", "Acme Cloud").await;
-    click(&c, "form[action='/orgs'] button[type=submit]").await;
+    go(&c, "form[action='/orgs'] button[type=submit]").await;
     find(&c, "p.subnav a[href$='/verification']").await;
     let org_url = c.current_url().await.unwrap().to_string();
     assert!(org_url.contains("/orgs/org_"), "landed on the new org: {org_url}");
@@ -167,7 +187,7 @@ async fn sign_up_verify_and_get_approved_in_a_browser() {
     let pdf = dir.path().join("licence.pdf");
     std::fs::write(&pdf, b"%PDF-1.4\n%%EOF\n").unwrap();
     find(&c, "#f-documents").await.send_keys(pdf.to_str().unwrap()).await.unwrap();
-    click(&c, "#verification-submit").await;
+    go(&c, "#verification-submit").await;
     find(&c, "table").await;
     let status = find(&c, "#verification-status").await.text().await.unwrap();
     assert_eq!(status, "Waiting for review");
@@ -177,10 +197,10 @@ async fn sign_up_verify_and_get_approved_in_a_browser() {
     sign_in(&c, &base, "op@souk.test", password).await;
     c.goto(&format!("{base}/admin/verifications")).await.unwrap();
     assert!(source(&c).await.contains("Acme Cloud Ltd"));
-    click(&c, "#queue a.button").await;
+    go(&c, "#queue a.button").await;
     find(&c, "#approve").await;
     assert!(source(&c).await.contains("licence.pdf"), "the document is listed for review");
-    click(&c, "#approve").await;
+    go(&c, "#approve").await;
     c.wait()
         .at_most(Duration::from_secs(10))
         .for_element(Locator::XPath("//span[@id='decision-status' and text()='approved']"))
@@ -255,9 +275,9 @@ async fn a_seller_and_an_operator_take_a_product_through_review_in_a_browser() {
     // The seller accepts the agreement and applies, from the seller center.
     sign_in(&c, &base, "sam@example.com", password).await;
     c.goto(&format!("{base}/orgs/{org}")).await.unwrap();
-    click(&c, "#seller-center").await;
-    click(&c, "button.accept-agreement").await;
-    click(&c, "#apply").await;
+    go(&c, "#seller-center").await;
+    go(&c, "button.accept-agreement").await;
+    go(&c, "#apply").await;
     let status = find(&c, "#seller-status").await.text().await.unwrap();
     assert!(status.contains("applied"), "{status}");
     sign_out(&c).await;
@@ -265,7 +285,7 @@ async fn a_seller_and_an_operator_take_a_product_through_review_in_a_browser() {
     // The operator approves the seller.
     sign_in(&c, &base, "op@souk.test", password).await;
     c.goto(&format!("{base}/admin/sellers")).await.unwrap();
-    click(&c, "button.approve-seller").await;
+    go(&c, "button.approve-seller").await;
     find(&c, "p.subnav").await;
     sign_out(&c).await;
 
@@ -273,12 +293,12 @@ async fn a_seller_and_an_operator_take_a_product_through_review_in_a_browser() {
     sign_in(&c, &base, "sam@example.com", password).await;
     c.goto(&format!("{base}/orgs/{org}/products")).await.unwrap();
     fill(&c, "#new-product #f-name", "Sam's Uptime Robot").await;
-    click(&c, "#new-product button[type=submit]").await;
+    go(&c, "#new-product button[type=submit]").await;
     find(&c, "#product-form").await;
     let logo = dir.path().join("logo.png");
     std::fs::write(&logo, b"\x89PNG\r\n\x1a\n browser logo").unwrap();
     find(&c, "#media-form input[type=file]").await.send_keys(logo.to_str().unwrap()).await.unwrap();
-    click(&c, "#media-form button").await;
+    go(&c, "#media-form button").await;
     c.wait().at_most(Duration::from_secs(10)).for_element(Locator::XPath("//form[@id='media-form']//p[contains(., '✓')]")).await.unwrap();
     fill(&c, "#f-description", "Checks your sites **every minute**.").await;
     c.find(Locator::Css("#f-category")).await.unwrap().select_by_value("devops").await.unwrap();
@@ -287,11 +307,11 @@ async fn a_seller_and_an_operator_take_a_product_through_review_in_a_browser() {
     fill(&c, "input[name=plan0_code]", "monthly").await;
     fill(&c, "input[name=plan0_name]", "Monthly").await;
     fill(&c, "input[name=plan0_price_intl]", "9.90").await;
-    click(&c, "#submit-review").await;
+    go(&c, "#submit-review").await;
     let err = find(&c, "#e-summary").await.text().await.unwrap();
     assert!(!err.is_empty(), "the missing summary is shown beside its field");
     fill(&c, "#f-summary", "Uptime checks for small sites").await;
-    click(&c, "#submit-review").await;
+    go(&c, "#submit-review").await;
     let state = find(&c, "#revision-state").await.text().await.unwrap();
     assert!(state.contains("submitted"), "{state}");
     sign_out(&c).await;
@@ -299,9 +319,9 @@ async fn a_seller_and_an_operator_take_a_product_through_review_in_a_browser() {
     // The operator rejects with a reason on the name.
     sign_in(&c, &base, "op@souk.test", password).await;
     c.goto(&format!("{base}/admin/reviews")).await.unwrap();
-    click(&c, "#review-queue a.button").await;
+    go(&c, "#review-queue a.button").await;
     fill(&c, "#r-name", "Do not use the word Robot").await;
-    click(&c, "#reject").await;
+    go(&c, "#reject").await;
     c.wait()
         .at_most(Duration::from_secs(10))
         .for_element(Locator::XPath("//span[@id='review-state' and text()='rejected']"))
@@ -313,19 +333,19 @@ async fn a_seller_and_an_operator_take_a_product_through_review_in_a_browser() {
     sign_in(&c, &base, "sam@example.com", password).await;
     c.goto(&format!("{base}/orgs/{org}/applications")).await.unwrap();
     assert!(source(&c).await.contains("Do not use the word Robot"));
-    click(&c, "#applications a").await;
+    go(&c, "#applications a").await;
     let reason = find(&c, "p.reviewer").await.text().await.unwrap();
     assert!(reason.contains("Robot"), "{reason}");
     fill(&c, "#f-name", "Sam's Uptime Checker").await;
-    click(&c, "#submit-review").await;
+    go(&c, "#submit-review").await;
     find(&c, "#revision-state").await;
     sign_out(&c).await;
 
     // The operator approves; the product is in the store.
     sign_in(&c, &base, "op@souk.test", password).await;
     c.goto(&format!("{base}/admin/reviews")).await.unwrap();
-    click(&c, "#review-queue a.button").await;
-    click(&c, "#approve").await;
+    go(&c, "#review-queue a.button").await;
+    go(&c, "#approve").await;
     c.wait()
         .at_most(Duration::from_secs(10))
         .for_element(Locator::XPath("//span[@id='review-state' and text()='approved']"))
@@ -334,7 +354,7 @@ async fn a_seller_and_an_operator_take_a_product_through_review_in_a_browser() {
     c.goto(&format!("{base}/products?q=uptime")).await.unwrap();
     let results = source(&c).await;
     assert!(results.contains("Sam&#39;s Uptime Checker") || results.contains("Sam's Uptime Checker"), "listed after approval");
-    click(&c, ".product-card a").await;
+    go(&c, ".product-card a").await;
     find(&c, "#plans").await;
     assert!(source(&c).await.contains("$9.90"));
     find(&c, "#product-logo").await;
