@@ -707,7 +707,8 @@ pub async fn decide(
     Ok(products::get_revision(&mut state.db.clone(), rev_id).await?)
 }
 
-/// Sends "SLA at risk" once for every submission with less than a working day left.
+/// Sends "SLA at risk" once for every product or shop submission with less than a working
+/// day left.
 /// Safe on every node: the first to mark a revision sends its event.
 pub async fn warn_sla_at_risk(state: &AppState) -> Result<usize> {
     let now = state.clock.now();
@@ -729,6 +730,27 @@ pub async fn warn_sla_at_risk(state: &AppState) -> Result<usize> {
                 "product.review_sla_at_risk",
                 item.revision.id.as_str(),
                 &json!({ "revision_id": item.revision.id, "product_id": item.revision.product_id, "sla_due_at": due, "status": status }),
+            )
+            .await?;
+            sent += 1;
+        }
+        tx.commit().await?;
+    }
+    for rev in souk_store::shops::unwarned_pending(&mut db).await? {
+        let Some(due) = rev.sla_due_at else { continue };
+        let site = orgs::get(&mut db, &rev.org_id).await?.site;
+        let status = calendars::load(&mut db, site).await?.status(now, due);
+        if status == SlaStatus::OnTrack {
+            continue;
+        }
+        let mut tx = state.db.begin().await?;
+        if souk_store::shops::mark_sla_warned(&mut tx, now, &rev.id).await? {
+            outbox::enqueue(
+                &mut tx,
+                now,
+                "shop.review_sla_at_risk",
+                rev.id.as_str(),
+                &json!({ "revision_id": rev.id, "org_id": rev.org_id, "sla_due_at": due, "status": status }),
             )
             .await?;
             sent += 1;

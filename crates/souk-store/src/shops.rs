@@ -186,3 +186,18 @@ pub async fn queue(c: &mut impl Conn) -> Result<Vec<(ShopRevision, String)>, Sto
         .await?;
     rows.iter().map(|r| Ok((revision(r)?, r.get("org_name")?))).collect()
 }
+
+/// Shop submissions whose "SLA at risk" event has not been sent yet.
+pub async fn unwarned_pending(c: &mut impl Conn) -> Result<Vec<ShopRevision>, StoreError> {
+    c.fetch_all(q("SELECT * FROM shop_revisions WHERE state IN ('submitted', 'in_review') AND sla_warned_at IS NULL AND sla_due_at IS NOT NULL"))
+        .await?
+        .iter()
+        .map(revision)
+        .collect()
+}
+
+/// Claims the right to send the "SLA at risk" event: true for exactly one caller.
+pub async fn mark_sla_warned(c: &mut impl Conn, now: DateTime<Utc>, id: &ShopRevisionId) -> Result<bool, StoreError> {
+    Ok(c.execute(q("UPDATE shop_revisions SET sla_warned_at = $1 WHERE id = $2 AND sla_warned_at IS NULL").bind(now).bind(id.as_str())).await?
+        == 1)
+}

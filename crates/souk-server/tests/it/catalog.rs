@@ -473,6 +473,13 @@ async fn shop_pages_are_published_only_when_approved(b: Backend) {
     let _ = first;
     let got: Value = app.get(&c, &shop).await.json().await.unwrap();
     assert_eq!(got["live"]["content"]["banner"], "Acme Cloud Tools");
+    // A shop page left waiting is warned about once, like a product.
+    app.put_json(&c, &format!("{shop}/draft"), draft(vec![], "Acme Cloud Tools 2")).await;
+    app.post(&c, &format!("{shop}/submit"), json!({})).await;
+    app.clock.advance(Duration::days(2) + Duration::hours(12));
+    assert_eq!(souk_server::catalog::warn_sla_at_risk(&app.state).await.unwrap(), 1);
+    assert_eq!(souk_server::catalog::warn_sla_at_risk(&app.state).await.unwrap(), 0);
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM outbox_events WHERE topic = 'shop.review_sla_at_risk'").await, 1);
     assert_eq!(app.count("SELECT COUNT(*) AS n FROM outbox_events WHERE topic = 'shop.review_decided'").await, 2);
 }
 

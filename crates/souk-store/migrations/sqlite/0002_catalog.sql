@@ -132,7 +132,8 @@ CREATE TABLE storefront (
     search_text   TEXT NOT NULL,
     PRIMARY KEY (product_id, site)
 );
-CREATE INDEX storefront_site ON storefront(site, category);
+CREATE INDEX storefront_category_price ON storefront(site, category, min_price);
+CREATE INDEX storefront_category_newest ON storefront(site, category, listed_at);
 CREATE INDEX storefront_newest ON storefront(site, listed_at);
 CREATE INDEX storefront_price ON storefront(site, min_price);
 CREATE INDEX storefront_trial ON storefront(site, has_trial, listed_at);
