@@ -12,6 +12,8 @@ pub mod id;
 pub mod identity;
 pub mod money;
 pub mod outbox;
+pub mod pricing;
 pub mod search;
 pub mod site;
+pub mod subscription;
 pub mod verification;
