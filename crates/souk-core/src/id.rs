@@ -15,10 +15,21 @@ pub struct IdParseError {
     pub expected: &'static str,
 }
 
-/// Makes the body of a new id from the creation time and randomness.
+/// Makes the body of a new id from the creation time and randomness. Ids made in one
+/// process within the same millisecond still sort in the order they were made (the random
+/// part is incremented), so "newest first" lists stay in order even under a frozen test clock.
 pub fn new_body(at: DateTime<Utc>) -> String {
-    let ms = u64::try_from(at.timestamp_millis()).unwrap_or(0);
-    ulid::Ulid::from_parts(ms, rand::random::<u128>()).to_string().to_lowercase()
+    static GENERATOR: std::sync::Mutex<Option<ulid::Generator>> = std::sync::Mutex::new(None);
+    let time = std::time::SystemTime::from(at);
+    let made = {
+        let mut guard = GENERATOR.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        guard.get_or_insert_with(ulid::Generator::new).generate_from_datetime(time).ok()
+    };
+    let id = made.unwrap_or_else(|| {
+        let ms = u64::try_from(at.timestamp_millis()).unwrap_or(0);
+        ulid::Ulid::from_parts(ms, rand::random::<u128>())
+    });
+    id.to_string().to_lowercase()
 }
 
 macro_rules! prefixed_id {
@@ -122,6 +133,15 @@ mod tests {
         assert!(a.as_str().starts_with("org_"));
         assert!(a < b);
         assert_eq!(OrgId::parse(a.as_str()).unwrap(), a);
+    }
+
+    #[test]
+    fn ids_made_in_the_same_millisecond_keep_their_order() {
+        let t = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().to_utc();
+        let ids: Vec<OrgId> = (0..100).map(|_| OrgId::generate(t)).collect();
+        let mut sorted = ids.clone();
+        sorted.sort();
+        assert_eq!(ids, sorted);
     }
 
     #[test]

@@ -3,7 +3,6 @@
 //! function that returns the next state or says why it is not allowed.
 
 use chrono::{DateTime, Duration, Months, Utc};
-use serde::{Deserialize, Serialize};
 
 use crate::catalog::Period;
 use crate::identity::string_enum;

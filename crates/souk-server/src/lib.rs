@@ -16,6 +16,7 @@ pub mod identity;
 pub mod markdown;
 mod pages;
 pub mod verification;
+pub mod wallet;
 pub mod workers;
 
 use std::sync::Arc;

@@ -20,6 +20,7 @@ pub mod shops;
 pub mod storefront;
 pub mod uploads;
 pub mod verifications;
+pub mod wallets;
 
 pub use db::{Backend, Conn, DatabaseUrl, Db, Q, Row, Tx, Value, q, q2};
 pub(crate) use db::q_built;

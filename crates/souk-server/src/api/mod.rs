@@ -6,6 +6,7 @@ mod catalog;
 mod identity;
 mod orgs;
 pub(crate) mod storefront;
+mod wallet;
 pub(crate) mod verification;
 
 use base64::Engine;
@@ -31,6 +32,7 @@ pub(crate) use verification::multipart_error;
         (name = "verification", description = "Real-name verification"),
         (name = "catalog", description = "Seller onboarding, products, plans, drafts and applications"),
         (name = "storefront", description = "What buyers browse and search"),
+        (name = "billing", description = "Wallets and their ledger"),
         (name = "admin", description = "Platform staff: review queues, audit log, staff roles"),
     )
 )]
@@ -100,6 +102,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(catalog::withdraw_shop))
         .routes(routes!(catalog::shop_queue))
         .routes(routes!(catalog::decide_shop))
+        .routes(routes!(wallet::get_wallet))
+        .routes(routes!(wallet::top_up))
         .routes(routes!(storefront::categories))
         .routes(routes!(storefront::search))
         .routes(routes!(storefront::product))

@@ -9,3 +9,4 @@ mod outbox;
 mod pages;
 mod scoping;
 mod verification;
+mod wallet;

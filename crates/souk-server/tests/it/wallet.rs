@@ -1,0 +1,86 @@
+//! Wallets: top-ups by operators, a ledger that always equals the balance, and debits that
+//! can never overdraw, even a hundred at once.
+
+use std::sync::Arc;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use souk_core::clock::Clock;
+use souk_core::id::OrgId;
+use souk_core::money::{Currency, Money};
+use souk_store::wallets;
+
+use crate::both_backends;
+use crate::helpers::*;
+
+both_backends!(operators_top_up_and_members_see_the_ledger, concurrent_debits_never_overdraw);
+
+async fn operators_top_up_and_members_see_the_ledger(b: Backend) {
+    let app = spawn_app(b).await;
+    let (op, _) = app.operator("op@souk.test").await;
+    let (buyer, me) = app.user("buyer@example.com", "cn").await;
+    let org = me["account"]["personal_org_id"].as_str().unwrap().to_owned();
+    let top_up = format!("/api/v1/admin/wallets/{org}/top-ups");
+
+    assert_problem(app.post(&buyer, &top_up, json!({"currency": "CNY", "amount_minor": 100, "reason": "self"})).await, StatusCode::FORBIDDEN, "forbidden").await;
+    for bad in [json!({"currency": "XXX", "amount_minor": 100, "reason": "x"}), json!({"currency": "CNY", "amount_minor": 0, "reason": "x"}), json!({"currency": "CNY", "amount_minor": -5, "reason": "x"}), json!({"currency": "CNY", "amount_minor": 5, "reason": " "})] {
+        assert_problem(app.post(&op, &top_up, bad).await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    }
+    let res = app.post(&op, &top_up, json!({"currency": "CNY", "amount_minor": 50_000, "reason": "Bank transfer 2026-03-02"})).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    assert_eq!(res.json::<Value>().await.unwrap()["balance"]["display"], "¥500.00");
+    app.post(&op, &top_up, json!({"currency": "CNY", "amount_minor": 1_234, "reason": "Goodwill"})).await;
+
+    let wallet: Value = app.get(&buyer, &format!("/api/v1/orgs/{org}/wallet")).await.json().await.unwrap();
+    assert_eq!(wallet["balances"][0]["amount_minor"], 51_234);
+    assert_eq!(wallet["ledger"][0]["reason"], "top_up");
+    assert_eq!(wallet["ledger"][0]["balance_after"], 51_234);
+    assert_eq!(wallet["ledger"][1]["balance_after"], 50_000);
+    let (stranger, _) = app.user("stranger@example.com", "cn").await;
+    assert_problem(app.get(&stranger, &format!("/api/v1/orgs/{org}/wallet")).await, StatusCode::NOT_FOUND, "not_found").await;
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM audit_log WHERE action = 'wallet.top_up'").await, 2);
+}
+
+async fn concurrent_debits_never_overdraw(b: Backend) {
+    let app = spawn_app(b).await;
+    let (_, me) = app.user("buyer@example.com", "cn").await;
+    let org = OrgId::parse(me["account"]["personal_org_id"].as_str().unwrap()).unwrap();
+    let now = app.clock.now();
+    let mut tx = app.db.begin().await.unwrap();
+    wallets::credit(&mut tx, now, &org, Money::new(10 * 990, Currency::Cny), "top_up", None, "test").await.unwrap();
+    tx.commit().await.unwrap();
+
+    // 100 purchases of ¥9.90 at once against a wallet holding ten of them.
+    let db = Arc::new(app.db.clone());
+    let mut tasks = Vec::new();
+    for i in 0..100 {
+        let db = db.clone();
+        let org = org.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let mut tx = db.begin().await.unwrap();
+                match wallets::debit(&mut tx, now, &org, Money::new(990, Currency::Cny), "order", Some(&format!("ord_{i}")), "test").await {
+                    Ok(Ok(_)) => {
+                        tx.commit().await.unwrap();
+                        return true;
+                    }
+                    Ok(Err(_)) => return false,
+                    // SQLite may report a busy writer; a real client retries.
+                    Err(e) if e.to_string().contains("locked") || e.to_string().contains("busy") => continue,
+                    Err(e) => panic!("{e}"),
+                }
+            }
+        }));
+    }
+    let mut paid = 0;
+    for t in tasks {
+        if t.await.unwrap() {
+            paid += 1;
+        }
+    }
+    assert_eq!(paid, 10, "exactly the purchases the wallet covers");
+    let mut c = app.db.clone();
+    assert_eq!(wallets::balance(&mut c, &org, Currency::Cny).await.unwrap().minor, 0);
+    assert_eq!(wallets::ledger_sum(&mut c, &org, Currency::Cny).await.unwrap(), 0, "the ledger adds up to the balance");
+    assert_eq!(wallets::ledger(&mut c, &org, None, 100).await.unwrap().len(), 11);
+}

@@ -1,0 +1,169 @@
+//! Wallets and their ledger. The balance lives in one row per organization and currency,
+//! changed only by [`credit`] and [`debit`], each of which writes its ledger entry in the
+//! caller's transaction (they take a transaction, not the pool: the entry records the
+//! balance after, read while the row is still locked). A debit is a single conditional update (`balance >= amount`), so
+//! concurrent debits can never take a balance below zero on either database.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use souk_core::id::OrgId;
+use souk_core::money::{Currency, Money};
+
+use crate::{Conn, Row, StoreError, Tx, q};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Entry {
+    pub id: String,
+    pub currency: String,
+    pub delta_minor: i64,
+    pub balance_after: i64,
+    /// Why: `top_up`, `order`, `refund`, `renewal`, …
+    pub reason: String,
+    /// What it concerns: an order id, a refund id.
+    pub reference: Option<String>,
+    pub actor: String,
+    pub at: DateTime<Utc>,
+}
+
+fn entry(r: &Row) -> Result<Entry, StoreError> {
+    Ok(Entry {
+        id: r.get("id")?,
+        currency: r.get("currency")?,
+        delta_minor: r.get("delta_minor")?,
+        balance_after: r.get("balance_after")?,
+        reason: r.get("reason")?,
+        reference: r.get("reference")?,
+        actor: r.get("actor")?,
+        at: r.get("at")?,
+    })
+}
+
+/// Why a debit was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InsufficientFunds {
+    pub balance: Money,
+}
+
+pub async fn balance(c: &mut impl Conn, org: &OrgId, currency: Currency) -> Result<Money, StoreError> {
+    let row = c
+        .fetch_optional(q("SELECT balance_minor FROM wallets WHERE org_id = $1 AND currency = $2").bind(org.as_str()).bind(currency.code()))
+        .await?;
+    Ok(Money::new(row.map(|r| r.get::<i64>("balance_minor")).transpose()?.unwrap_or(0), currency))
+}
+
+pub async fn balances(c: &mut impl Conn, org: &OrgId) -> Result<Vec<Money>, StoreError> {
+    let rows = c.fetch_all(q("SELECT currency, balance_minor FROM wallets WHERE org_id = $1 ORDER BY currency").bind(org.as_str())).await?;
+    rows.iter()
+        .map(|r| {
+            let code: String = r.get("currency")?;
+            let currency = Currency::parse(&code).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            Ok(Money::new(r.get("balance_minor")?, currency))
+        })
+        .collect()
+}
+
+async fn record(
+    c: &mut impl Conn,
+    now: DateTime<Utc>,
+    org: &OrgId,
+    delta: Money,
+    reason: &str,
+    reference: Option<&str>,
+    actor: &str,
+) -> Result<Money, StoreError> {
+    let after = balance(c, org, delta.currency).await?;
+    c.execute(
+        q("INSERT INTO wallet_ledger (id, org_id, currency, delta_minor, balance_after, reason, reference, actor, at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+        .bind(format!("wle_{}", souk_core::id::new_body(now)))
+        .bind(org.as_str())
+        .bind(delta.currency.code())
+        .bind(delta.minor)
+        .bind(after.minor)
+        .bind(reason)
+        .bind(reference)
+        .bind(actor)
+        .bind(now),
+    )
+    .await?;
+    Ok(after)
+}
+
+/// Adds money (a top-up, a refund). Returns the new balance.
+pub async fn credit(
+    c: &mut Tx,
+    now: DateTime<Utc>,
+    org: &OrgId,
+    amount: Money,
+    reason: &str,
+    reference: Option<&str>,
+    actor: &str,
+) -> Result<Money, StoreError> {
+    if amount.minor <= 0 {
+        return Err(StoreError::Corrupt("a credit is positive".into()));
+    }
+    c.execute(
+        q("INSERT INTO wallets (org_id, currency, balance_minor, updated_at) VALUES ($1, $2, $3, $4)
+           ON CONFLICT (org_id, currency) DO UPDATE SET balance_minor = wallets.balance_minor + $3, updated_at = $4")
+        .bind(org.as_str())
+        .bind(amount.currency.code())
+        .bind(amount.minor)
+        .bind(now),
+    )
+    .await?;
+    record(c, now, org, amount, reason, reference, actor).await
+}
+
+/// Takes money if the balance covers it; otherwise changes nothing and says what is there.
+pub async fn debit(
+    c: &mut Tx,
+    now: DateTime<Utc>,
+    org: &OrgId,
+    amount: Money,
+    reason: &str,
+    reference: Option<&str>,
+    actor: &str,
+) -> Result<Result<Money, InsufficientFunds>, StoreError> {
+    if amount.minor < 0 {
+        return Err(StoreError::Corrupt("a debit is not negative".into()));
+    }
+    let n = c
+        .execute(
+            q("UPDATE wallets SET balance_minor = balance_minor - $1, updated_at = $2
+               WHERE org_id = $3 AND currency = $4 AND balance_minor >= $1")
+            .bind(amount.minor)
+            .bind(now)
+            .bind(org.as_str())
+            .bind(amount.currency.code()),
+        )
+        .await?;
+    if n == 0 && amount.minor > 0 {
+        return Ok(Err(InsufficientFunds { balance: balance(c, org, amount.currency).await? }));
+    }
+    Ok(Ok(record(c, now, org, Money::new(-amount.minor, amount.currency), reason, reference, actor).await?))
+}
+
+/// Newest first; `before` is the last id of the previous page.
+pub async fn ledger(c: &mut impl Conn, org: &OrgId, before: Option<&str>, limit: u32) -> Result<Vec<Entry>, StoreError> {
+    c.fetch_all(
+        q("SELECT * FROM wallet_ledger WHERE org_id = $1 AND ($2 IS NULL OR id < $2) ORDER BY id DESC LIMIT $3")
+            .bind(org.as_str())
+            .bind(before)
+            .bind(i64::from(limit)),
+    )
+    .await?
+    .iter()
+    .map(entry)
+    .collect()
+}
+
+/// The sum of the ledger, which must equal the balance (checked by tests and audits).
+pub async fn ledger_sum(c: &mut impl Conn, org: &OrgId, currency: Currency) -> Result<i64, StoreError> {
+    c.fetch_one(
+        q("SELECT CAST(COALESCE(SUM(delta_minor), 0) AS BIGINT) AS n FROM wallet_ledger WHERE org_id = $1 AND currency = $2")
+            .bind(org.as_str())
+            .bind(currency.code()),
+    )
+    .await?
+    .get("n")
+}
