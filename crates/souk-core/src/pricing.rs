@@ -39,6 +39,81 @@ pub enum CouponValue {
     Percent { bp: u32 },
 }
 
+/// What a coupon may be used on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "id", rename_all = "snake_case")]
+pub enum CouponScope {
+    Any,
+    Seller(String),
+    Product(String),
+    Plan(String),
+}
+
+/// A coupon as issued.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CouponRule {
+    pub value: CouponValue,
+    /// For fixed coupons: the currency of the amount.
+    pub currency: Option<Currency>,
+    pub scope: CouponScope,
+    pub valid_from: chrono::DateTime<chrono::Utc>,
+    pub valid_until: chrono::DateTime<chrono::Utc>,
+    /// Uses per buyer organization.
+    pub per_buyer_limit: u32,
+}
+
+/// Why a coupon does not apply.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CouponRefused {
+    #[error("this coupon is not valid yet")]
+    NotYetValid,
+    #[error("this coupon has expired")]
+    Expired,
+    #[error("this coupon does not apply to this purchase")]
+    OutOfScope,
+    #[error("this coupon is in another currency")]
+    WrongCurrency,
+    #[error("you have used this coupon as many times as it allows")]
+    UsedUp,
+}
+
+/// What the coupon is being tried on.
+pub struct CouponUse<'a> {
+    pub now: chrono::DateTime<chrono::Utc>,
+    pub seller: &'a str,
+    pub product: &'a str,
+    pub plan: &'a str,
+    pub currency: Currency,
+    pub used_by_buyer: u32,
+}
+
+impl CouponRule {
+    pub fn apply(&self, u: &CouponUse<'_>) -> Result<CouponValue, CouponRefused> {
+        if u.now < self.valid_from {
+            return Err(CouponRefused::NotYetValid);
+        }
+        if u.now >= self.valid_until {
+            return Err(CouponRefused::Expired);
+        }
+        let in_scope = match &self.scope {
+            CouponScope::Any => true,
+            CouponScope::Seller(id) => id == u.seller,
+            CouponScope::Product(id) => id == u.product,
+            CouponScope::Plan(id) => id == u.plan,
+        };
+        if !in_scope {
+            return Err(CouponRefused::OutOfScope);
+        }
+        if matches!(self.value, CouponValue::Fixed { .. }) && self.currency != Some(u.currency) {
+            return Err(CouponRefused::WrongCurrency);
+        }
+        if u.used_by_buyer >= self.per_buyer_limit {
+            return Err(CouponRefused::UsedUp);
+        }
+        Ok(self.value)
+    }
+}
+
 /// What is being bought, as the pure core prices it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QuoteInput {
@@ -236,6 +311,30 @@ mod tests {
         assert_eq!(refund(&license).unwrap(), Refund { kind: RefundKind::None, amount: cny(0) });
         let last = RefundInput { inside_no_reason_window: false, periods_begun: 12, ..base };
         assert_eq!(refund(&last).unwrap(), Refund { kind: RefundKind::None, amount: cny(0) });
+    }
+
+    #[test]
+    fn coupons_apply_within_their_window_scope_currency_and_limit() {
+        let t = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().to_utc();
+        let rule = CouponRule {
+            value: CouponValue::Fixed { amount_minor: 1000 },
+            currency: Some(Currency::Cny),
+            scope: CouponScope::Seller("org_a".into()),
+            valid_from: t("2026-03-01T00:00:00Z"),
+            valid_until: t("2026-04-01T00:00:00Z"),
+            per_buyer_limit: 1,
+        };
+        let ok = CouponUse { now: t("2026-03-15T00:00:00Z"), seller: "org_a", product: "p", plan: "pl", currency: Currency::Cny, used_by_buyer: 0 };
+        assert_eq!(rule.apply(&ok), Ok(CouponValue::Fixed { amount_minor: 1000 }));
+        assert_eq!(rule.apply(&CouponUse { now: t("2026-02-28T00:00:00Z"), ..ok }), Err(CouponRefused::NotYetValid));
+        let ok = CouponUse { now: t("2026-03-15T00:00:00Z"), seller: "org_a", product: "p", plan: "pl", currency: Currency::Cny, used_by_buyer: 0 };
+        assert_eq!(rule.apply(&CouponUse { now: t("2026-04-01T00:00:00Z"), ..ok }), Err(CouponRefused::Expired));
+        let ok = CouponUse { now: t("2026-03-15T00:00:00Z"), seller: "org_a", product: "p", plan: "pl", currency: Currency::Cny, used_by_buyer: 0 };
+        assert_eq!(rule.apply(&CouponUse { seller: "org_b", ..ok }), Err(CouponRefused::OutOfScope));
+        let ok = CouponUse { now: t("2026-03-15T00:00:00Z"), seller: "org_a", product: "p", plan: "pl", currency: Currency::Cny, used_by_buyer: 0 };
+        assert_eq!(rule.apply(&CouponUse { currency: Currency::Usd, ..ok }), Err(CouponRefused::WrongCurrency));
+        let ok = CouponUse { now: t("2026-03-15T00:00:00Z"), seller: "org_a", product: "p", plan: "pl", currency: Currency::Cny, used_by_buyer: 0 };
+        assert_eq!(rule.apply(&CouponUse { used_by_buyer: 1, ..ok }), Err(CouponRefused::UsedUp));
     }
 
     proptest! {

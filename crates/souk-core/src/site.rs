@@ -52,6 +52,15 @@ impl Site {
         }
     }
 
+    /// The tax included in the site's prices: VAT on software services on the China site;
+    /// none on the international site, whose sellers' prices are net.
+    pub fn tax_rate(self) -> crate::pricing::Bp {
+        match self {
+            Self::Cn => crate::pricing::Bp(600),
+            Self::Intl => crate::pricing::Bp(0),
+        }
+    }
+
     pub fn default_lang(self) -> Lang {
         match self {
             Self::Cn => Lang::ZhCn,

@@ -5,6 +5,7 @@
 pub mod api;
 pub mod auth;
 pub mod catalog;
+pub mod commerce;
 pub mod demo;
 mod demo_catalog;
 pub mod error;

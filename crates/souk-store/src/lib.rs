@@ -8,6 +8,7 @@ pub mod accounts;
 pub mod api_keys;
 pub mod audit;
 pub mod calendars;
+pub mod coupons;
 pub mod clock;
 mod db;
 pub mod idempotency;

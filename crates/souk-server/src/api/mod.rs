@@ -3,6 +3,7 @@
 
 mod admin;
 mod catalog;
+mod commerce;
 mod identity;
 mod orgs;
 pub(crate) mod storefront;
@@ -104,6 +105,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(catalog::decide_shop))
         .routes(routes!(wallet::get_wallet))
         .routes(routes!(wallet::top_up))
+        .routes(routes!(commerce::quote))
+        .routes(routes!(commerce::list_coupons, commerce::create_coupon))
         .routes(routes!(storefront::categories))
         .routes(routes!(storefront::search))
         .routes(routes!(storefront::product))

@@ -18,7 +18,7 @@ both_backends!(
 );
 
 /// An operator who has published the seller agreement.
-async fn operator_with_agreement(app: &TestApp) -> Client {
+pub(crate) async fn operator_with_agreement(app: &TestApp) -> Client {
     let (op, _) = app.operator("op@souk.test").await;
     let res = app
         .post(
@@ -31,7 +31,7 @@ async fn operator_with_agreement(app: &TestApp) -> Client {
     op
 }
 
-async fn verified_enterprise(app: &TestApp, op: &Client, email: &str, site: &str) -> (Client, String) {
+pub(crate) async fn verified_enterprise(app: &TestApp, op: &Client, email: &str, site: &str) -> (Client, String) {
     let (c, _) = app.user(email, site).await;
     let org = app.enterprise(&c, &format!("{email} Ltd")).await;
     let part = reqwest::multipart::Part::bytes(PDF.to_vec()).file_name("licence.pdf");
@@ -63,7 +63,7 @@ async fn verified_enterprise(app: &TestApp, op: &Client, email: &str, site: &str
     (c, org)
 }
 
-async fn accept_all(app: &TestApp, c: &Client, org: &str) {
+pub(crate) async fn accept_all(app: &TestApp, c: &Client, org: &str) {
     let standing: Value = app.get(c, &format!("/api/v1/orgs/{org}/seller")).await.json().await.unwrap();
     for a in standing["agreements"].as_array().unwrap() {
         let id = a["agreement"]["id"].as_str().unwrap();
@@ -73,7 +73,7 @@ async fn accept_all(app: &TestApp, c: &Client, org: &str) {
 }
 
 /// A verified, approved seller.
-async fn seller(app: &TestApp, op: &Client, email: &str, site: &str) -> (Client, String) {
+pub(crate) async fn seller(app: &TestApp, op: &Client, email: &str, site: &str) -> (Client, String) {
     let (c, org) = verified_enterprise(app, op, email, site).await;
     accept_all(app, &c, &org).await;
     assert_eq!(app.post(&c, &format!("/api/v1/orgs/{org}/seller/apply"), json!({})).await.status(), StatusCode::CREATED);
@@ -82,7 +82,7 @@ async fn seller(app: &TestApp, op: &Client, email: &str, site: &str) -> (Client,
     (c, org)
 }
 
-fn content(name: &str, summary: &str, category: &str, intl_price: i64, trial: bool) -> Value {
+pub(crate) fn content(name: &str, summary: &str, category: &str, intl_price: i64, trial: bool) -> Value {
     json!({
         "name": name, "summary": summary, "description": format!("# {name}\n\n{summary}"),
         "category": category, "tags": ["cloud"], "support_email": "help@seller.example",
@@ -96,25 +96,25 @@ fn content(name: &str, summary: &str, category: &str, intl_price: i64, trial: bo
     })
 }
 
-async fn create(app: &TestApp, c: &Client, org: &str, kind: &str, content: Value) -> String {
+pub(crate) async fn create(app: &TestApp, c: &Client, org: &str, kind: &str, content: Value) -> String {
     let res = app.post(c, &format!("/api/v1/orgs/{org}/products"), json!({"kind": kind, "content": content})).await;
     assert_eq!(res.status(), StatusCode::CREATED, "{}", res.text().await.unwrap());
     res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned()
 }
 
-async fn submit(app: &TestApp, c: &Client, org: &str, product: &str) -> Value {
+pub(crate) async fn submit(app: &TestApp, c: &Client, org: &str, product: &str) -> Value {
     let res = app.post(c, &format!("/api/v1/orgs/{org}/products/{product}/submit"), json!({})).await;
     assert_eq!(res.status(), StatusCode::OK, "{}", res.text().await.unwrap());
     res.json().await.unwrap()
 }
 
-async fn approve(app: &TestApp, op: &Client, revision: &str) {
+pub(crate) async fn approve(app: &TestApp, op: &Client, revision: &str) {
     let res = app.post(op, &format!("/api/v1/admin/reviews/products/{revision}/decision"), json!({"approve": true})).await;
     assert_eq!(res.status(), StatusCode::OK, "{}", res.text().await.unwrap());
 }
 
 /// Creates, submits and approves a product; returns its id.
-async fn publish(app: &TestApp, c: &Client, op: &Client, org: &str, kind: &str, content: Value) -> String {
+pub(crate) async fn publish(app: &TestApp, c: &Client, op: &Client, org: &str, kind: &str, content: Value) -> String {
     let id = create(app, c, org, kind, content).await;
     let rev = submit(app, c, org, &id).await;
     approve(app, op, rev["id"].as_str().unwrap()).await;

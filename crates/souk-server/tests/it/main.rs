@@ -4,6 +4,7 @@ mod helpers;
 
 mod api;
 mod catalog;
+mod commerce;
 mod identity;
 mod outbox;
 mod pages;

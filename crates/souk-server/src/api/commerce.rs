@@ -1,0 +1,147 @@
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use souk_store::coupons::{self, Coupon};
+use utoipa::ToSchema;
+
+use crate::AppState;
+use crate::auth::{Operator, OrgScope};
+use crate::commerce::{self, NewCoupon, QuoteRequest};
+use crate::error::{Problem, Result};
+use crate::extract::{ApiJson, RequestId};
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QuoteIn {
+    pub product_id: String,
+    pub plan_id: String,
+    /// Months or years for periodic plans; 1 for one-time plans.
+    #[serde(default = "one")]
+    pub periods: u32,
+    /// Seats for per-seat plans; otherwise 1.
+    #[serde(default = "one")]
+    pub quantity: u32,
+    pub coupon_code: Option<String>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QuoteOut {
+    pub currency: String,
+    pub plan_name: String,
+    pub unit_price_minor: i64,
+    pub periods: u32,
+    pub quantity: u32,
+    /// unit price × periods × quantity.
+    pub list_minor: i64,
+    pub coupon_code: Option<String>,
+    pub coupon_discount_minor: i64,
+    /// What the buyer pays.
+    pub total_minor: i64,
+    /// The tax included in the total.
+    pub tax_included_minor: i64,
+    /// The total, formatted.
+    pub total_display: String,
+}
+
+/// Price a purchase for the organization: list price, coupon, total and included tax.
+#[utoipa::path(post, path = "/orgs/{org_id}/quotes", tag = "billing", request_body = QuoteIn,
+    responses((status = 200, body = QuoteOut), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn quote(State(state): State<AppState>, OrgScope { org_id, .. }: OrgScope, ApiJson(input): ApiJson<QuoteIn>) -> Result<Json<QuoteOut>> {
+    let q = commerce::quote(
+        &state,
+        &org_id,
+        &QuoteRequest { product_id: &input.product_id, plan_id: &input.plan_id, periods: input.periods, quantity: input.quantity, coupon_code: input.coupon_code.as_deref() },
+    )
+    .await?;
+    Ok(Json(QuoteOut {
+        currency: q.quote.currency.code().to_owned(),
+        total_display: q.quote.total().to_string(),
+        plan_name: q.plan_name,
+        unit_price_minor: q.unit_price_minor,
+        periods: q.periods,
+        quantity: q.quantity,
+        list_minor: q.quote.list_minor,
+        coupon_code: q.coupon_code,
+        coupon_discount_minor: q.quote.coupon_discount_minor,
+        total_minor: q.quote.total_minor,
+        tax_included_minor: q.quote.tax_included_minor,
+    }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CouponIn {
+    /// 3 to 32 letters, digits or dashes; matched without regard to case.
+    pub code: String,
+    /// A percentage off, in basis points (1500 = 15%)…
+    pub percent_bp: Option<u32>,
+    /// …or a fixed amount off, in minor units, with its currency.
+    pub amount_minor: Option<i64>,
+    pub currency: Option<String>,
+    /// `any`, `seller`, `product` or `plan`.
+    pub scope: String,
+    /// The seller org, product or plan id for a narrower scope.
+    pub scope_id: Option<String>,
+    pub valid_from: Option<DateTime<Utc>>,
+    pub valid_until: DateTime<Utc>,
+    /// Uses per buyer organization (default 1).
+    pub per_buyer_limit: Option<u32>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CouponOut {
+    pub id: String,
+    pub code: String,
+    #[schema(value_type = Object)]
+    pub rule: souk_core::pricing::CouponRule,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<&Coupon> for CouponOut {
+    fn from(c: &Coupon) -> Self {
+        Self { id: c.id.clone(), code: c.code.clone(), rule: c.rule.clone(), created_at: c.created_at }
+    }
+}
+
+/// Issue a coupon (operators).
+#[utoipa::path(post, path = "/admin/coupons", tag = "admin", request_body = CouponIn,
+    responses((status = 201, body = CouponOut), (status = 403, body = Problem), (status = 422, body = Problem)))]
+pub async fn create_coupon(State(state): State<AppState>, Operator(caller): Operator, rid: RequestId, ApiJson(input): ApiJson<CouponIn>) -> Result<Response> {
+    let c = commerce::create_coupon(
+        &state,
+        &caller,
+        NewCoupon {
+            code: &input.code,
+            percent_bp: input.percent_bp,
+            amount_minor: input.amount_minor,
+            currency: input.currency.as_deref(),
+            scope: &input.scope,
+            scope_id: input.scope_id.as_deref(),
+            valid_from: input.valid_from,
+            valid_until: input.valid_until,
+            per_buyer_limit: input.per_buyer_limit.unwrap_or(1),
+        },
+        rid.as_deref(),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(CouponOut::from(&c))).into_response())
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CouponList {
+    pub items: Vec<CouponOut>,
+}
+
+/// All coupons, newest first (operators).
+#[utoipa::path(get, path = "/admin/coupons", tag = "admin", responses((status = 200, body = CouponList), (status = 403, body = Problem)))]
+pub async fn list_coupons(State(state): State<AppState>, Operator(_caller): Operator) -> Result<Json<CouponList>> {
+    let items = coupons::list(&mut state.db.clone()).await?.iter().map(CouponOut::from).collect();
+    Ok(Json(CouponList { items }))
+}
