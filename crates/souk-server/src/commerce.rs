@@ -26,6 +26,11 @@ pub struct QuoteRequest<'a> {
 /// A quote with what it was computed from.
 pub struct PricedQuote {
     pub quote: Quote,
+    pub seller_org_id: String,
+    pub product_id: String,
+    pub plan_id: String,
+    pub plan: souk_core::catalog::Plan,
+    pub coupon_id: Option<String>,
     pub plan_name: String,
     pub unit_price_minor: i64,
     pub periods: u32,
@@ -94,7 +99,7 @@ pub async fn quote(state: &AppState, buyer: &OrgId, req: &QuoteRequest<'_>) -> R
                         used_by_buyer: used,
                     });
                     match applied {
-                        Ok(v) => Some((code, v)),
+                        Ok(v) => Some((code, v, c.id.clone())),
                         Err(refused) => {
                             errors.push(FieldError::new("coupon_code", refused.to_string()));
                             None
@@ -111,11 +116,23 @@ pub async fn quote(state: &AppState, buyer: &OrgId, req: &QuoteRequest<'_>) -> R
         unit_price: price.money(),
         periods: req.periods,
         quantity: req.quantity,
-        coupon: coupon.as_ref().map(|(_, v)| *v),
+        coupon: coupon.as_ref().map(|(_, v, _)| *v),
         tax_rate: site.tax_rate(),
     })
     .map_err(|e| Error::field("quantity", e.to_string()))?;
-    Ok(PricedQuote { quote: q, plan_name: plan.spec.name.clone(), unit_price_minor: price.amount_minor, periods: req.periods, quantity: req.quantity, coupon_code: coupon.map(|(c, _)| c) })
+    Ok(PricedQuote {
+        quote: q,
+        seller_org_id: product.seller_org_id.to_string(),
+        product_id: product_id.to_string(),
+        plan_id: plan.id.to_string(),
+        plan_name: plan.spec.name.clone(),
+        unit_price_minor: price.amount_minor,
+        periods: req.periods,
+        quantity: req.quantity,
+        coupon_id: coupon.as_ref().map(|(_, _, id)| id.clone()),
+        coupon_code: coupon.map(|(c, _, _)| c),
+        plan: plan.spec,
+    })
 }
 
 /// Untrusted coupon input.
@@ -197,4 +214,118 @@ pub async fn create_coupon(state: &AppState, caller: &Caller, input: NewCoupon<'
     .await?;
     tx.commit().await?;
     Ok(coupon)
+}
+
+/// Places an order: prices it, takes the money from the wallet, and creates the order
+/// (paid) and its subscription (waiting for the seller to provision) in one transaction,
+/// with the `instance.create` event for the seller. With an idempotency key, a retry returns
+/// the first order instead of buying twice.
+pub async fn place_order(
+    state: &AppState,
+    caller: &Caller,
+    buyer: &OrgId,
+    req: &QuoteRequest<'_>,
+    idempotency_key: Option<&str>,
+    request_id: Option<&str>,
+) -> Result<(souk_store::orders::Order, bool)> {
+    caller.admin_of(state, buyer).await?;
+    let mut db = state.db.clone();
+    if let Some(key) = idempotency_key {
+        if let Some(existing) = souk_store::orders::by_idempotency_key(&mut db, buyer, key).await? {
+            return Ok((existing, false));
+        }
+    }
+    let org = orgs::get(&mut db, buyer).await?;
+    if org.verification_status != "verified" {
+        return Err(Error::forbidden("complete real-name verification before buying"));
+    }
+    let priced = quote(state, buyer, req).await?;
+    let now = state.clock.now();
+    let term_end = match &priced.plan.billing {
+        Billing::Periodic { period, .. } => souk_core::subscription::term_end(now, *period, priced.periods),
+        _ => None,
+    };
+    let total = priced.quote.total();
+    let mut tx = state.db.begin().await?;
+    let sub = souk_store::orders::create_subscription(
+        &mut tx,
+        now,
+        souk_store::orders::NewSubscription {
+            buyer: buyer.as_str(),
+            seller: &priced.seller_org_id,
+            product: &priced.product_id,
+            plan: &priced.plan_id,
+            quantity: i64::from(priced.quantity),
+            term_start: now,
+            term_end,
+        },
+    )
+    .await?;
+    let snapshot = serde_json::to_value(&priced.plan).map_err(|e| Error::Internal(e.into()))?;
+    let created = souk_store::orders::create_order(
+        &mut tx,
+        now,
+        souk_store::orders::NewOrder {
+            buyer: buyer.as_str(),
+            seller: &priced.seller_org_id,
+            product: &priced.product_id,
+            plan: &priced.plan_id,
+            subscription: &sub.id,
+            kind: "new",
+            state: "paid",
+            currency: total.currency.code(),
+            unit_price_minor: priced.unit_price_minor,
+            periods: i64::from(priced.periods),
+            quantity: i64::from(priced.quantity),
+            list_minor: priced.quote.list_minor,
+            discount_minor: priced.quote.coupon_discount_minor,
+            total_minor: priced.quote.total_minor,
+            tax_minor: priced.quote.tax_included_minor,
+            coupon_code: priced.coupon_code.as_deref(),
+            plan_snapshot: &snapshot,
+            idempotency_key,
+            created_by: &caller.actor(),
+        },
+    )
+    .await;
+    let order = match created {
+        Ok(o) => o,
+        Err(StoreError::Conflict(_)) => {
+            // The same key raced us and won: answer with its order.
+            drop(tx);
+            let key = idempotency_key.unwrap_or_default();
+            let existing = souk_store::orders::by_idempotency_key(&mut db, buyer, key).await?.ok_or_else(Error::not_found)?;
+            return Ok((existing, false));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if let Err(short) = souk_store::wallets::debit(&mut tx, now, buyer, total, "order", Some(&order.id), &caller.actor()).await? {
+        return Err(Error::new(
+            axum::http::StatusCode::PAYMENT_REQUIRED,
+            "insufficient_funds",
+            format!("the wallet holds {}, the order costs {total}", short.balance),
+        ));
+    }
+    if let Some(coupon_id) = &priced.coupon_id {
+        souk_store::orders::redeem_coupon(&mut tx, now, coupon_id, buyer.as_str(), &order.id).await?;
+    }
+    souk_store::outbox::enqueue(
+        &mut tx,
+        now,
+        "instance.create",
+        &sub.id,
+        &serde_json::json!({
+            "order_id": order.id, "subscription_id": sub.id, "product_id": priced.product_id, "plan_id": priced.plan_id,
+            "buyer_org_id": buyer, "quantity": priced.quantity, "periods": priced.periods, "expires_at": term_end, "trial": false, "test": false,
+        }),
+    )
+    .await?;
+    audit::record(
+        &mut tx,
+        now,
+        audit::NewEntry { actor: &caller.actor(), actor_org: Some(buyer), action: "order.placed", target: &order.id, summary: format!("{} bought for {total}", priced.plan_name), request_id },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((order, true))
 }

@@ -12,6 +12,7 @@ pub mod coupons;
 pub mod clock;
 mod db;
 pub mod idempotency;
+pub mod orders;
 pub mod orgs;
 pub mod outbox;
 pub mod products;

@@ -145,3 +145,90 @@ pub async fn list_coupons(State(state): State<AppState>, Operator(_caller): Oper
     let items = coupons::list(&mut state.db.clone()).await?.iter().map(CouponOut::from).collect();
     Ok(Json(CouponList { items }))
 }
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrderOut {
+    pub id: String,
+    pub state: String,
+    pub kind: String,
+    pub product_id: String,
+    pub plan_id: String,
+    pub subscription_id: String,
+    pub currency: String,
+    pub periods: i64,
+    pub quantity: i64,
+    pub list_minor: i64,
+    pub discount_minor: i64,
+    pub total_minor: i64,
+    pub tax_minor: i64,
+    pub coupon_code: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<&souk_store::orders::Order> for OrderOut {
+    fn from(o: &souk_store::orders::Order) -> Self {
+        Self {
+            id: o.id.clone(),
+            state: o.state.clone(),
+            kind: o.kind.clone(),
+            product_id: o.product_id.clone(),
+            plan_id: o.plan_id.clone(),
+            subscription_id: o.subscription_id.clone(),
+            currency: o.currency.clone(),
+            periods: o.periods,
+            quantity: o.quantity,
+            list_minor: o.list_minor,
+            discount_minor: o.discount_minor,
+            total_minor: o.total_minor,
+            tax_minor: o.tax_minor,
+            coupon_code: o.coupon_code.clone(),
+            created_at: o.created_at,
+        }
+    }
+}
+
+/// Buy: the quote's price is taken from the wallet and the order, its subscription and the
+/// seller's provisioning event are created together. Send an `Idempotency-Key`: a retry
+/// returns the first order.
+#[utoipa::path(post, path = "/orgs/{org_id}/orders", tag = "billing", request_body = QuoteIn,
+    responses((status = 201, body = OrderOut), (status = 200, body = OrderOut, description = "an earlier order with this Idempotency-Key"),
+              (status = 402, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
+pub async fn place_order(
+    State(state): State<AppState>,
+    OrgScope { caller, org_id, .. }: OrgScope,
+    rid: RequestId,
+    headers: axum::http::HeaderMap,
+    ApiJson(input): ApiJson<QuoteIn>,
+) -> Result<Response> {
+    let key = headers.get(crate::idempotency::HEADER).and_then(|v| v.to_str().ok());
+    let (order, created) = commerce::place_order(
+        &state,
+        &caller,
+        &org_id,
+        &QuoteRequest { product_id: &input.product_id, plan_id: &input.plan_id, periods: input.periods, quantity: input.quantity, coupon_code: input.coupon_code.as_deref() },
+        key,
+        rid.as_deref(),
+    )
+    .await?;
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(OrderOut::from(&order))).into_response())
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrderList {
+    pub items: Vec<OrderOut>,
+}
+
+/// The organization's orders, newest first.
+#[utoipa::path(get, path = "/orgs/{org_id}/orders", tag = "billing", responses((status = 200, body = OrderList), (status = 404, body = Problem)))]
+pub async fn list_orders(State(state): State<AppState>, OrgScope { org_id, .. }: OrgScope) -> Result<Json<OrderList>> {
+    let items = souk_store::orders::list_for_buyer(&mut state.db.clone(), &org_id).await?.iter().map(OrderOut::from).collect();
+    Ok(Json(OrderList { items }))
+}
+
+/// A seller's sales: orders of its products, newest first.
+#[utoipa::path(get, path = "/orgs/{org_id}/sales", tag = "billing", responses((status = 200, body = OrderList), (status = 404, body = Problem)))]
+pub async fn list_sales(State(state): State<AppState>, OrgScope { org_id, .. }: OrgScope) -> Result<Json<OrderList>> {
+    let items = souk_store::orders::list_for_seller(&mut state.db.clone(), &org_id).await?.iter().map(OrderOut::from).collect();
+    Ok(Json(OrderList { items }))
+}

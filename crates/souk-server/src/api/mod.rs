@@ -106,6 +106,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(wallet::get_wallet))
         .routes(routes!(wallet::top_up))
         .routes(routes!(commerce::quote))
+        .routes(routes!(commerce::list_orders, commerce::place_order))
+        .routes(routes!(commerce::list_sales))
         .routes(routes!(commerce::list_coupons, commerce::create_coupon))
         .routes(routes!(storefront::categories))
         .routes(routes!(storefront::search))

@@ -8,7 +8,7 @@ use crate::both_backends;
 use crate::catalog::{content, operator_with_agreement, publish, seller};
 use crate::helpers::*;
 
-both_backends!(quotes_show_list_price_coupon_total_and_tax);
+both_backends!(quotes_show_list_price_coupon_total_and_tax, a_wallet_that_covers_ten_buys_exactly_ten);
 
 async fn quotes_show_list_price_coupon_total_and_tax(b: Backend) {
     let app = spawn_app(b).await;
@@ -59,4 +59,79 @@ async fn quotes_show_list_price_coupon_total_and_tax(b: Backend) {
     for bad in [json!({"product_id": product, "plan_id": plan, "periods": 0}), json!({"product_id": product, "plan_id": plan, "periods": 37}), json!({"product_id": product, "plan_id": plan, "quantity": 3}), json!({"product_id": product, "plan_id": "pln_01jd0000000000000000000000"}), json!({"product_id": "prd_01jd0000000000000000000000", "plan_id": plan})] {
         assert_problem(app.post(&buyer, &quotes, bad).await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
     }
+}
+
+/// A signed-in person whose real-name verification an operator approved.
+async fn verified_buyer(app: &TestApp, op: &reqwest::Client, email: &str, site: &str) -> (reqwest::Client, String) {
+    let (c, me) = app.user(email, site).await;
+    let org = me["account"]["personal_org_id"].as_str().unwrap().to_owned();
+    let v: Value = app.post(&c, &format!("/api/v1/orgs/{org}/verifications"), json!({"real_name": "Bea Buyer", "id_number": "ID-7654321"})).await.json().await.unwrap();
+    let res = app.post(op, &format!("/api/v1/admin/verifications/{}/decision", v["id"].as_str().unwrap()), json!({"approve": true})).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    (c, org)
+}
+
+async fn a_wallet_that_covers_ten_buys_exactly_ten(b: Backend) {
+    let app = spawn_app(b).await;
+    let op = operator_with_agreement(&app).await;
+    let (c, org) = seller(&app, &op, "acme@example.com", "intl").await;
+    let product = publish(&app, &c, &op, &org, "saas", content("Acme Monitor", "Uptime monitoring", "devops", 1500, false)).await;
+    let page: Value = app.get(&client(), &format!("/api/v1/storefront/cn/products/{product}")).await.json().await.unwrap();
+    let plan = page["plans"][0]["id"].as_str().unwrap().to_owned();
+
+    // Unverified buyers cannot buy.
+    let (unverified, me) = app.user("new@example.com", "cn").await;
+    let unverified_org = me["account"]["personal_org_id"].as_str().unwrap().to_owned();
+    let res = app.post(&unverified, &format!("/api/v1/orgs/{unverified_org}/orders"), json!({"product_id": product, "plan_id": plan})).await;
+    assert_problem(res, StatusCode::FORBIDDEN, "forbidden").await;
+
+    let (buyer, buyer_org) = verified_buyer(&app, &op, "buyer@example.com", "cn").await;
+    let orders = format!("/api/v1/orgs/{buyer_org}/orders");
+    let res = app.post(&buyer, &orders, json!({"product_id": product, "plan_id": plan})).await;
+    assert_problem(res, StatusCode::PAYMENT_REQUIRED, "insufficient_funds").await;
+    // ¥105.00 a month: top up exactly ten of them.
+    app.post(&op, &format!("/api/v1/admin/wallets/{buyer_org}/top-ups"), json!({"currency": "CNY", "amount_minor": 10 * 10_500, "reason": "test"})).await;
+
+    let mut tasks = Vec::new();
+    for i in 0..100 {
+        let (c, url, body) = (buyer.clone(), app.url(&orders), json!({"product_id": product, "plan_id": plan}));
+        tasks.push(tokio::spawn(async move {
+            let res = c.post(url).header("Idempotency-Key", format!("buy-{i}")).json(&body).send().await.unwrap();
+            (res.status(), res.text().await.unwrap())
+        }));
+    }
+    let mut created = 0;
+    for t in tasks {
+        let (status, body) = t.await.unwrap();
+        match status {
+            StatusCode::CREATED => created += 1,
+            StatusCode::PAYMENT_REQUIRED => {}
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert_eq!(created, 10, "exactly what the wallet covers");
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM orders").await, 10);
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM subscriptions").await, 10, "no subscription without its order");
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM outbox_events WHERE topic = 'instance.create'").await, 10);
+    let wallet: Value = app.get(&buyer, &format!("/api/v1/orgs/{buyer_org}/wallet")).await.json().await.unwrap();
+    assert_eq!(wallet["balances"][0]["amount_minor"], 0);
+    let ledger_sum: i64 = wallet["ledger"].as_array().unwrap().iter().map(|e| e["delta_minor"].as_i64().unwrap()).sum();
+    assert_eq!(ledger_sum, 0, "the ledger balances");
+
+    // A replayed key makes no second order; the same key for another purchase is refused.
+    let list: Value = app.get(&buyer, &orders).await.json().await.unwrap();
+    app.post(&op, &format!("/api/v1/admin/wallets/{buyer_org}/top-ups"), json!({"currency": "CNY", "amount_minor": 100_000, "reason": "test"})).await;
+    let first = buyer.post(app.url(&orders)).header("Idempotency-Key", "once").json(&json!({"product_id": product, "plan_id": plan})).send().await.unwrap();
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let first: Value = first.json().await.unwrap();
+    let again = buyer.post(app.url(&orders)).header("Idempotency-Key", "once").json(&json!({"product_id": product, "plan_id": plan})).send().await.unwrap();
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(first["id"], again["id"]);
+    let other = buyer.post(app.url(&orders)).header("Idempotency-Key", "once").json(&json!({"product_id": product, "plan_id": plan, "periods": 2})).send().await.unwrap();
+    assert_problem(other, StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused").await;
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM orders").await, 11);
+    assert_eq!(list["items"].as_array().unwrap().len(), 10);
+    let sales: Value = app.get(&c, &format!("/api/v1/orgs/{org}/sales")).await.json().await.unwrap();
+    assert_eq!(sales["items"].as_array().unwrap().len(), 11);
+    assert_eq!(sales["items"][0]["total_minor"], 10_500);
 }
