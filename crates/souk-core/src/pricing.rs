@@ -180,15 +180,19 @@ pub fn quote(input: &QuoteInput) -> Result<Quote, QuoteError> {
     Ok(Quote { currency: input.unit_price.currency, list_minor: list, coupon_discount_minor: discount, total_minor: total, tax_included_minor: tax })
 }
 
-/// The charge for moving to a dearer plan now, for the rest of the current period.
-/// A cheaper plan gives no credit: downgrades take effect at the next renewal.
+/// Seconds in a period for pro-rata charges: a month counts 30 days, a year 365, whatever
+/// the calendar says, so the same change costs the same in February and in March.
+pub const MONTH_SECS: i64 = 30 * 86_400;
+pub const YEAR_SECS: i64 = 365 * 86_400;
+
+/// The charge for moving to a dearer plan now, for all the time left in the term (which may
+/// span several periods). A cheaper plan gives no credit: downgrades wait for the renewal.
 pub fn upgrade_charge(old_per_period: Money, new_per_period: Money, remaining_secs: i64, period_secs: i64) -> Result<Money, MoneyError> {
     let diff = new_per_period.checked_sub(old_per_period)?;
     if diff.minor <= 0 || remaining_secs <= 0 {
         return Ok(Money::zero(diff.currency));
     }
-    let remaining = remaining_secs.min(period_secs);
-    Ok(Money::new(mul_div_half_up(diff.minor, remaining, period_secs)?, diff.currency))
+    Ok(Money::new(mul_div_half_up(diff.minor, remaining_secs, period_secs)?, diff.currency))
 }
 
 /// What a refund is for.
@@ -286,6 +290,8 @@ mod tests {
         assert_eq!(upgrade_charge(cny(9900), cny(19900), 15 * day, 30 * day).unwrap(), cny(5000));
         // One second left of a month: 10000 × 1 / 2592000 rounds to 0.
         assert_eq!(upgrade_charge(cny(9900), cny(19900), 1, 30 * day).unwrap(), cny(0));
+        // Three and a half months left: the difference for all of them.
+        assert_eq!(upgrade_charge(cny(9900), cny(19900), 105 * day, 30 * day).unwrap(), cny(35000));
         // A downgrade is not charged (nor credited) now.
         assert_eq!(upgrade_charge(cny(19900), cny(9900), 15 * day, 30 * day).unwrap(), cny(0));
     }

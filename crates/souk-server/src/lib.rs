@@ -16,6 +16,7 @@ pub mod idempotency;
 pub mod identity;
 pub mod markdown;
 mod pages;
+pub mod subscriptions;
 pub mod verification;
 pub mod wallet;
 pub mod workers;
@@ -78,12 +79,16 @@ pub async fn serve(state: AppState, listener: TcpListener, mut shutdown: watch::
     Ok(())
 }
 
-/// Sends "SLA at risk" events for product reviews once a minute. Every node may run it:
-/// each warning is claimed in the database, so it is sent once.
+/// Once a minute: "SLA at risk" events for reviews, and subscriptions expired and released.
+/// Every node may run it: each step is claimed in the database, so it happens once.
 async fn watch_review_slas(state: AppState, mut shutdown: watch::Receiver<bool>) {
     loop {
         if let Err(e) = catalog::warn_sla_at_risk(&state).await {
             tracing::warn!(error = %e.message(), "checking review SLAs failed");
+        }
+        // Subscriptions whose term or grace ended: expire and release (once, on any node).
+        if let Err(e) = subscriptions::tick(&state).await {
+            tracing::warn!(error = %e.message(), "subscription scheduler failed");
         }
         tokio::select! {
             _ = tokio::time::sleep(std::time::Duration::from_secs(60)) => {}

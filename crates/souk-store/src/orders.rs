@@ -210,3 +210,98 @@ pub async fn redeem_coupon(c: &mut impl Conn, now: DateTime<Utc>, coupon_id: &st
     .await?;
     Ok(())
 }
+
+pub async fn get_subscription(c: &mut impl Conn, id: &str) -> Result<Subscription, StoreError> {
+    subscription(&c.fetch_one(q("SELECT * FROM subscriptions WHERE id = $1").bind(id)).await?)
+}
+
+/// Moves a subscription from one of `from` to `to`; false if it was in none of them.
+pub async fn transition(c: &mut impl Conn, now: DateTime<Utc>, id: &str, from: &[&str], to: &str) -> Result<bool, StoreError> {
+    let f = |i: usize| from.get(i).or(from.first()).copied().unwrap_or("");
+    Ok(c
+        .execute(
+            q("UPDATE subscriptions SET state = $1, updated_at = $2 WHERE id = $3 AND state IN ($4, $5, $6)")
+                .bind(to)
+                .bind(now)
+                .bind(id)
+                .bind(f(0))
+                .bind(f(1))
+                .bind(f(2)),
+        )
+        .await?
+        == 1)
+}
+
+pub async fn set_term_end(c: &mut impl Conn, now: DateTime<Utc>, id: &str, term_end: DateTime<Utc>) -> Result<(), StoreError> {
+    c.execute(q("UPDATE subscriptions SET term_end = $1, updated_at = $2 WHERE id = $3").bind(term_end).bind(now).bind(id)).await?;
+    Ok(())
+}
+
+pub async fn set_plan(c: &mut impl Conn, now: DateTime<Utc>, id: &str, plan: &str) -> Result<(), StoreError> {
+    c.execute(q("UPDATE subscriptions SET plan_id = $1, updated_at = $2 WHERE id = $3").bind(plan).bind(now).bind(id)).await?;
+    Ok(())
+}
+
+/// Active subscriptions whose term has ended.
+pub async fn due_to_expire(c: &mut impl Conn, now: DateTime<Utc>) -> Result<Vec<Subscription>, StoreError> {
+    c.fetch_all(q("SELECT * FROM subscriptions WHERE state = 'active' AND term_end IS NOT NULL AND term_end <= $1 ORDER BY term_end, id LIMIT 500").bind(now))
+        .await?
+        .iter()
+        .map(subscription)
+        .collect()
+}
+
+/// Expired subscriptions whose term ended before `cutoff` (now minus the grace period).
+pub async fn due_to_release(c: &mut impl Conn, cutoff: DateTime<Utc>) -> Result<Vec<Subscription>, StoreError> {
+    c.fetch_all(q("SELECT * FROM subscriptions WHERE state = 'expired' AND term_end <= $1 ORDER BY term_end, id LIMIT 500").bind(cutoff))
+        .await?
+        .iter()
+        .map(subscription)
+        .collect()
+}
+
+/// The orders of a subscription, oldest first.
+pub async fn orders_of(c: &mut impl Conn, subscription_id: &str) -> Result<Vec<Order>, StoreError> {
+    c.fetch_all(q("SELECT * FROM orders WHERE subscription_id = $1 ORDER BY id").bind(subscription_id)).await?.iter().map(order).collect()
+}
+
+pub async fn set_order_state(c: &mut impl Conn, now: DateTime<Utc>, id: &str, state: &str) -> Result<(), StoreError> {
+    c.execute(q("UPDATE orders SET state = $1, updated_at = $2 WHERE id = $3").bind(state).bind(now).bind(id)).await?;
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+pub async fn record_refund(
+    c: &mut impl Conn,
+    now: DateTime<Utc>,
+    subscription_id: &str,
+    order_id: &str,
+    buyer: &str,
+    kind: &str,
+    currency: &str,
+    amount_minor: i64,
+) -> Result<String, StoreError> {
+    let id = format!("rfd_{}", souk_core::id::new_body(now));
+    c.execute(
+        q("INSERT INTO refunds (id, subscription_id, order_id, buyer_org_id, kind, currency, amount_minor, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+            .bind(&id)
+            .bind(subscription_id)
+            .bind(order_id)
+            .bind(buyer)
+            .bind(kind)
+            .bind(currency)
+            .bind(amount_minor)
+            .bind(now),
+    )
+    .await?;
+    Ok(id)
+}
+
+/// No-reason refunds the buyer had since `since` (the yearly limit counts these).
+pub async fn no_reason_refunds_since(c: &mut impl Conn, buyer: &OrgId, since: DateTime<Utc>) -> Result<u32, StoreError> {
+    let n: i64 = c
+        .fetch_one(q("SELECT COUNT(*) AS n FROM refunds WHERE buyer_org_id = $1 AND kind = 'no_reason' AND at >= $2").bind(buyer.as_str()).bind(since))
+        .await?
+        .get("n")?;
+    Ok(u32::try_from(n).unwrap_or(u32::MAX))
+}

@@ -232,3 +232,130 @@ pub async fn list_sales(State(state): State<AppState>, OrgScope { org_id, .. }: 
     let items = souk_store::orders::list_for_seller(&mut state.db.clone(), &org_id).await?.iter().map(OrderOut::from).collect();
     Ok(Json(OrderList { items }))
 }
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SubscriptionOut {
+    pub id: String,
+    pub product_id: String,
+    pub plan_id: String,
+    /// `pending_fulfillment`, `active`, `expired` (in grace), `released` or `cancelled`.
+    pub state: String,
+    pub quantity: i64,
+    pub term_start: DateTime<Utc>,
+    pub term_end: Option<DateTime<Utc>>,
+}
+
+impl From<&souk_store::orders::Subscription> for SubscriptionOut {
+    fn from(s: &souk_store::orders::Subscription) -> Self {
+        Self { id: s.id.clone(), product_id: s.product_id.clone(), plan_id: s.plan_id.clone(), state: s.state.clone(), quantity: s.quantity, term_start: s.term_start, term_end: s.term_end }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SubscriptionList {
+    pub items: Vec<SubscriptionOut>,
+}
+
+/// The organization's subscriptions.
+#[utoipa::path(get, path = "/orgs/{org_id}/subscriptions", tag = "billing", responses((status = 200, body = SubscriptionList), (status = 404, body = Problem)))]
+pub async fn list_subscriptions(State(state): State<AppState>, OrgScope { org_id, .. }: OrgScope) -> Result<Json<SubscriptionList>> {
+    let items = souk_store::orders::subscriptions_for_buyer(&mut state.db.clone(), &org_id).await?.iter().map(SubscriptionOut::from).collect();
+    Ok(Json(SubscriptionList { items }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RenewIn {
+    #[serde(default = "one")]
+    pub periods: u32,
+}
+
+/// Renew for more periods, paid from the wallet.
+#[utoipa::path(post, path = "/orgs/{org_id}/subscriptions/{subscription_id}/renew", tag = "billing", request_body = RenewIn,
+    responses((status = 200, body = SubscriptionOut), (status = 402, body = Problem), (status = 409, body = Problem)))]
+pub async fn renew(
+    State(state): State<AppState>,
+    OrgScope { caller, org_id, .. }: OrgScope,
+    rid: RequestId,
+    axum::extract::Path((_org, id)): axum::extract::Path<(String, String)>,
+    ApiJson(input): ApiJson<RenewIn>,
+) -> Result<Json<SubscriptionOut>> {
+    let s = crate::subscriptions::renew(&state, &caller, &org_id, &id, input.periods, rid.as_deref()).await?;
+    Ok(Json(SubscriptionOut::from(&s)))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePlanIn {
+    pub plan_id: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChangePlanOut {
+    pub subscription: SubscriptionOut,
+    /// Charged now for the rest of the term.
+    pub charged_minor: i64,
+}
+
+/// Upgrade to a dearer plan now (the rest of the term is charged pro rata).
+#[utoipa::path(post, path = "/orgs/{org_id}/subscriptions/{subscription_id}/change-plan", tag = "billing", request_body = ChangePlanIn,
+    responses((status = 200, body = ChangePlanOut), (status = 402, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn change_plan(
+    State(state): State<AppState>,
+    OrgScope { caller, org_id, .. }: OrgScope,
+    rid: RequestId,
+    axum::extract::Path((_org, id)): axum::extract::Path<(String, String)>,
+    ApiJson(input): ApiJson<ChangePlanIn>,
+) -> Result<Json<ChangePlanOut>> {
+    let (s, due) = crate::subscriptions::upgrade(&state, &caller, &org_id, &id, &input.plan_id, rid.as_deref()).await?;
+    Ok(Json(ChangePlanOut { subscription: SubscriptionOut::from(&s), charged_minor: due.minor }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RefundOut {
+    /// `no_reason`, `unused_periods` or `none`.
+    pub kind: String,
+    pub amount_minor: i64,
+    pub currency: String,
+}
+
+impl From<&souk_core::pricing::Refund> for RefundOut {
+    fn from(r: &souk_core::pricing::Refund) -> Self {
+        Self {
+            kind: serde_json::to_value(r.kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
+            amount_minor: r.amount.minor,
+            currency: r.amount.currency.code().to_owned(),
+        }
+    }
+}
+
+/// What unsubscribing now would refund.
+#[utoipa::path(get, path = "/orgs/{org_id}/subscriptions/{subscription_id}/refund-preview", tag = "billing",
+    responses((status = 200, body = RefundOut), (status = 404, body = Problem)))]
+pub async fn refund_preview(State(state): State<AppState>, OrgScope { org_id, .. }: OrgScope, axum::extract::Path((_org, id)): axum::extract::Path<(String, String)>) -> Result<Json<RefundOut>> {
+    Ok(Json(RefundOut::from(&crate::subscriptions::preview(&state, &org_id, &id).await?)))
+}
+
+/// Unsubscribe now; the refund the rules allow goes back to the wallet.
+#[utoipa::path(post, path = "/orgs/{org_id}/subscriptions/{subscription_id}/unsubscribe", tag = "billing",
+    responses((status = 200, body = RefundOut), (status = 409, body = Problem)))]
+pub async fn unsubscribe(
+    State(state): State<AppState>,
+    OrgScope { caller, org_id, .. }: OrgScope,
+    rid: RequestId,
+    axum::extract::Path((_org, id)): axum::extract::Path<(String, String)>,
+) -> Result<Json<RefundOut>> {
+    Ok(Json(RefundOut::from(&crate::subscriptions::unsubscribe(&state, &caller, &org_id, &id, rid.as_deref()).await?)))
+}
+
+/// The seller reports an instance provisioned (until the signed fulfillment protocol does).
+#[utoipa::path(post, path = "/orgs/{org_id}/sales/subscriptions/{subscription_id}/fulfilled", tag = "billing",
+    responses((status = 200, body = SubscriptionOut), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn fulfilled(
+    State(state): State<AppState>,
+    OrgScope { caller, org_id, .. }: OrgScope,
+    rid: RequestId,
+    axum::extract::Path((_org, id)): axum::extract::Path<(String, String)>,
+) -> Result<Json<SubscriptionOut>> {
+    Ok(Json(SubscriptionOut::from(&crate::subscriptions::fulfilled(&state, &caller, &org_id, &id, rid.as_deref()).await?)))
+}

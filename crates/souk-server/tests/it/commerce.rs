@@ -8,7 +8,7 @@ use crate::both_backends;
 use crate::catalog::{content, operator_with_agreement, publish, seller};
 use crate::helpers::*;
 
-both_backends!(quotes_show_list_price_coupon_total_and_tax, a_wallet_that_covers_ten_buys_exactly_ten);
+both_backends!(quotes_show_list_price_coupon_total_and_tax, a_wallet_that_covers_ten_buys_exactly_ten, a_subscription_lives_renews_upgrades_refunds_expires_and_is_released);
 
 async fn quotes_show_list_price_coupon_total_and_tax(b: Backend) {
     let app = spawn_app(b).await;
@@ -134,4 +134,122 @@ async fn a_wallet_that_covers_ten_buys_exactly_ten(b: Backend) {
     let sales: Value = app.get(&c, &format!("/api/v1/orgs/{org}/sales")).await.json().await.unwrap();
     assert_eq!(sales["items"].as_array().unwrap().len(), 11);
     assert_eq!(sales["items"][0]["total_minor"], 10_500);
+}
+
+async fn a_subscription_lives_renews_upgrades_refunds_expires_and_is_released(b: Backend) {
+    let app = spawn_app(b).await;
+    let op = operator_with_agreement(&app).await;
+    let (seller_c, seller_org) = seller(&app, &op, "acme@example.com", "intl").await;
+    let mut two_plans = content("Acme Monitor", "Uptime monitoring", "devops", 1000, false);
+    let mut pro = two_plans["plans"][0].clone();
+    pro["code"] = json!("pro-monthly");
+    pro["name"] = json!("Pro");
+    pro["prices"] = json!([{"site": "intl", "amount_minor": 2000}, {"site": "cn", "amount_minor": 14000}]);
+    two_plans["plans"].as_array_mut().unwrap().push(pro);
+    let product = publish(&app, &seller_c, &op, &seller_org, "saas", two_plans).await;
+    let page: Value = app.get(&client(), &format!("/api/v1/storefront/cn/products/{product}")).await.json().await.unwrap();
+    let plan_id = |code: &str| page["plans"].as_array().unwrap().iter().find(|p| p["code"] == code).unwrap()["id"].as_str().unwrap().to_owned();
+    let (standard, pro) = (plan_id("standard-monthly"), plan_id("pro-monthly"));
+    let (buyer, org) = verified_buyer(&app, &op, "buyer@example.com", "cn").await;
+    app.post(&op, &format!("/api/v1/admin/wallets/{org}/top-ups"), json!({"currency": "CNY", "amount_minor": 1_000_000, "reason": "test"})).await;
+    let balance = || async { app.get(&buyer, &format!("/api/v1/orgs/{org}/wallet")).await.json::<Value>().await.unwrap()["balances"][0]["amount_minor"].as_i64().unwrap() };
+    let subs = format!("/api/v1/orgs/{org}/subscriptions");
+    let buy = |plan: String, periods: u32| {
+        let (c, url) = (buyer.clone(), app.url(&format!("/api/v1/orgs/{org}/orders")));
+        let product = product.clone();
+        async move {
+            let res = c.post(url).json(&json!({"product_id": product, "plan_id": plan, "periods": periods})).send().await.unwrap();
+            assert_eq!(res.status(), StatusCode::CREATED);
+            res.json::<Value>().await.unwrap()["subscription_id"].as_str().unwrap().to_owned()
+        }
+    };
+    let fulfil = |sub: String| {
+        let (c, url) = (seller_c.clone(), app.url(&format!("/api/v1/orgs/{seller_org}/sales/subscriptions/{sub}/fulfilled")));
+        async move {
+            let res = c.post(url).json(&json!({})).send().await.unwrap();
+            assert_eq!(res.status(), StatusCode::OK);
+            res.json::<Value>().await.unwrap()
+        }
+    };
+
+    // Buy three months of Standard (¥70 a month) on Monday 2 March; the seller provisions it.
+    let a = buy(standard.clone(), 3).await;
+    let sub: Value = app.get(&buyer, &subs).await.json().await.unwrap();
+    assert_eq!(sub["items"][0]["state"], "pending_fulfillment");
+    assert_eq!(fulfil(a.clone()).await["state"], "active");
+    assert_eq!(balance().await, 1_000_000 - 21_000);
+
+    // Renew a month the next day: the term now ends 2 July.
+    app.clock.advance(Duration::days(1));
+    let renewed: Value = app.post(&buyer, &format!("{subs}/{a}/renew"), json!({"periods": 1})).await.json().await.unwrap();
+    assert_eq!(renewed["term_end"], "2026-07-02T09:00:00Z");
+    assert_eq!(balance().await, 1_000_000 - 28_000);
+
+    // On 12 March, upgrade to Pro (¥140): 112 days left at ¥70 more per 30 days = ¥261.33.
+    app.clock.set(chrono::DateTime::parse_from_rfc3339("2026-03-12T09:00:00Z").unwrap().to_utc());
+    let up: Value = app.post(&buyer, &format!("{subs}/{a}/change-plan"), json!({"plan_id": pro})).await.json().await.unwrap();
+    assert_eq!(up["charged_minor"], 26_133);
+    assert_eq!(up["subscription"]["plan_id"], pro);
+    let res = app.post(&buyer, &format!("{subs}/{a}/change-plan"), json!({"plan_id": standard})).await;
+    assert_problem(res, StatusCode::CONFLICT, "downgrade_at_renewal").await;
+    assert_eq!(balance().await, 1_000_000 - 28_000 - 26_133);
+
+    // Outside the five-day window: the three whole months not yet begun, at the Pro price.
+    let preview: Value = app.get(&buyer, &format!("{subs}/{a}/refund-preview")).await.json().await.unwrap();
+    assert_eq!(preview["kind"], "unused_periods");
+    assert_eq!(preview["amount_minor"], 42_000);
+    let refund: Value = app.post(&buyer, &format!("{subs}/{a}/unsubscribe"), json!({})).await.json().await.unwrap();
+    assert_eq!(refund["amount_minor"], 42_000);
+    assert_eq!(balance().await, 1_000_000 - 28_000 - 26_133 + 42_000);
+    assert_problem(app.post(&buyer, &format!("{subs}/{a}/unsubscribe"), json!({})).await, StatusCode::CONFLICT, "illegal_transition").await;
+
+    // Inside the window: everything back.
+    let before = balance().await;
+    let b2 = buy(standard.clone(), 1).await;
+    app.clock.advance(Duration::days(1));
+    let refund: Value = app.post(&buyer, &format!("{subs}/{b2}/unsubscribe"), json!({})).await.json().await.unwrap();
+    assert_eq!(refund["kind"], "no_reason");
+    assert_eq!(refund["amount_minor"], 7_000);
+    assert_eq!(balance().await, before, "refunded to the cent");
+
+    // A month that runs out: expired (service suspended), grace, then released.
+    let c = buy(standard.clone(), 1).await;
+    fulfil(c.clone()).await;
+    let d = buy(standard.clone(), 1).await;
+    fulfil(d.clone()).await;
+    app.clock.advance(Duration::days(31));
+    // Sessions last 14 days; the buyer signs in again after the month.
+    let signin = || app.post(&buyer, "/api/v1/auth/signin", json!({"email": "buyer@example.com", "password": PASSWORD}));
+    assert_eq!(signin().await.status(), StatusCode::OK);
+    assert_eq!(souk_server::subscriptions::tick(&app.state).await.unwrap(), (2, 0));
+    assert_eq!(souk_server::subscriptions::tick(&app.state).await.unwrap(), (0, 0), "each step happens once");
+    let renewed: Value = app.post(&buyer, &format!("{subs}/{d}/renew"), json!({"periods": 1})).await.json().await.unwrap();
+    assert_eq!(renewed["state"], "active", "renewing in grace resumes the service");
+    app.clock.advance(Duration::days(14));
+    assert_eq!(souk_server::subscriptions::tick(&app.state).await.unwrap(), (0, 0), "still in grace");
+    app.clock.advance(Duration::days(2));
+    assert_eq!(signin().await.status(), StatusCode::OK);
+    let (expired, released) = souk_server::subscriptions::tick(&app.state).await.unwrap();
+    assert_eq!(released, 1, "released after 15 days of grace");
+    assert_eq!(expired, 0, "the renewed one runs until 13 May");
+    let list: Value = app.get(&buyer, &subs).await.json().await.unwrap();
+    let state_of = |id: &str| list["items"].as_array().unwrap().iter().find(|s| s["id"] == id).unwrap()["state"].as_str().unwrap().to_owned();
+    assert_eq!(state_of(&c), "released");
+    assert_eq!(state_of(&d), "active");
+    assert_problem(app.post(&buyer, &format!("{subs}/{c}/renew"), json!({})).await, StatusCode::CONFLICT, "illegal_transition").await;
+
+    // Each transition was announced for the seller's system.
+    for (topic, n) in [("instance.create", 4), ("instance.renew", 2), ("instance.change_plan", 1), ("instance.suspend", 2), ("instance.resume", 1), ("instance.release", 3)] {
+        let got = app.count(match topic {
+            "instance.create" => "SELECT COUNT(*) AS n FROM outbox_events WHERE topic = 'instance.create'",
+            "instance.renew" => "SELECT COUNT(*) AS n FROM outbox_events WHERE topic = 'instance.renew'",
+            "instance.change_plan" => "SELECT COUNT(*) AS n FROM outbox_events WHERE topic = 'instance.change_plan'",
+            "instance.suspend" => "SELECT COUNT(*) AS n FROM outbox_events WHERE topic = 'instance.suspend'",
+            "instance.resume" => "SELECT COUNT(*) AS n FROM outbox_events WHERE topic = 'instance.resume'",
+            _ => "SELECT COUNT(*) AS n FROM outbox_events WHERE topic = 'instance.release'",
+        }).await;
+        assert_eq!(got, n, "{topic}");
+    }
+    let ledger_ok = app.count("SELECT CAST(COALESCE(SUM(delta_minor), 0) AS BIGINT) AS n FROM wallet_ledger").await;
+    assert_eq!(ledger_ok, balance().await, "the ledger adds up to the balance");
 }

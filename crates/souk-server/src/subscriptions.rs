@@ -1,0 +1,311 @@
+//! A subscription's life after the purchase: provisioned, renewed, upgraded, unsubscribed
+//! with a refund, expired into its grace period, released. Every transition is one
+//! conditional update (so two nodes cannot both apply it) in the transaction that moves the
+//! money and writes the event the seller's system receives.
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::json;
+use souk_core::catalog::{Billing, Plan, ProductKind};
+use souk_core::id::{OrgId, ProductId};
+use souk_core::money::{Currency, Money};
+use souk_core::pricing::{self, Refund, RefundInput, RefundKind};
+use souk_core::subscription::{DEFAULT_GRACE_DAYS, SubscriptionState, term_end};
+use souk_store::orders::{self, Order, Subscription};
+use souk_store::{Tx, audit, outbox, products, wallets};
+
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::{Error, Result};
+
+/// Days after a purchase in which it can be returned for any reason.
+pub const NO_REASON_DAYS: i64 = 5;
+/// No-reason refunds a buyer may have in a year.
+pub const NO_REASON_PER_YEAR: u32 = 10;
+
+fn state_of(s: &Subscription) -> Result<SubscriptionState> {
+    SubscriptionState::parse(&s.state).ok_or_else(|| Error::Internal(anyhow::anyhow!("unknown subscription state {}", s.state)))
+}
+
+fn illegal(e: souk_core::subscription::IllegalTransition) -> Error {
+    Error::conflict("illegal_transition", e.to_string())
+}
+
+async fn buyer_subscription(tx: &mut Tx, buyer: &OrgId, id: &str) -> Result<Subscription> {
+    let s = orders::get_subscription(tx, id).await?;
+    if s.buyer_org_id != buyer.as_str() {
+        return Err(Error::not_found());
+    }
+    Ok(s)
+}
+
+async fn plan_of(tx: &mut Tx, s: &Subscription) -> Result<Plan> {
+    let pid: ProductId = s.product_id.parse().map_err(|_| Error::not_found())?;
+    products::plans(tx, &pid, true).await?.into_iter().find(|p| p.id.as_str() == s.plan_id).map(|p| p.spec).ok_or_else(Error::not_found)
+}
+
+async fn event(tx: &mut Tx, now: DateTime<Utc>, topic: &str, s: &Subscription, extra: serde_json::Value) -> Result<()> {
+    let mut payload = json!({ "subscription_id": s.id, "product_id": s.product_id, "plan_id": s.plan_id, "buyer_org_id": s.buyer_org_id });
+    if let (Some(p), Some(e)) = (payload.as_object_mut(), extra.as_object()) {
+        p.extend(e.clone());
+    }
+    outbox::enqueue(tx, now, topic, &s.id, &payload).await?;
+    Ok(())
+}
+
+async fn audited(tx: &mut Tx, now: DateTime<Utc>, actor: &str, org: Option<&OrgId>, action: &str, target: &str, summary: String, request_id: Option<&str>) -> Result<()> {
+    audit::record(tx, now, audit::NewEntry { actor, actor_org: org, action, target, summary, request_id }).await?;
+    Ok(())
+}
+
+/// The seller's system reports the instance provisioned (until the signed protocol of the
+/// fulfillment work answers this itself).
+pub async fn fulfilled(state: &AppState, caller: &Caller, seller: &OrgId, id: &str, request_id: Option<&str>) -> Result<Subscription> {
+    caller.role_in(state, seller).await?;
+    let now = state.clock.now();
+    let mut tx = state.db.begin().await?;
+    let s = orders::get_subscription(&mut tx, id).await?;
+    if s.seller_org_id != seller.as_str() {
+        return Err(Error::not_found());
+    }
+    let to = state_of(&s)?.fulfilled().map_err(illegal)?;
+    if !orders::transition(&mut tx, now, id, &["pending_fulfillment"], to.as_str()).await? {
+        return Err(Error::conflict("illegal_transition", "the subscription changed meanwhile"));
+    }
+    for o in orders::orders_of(&mut tx, id).await? {
+        if o.state == "paid" {
+            orders::set_order_state(&mut tx, now, &o.id, "completed").await?;
+        }
+    }
+    audited(&mut tx, now, &caller.actor(), Some(seller), "subscription.fulfilled", id, "provisioned by the seller".into(), request_id).await?;
+    tx.commit().await?;
+    Ok(orders::get_subscription(&mut state.db.clone(), id).await?)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn charge(
+    tx: &mut Tx,
+    now: DateTime<Utc>,
+    caller: &Caller,
+    s: &Subscription,
+    kind: &str,
+    plan_id: &str,
+    snapshot: &Plan,
+    unit_minor: i64,
+    periods: u32,
+    total: Money,
+    tax_minor: i64,
+) -> Result<Order> {
+    let order = orders::create_order(
+        tx,
+        now,
+        orders::NewOrder {
+            buyer: &s.buyer_org_id,
+            seller: &s.seller_org_id,
+            product: &s.product_id,
+            plan: plan_id,
+            subscription: &s.id,
+            kind,
+            state: "completed",
+            currency: total.currency.code(),
+            unit_price_minor: unit_minor,
+            periods: i64::from(periods),
+            quantity: s.quantity,
+            list_minor: total.minor,
+            discount_minor: 0,
+            total_minor: total.minor,
+            tax_minor,
+            coupon_code: None,
+            plan_snapshot: &serde_json::to_value(snapshot).map_err(|e| Error::Internal(e.into()))?,
+            idempotency_key: None,
+            created_by: &caller.actor(),
+        },
+    )
+    .await?;
+    let buyer: OrgId = s.buyer_org_id.parse().map_err(|_| Error::not_found())?;
+    if let Err(short) = wallets::debit(tx, now, &buyer, total, kind, Some(&order.id), &caller.actor()).await? {
+        return Err(Error::new(axum::http::StatusCode::PAYMENT_REQUIRED, "insufficient_funds", format!("the wallet holds {}, this costs {total}", short.balance)));
+    }
+    Ok(order)
+}
+
+fn site_price(plan: &Plan, currency: Currency) -> Result<i64> {
+    plan.prices.iter().find(|p| p.site.currency() == currency).map(|p| p.amount_minor).ok_or_else(|| Error::conflict("not_priced", "this plan has no price in the subscription's currency"))
+}
+
+/// Renews for `periods` more, from the end of the current term (or from now, if it already
+/// expired), paid from the wallet. An expired subscription in its grace period comes back.
+pub async fn renew(state: &AppState, caller: &Caller, buyer: &OrgId, id: &str, periods: u32, request_id: Option<&str>) -> Result<Subscription> {
+    caller.admin_of(state, buyer).await?;
+    let now = state.clock.now();
+    let mut tx = state.db.begin().await?;
+    let s = buyer_subscription(&mut tx, buyer, id).await?;
+    let to = state_of(&s)?.renew().map_err(illegal)?;
+    let plan = plan_of(&mut tx, &s).await?;
+    let Billing::Periodic { period, .. } = plan.billing else { return Err(Error::conflict("not_renewable", "only periodic plans are renewed")) };
+    let currency = Currency::parse(&orders::orders_of(&mut tx, id).await?.first().map(|o| o.currency.clone()).unwrap_or_default()).map_err(|e| Error::Internal(e.into()))?;
+    let unit = site_price(&plan, currency)?;
+    let q = pricing::quote(&pricing::QuoteInput { unit_price: Money::new(unit, currency), periods, quantity: u32::try_from(s.quantity).unwrap_or(1), coupon: None, tax_rate: if currency == Currency::Cny { pricing::Bp(600) } else { pricing::Bp(0) } })
+        .map_err(|e| Error::field("periods", e.to_string()))?;
+    let from = match s.term_end {
+        Some(end) if end > now => end,
+        _ => now,
+    };
+    let new_end = term_end(from, period, periods).ok_or_else(|| Error::field("periods", "too many periods"))?;
+    let order = charge(&mut tx, now, caller, &s, "renewal", &s.plan_id, &plan, unit, periods, q.total(), q.tax_included_minor).await?;
+    orders::transition(&mut tx, now, id, &["active", "expired"], to.as_str()).await?;
+    orders::set_term_end(&mut tx, now, id, new_end).await?;
+    event(&mut tx, now, "instance.renew", &s, json!({ "order_id": order.id, "expires_at": new_end })).await?;
+    if s.state == "expired" {
+        event(&mut tx, now, "instance.resume", &s, json!({})).await?;
+    }
+    audited(&mut tx, now, &caller.actor(), Some(buyer), "subscription.renewed", id, format!("renewed {periods} period(s) until {new_end} for {}", q.total()), request_id).await?;
+    tx.commit().await?;
+    Ok(orders::get_subscription(&mut state.db.clone(), id).await?)
+}
+
+/// Moves to a dearer plan now, paying the difference for the rest of the term.
+pub async fn upgrade(state: &AppState, caller: &Caller, buyer: &OrgId, id: &str, new_plan_id: &str, request_id: Option<&str>) -> Result<(Subscription, Money)> {
+    caller.admin_of(state, buyer).await?;
+    let now = state.clock.now();
+    let mut tx = state.db.begin().await?;
+    let s = buyer_subscription(&mut tx, buyer, id).await?;
+    if state_of(&s)? != SubscriptionState::Active {
+        return Err(Error::conflict("illegal_transition", "only an active subscription changes plan"));
+    }
+    let old = plan_of(&mut tx, &s).await?;
+    let pid: ProductId = s.product_id.parse().map_err(|_| Error::not_found())?;
+    let new = products::plans(&mut tx, &pid, false).await?.into_iter().find(|p| p.id.as_str() == new_plan_id).ok_or_else(|| Error::field("plan_id", "no such plan of this product"))?;
+    let (Billing::Periodic { period: p_old, .. }, Billing::Periodic { period: p_new, .. }) = (&old.billing, &new.spec.billing) else {
+        return Err(Error::field("plan_id", "plans change between periodic plans only"));
+    };
+    if p_old != p_new {
+        return Err(Error::field("plan_id", "the new plan must bill by the same period"));
+    }
+    let currency = Currency::parse(&orders::orders_of(&mut tx, id).await?.first().map(|o| o.currency.clone()).unwrap_or_default()).map_err(|e| Error::Internal(e.into()))?;
+    let qty = s.quantity;
+    let old_price = Money::new(site_price(&old, currency)? * qty, currency);
+    let new_price = Money::new(site_price(&new.spec, currency)? * qty, currency);
+    if new_price.minor <= old_price.minor {
+        return Err(Error::conflict("downgrade_at_renewal", "a cheaper plan takes effect at the next renewal; renew on it then"));
+    }
+    let end = s.term_end.ok_or_else(|| Error::conflict("illegal_transition", "no term to upgrade"))?;
+    let period_secs = match p_old {
+        souk_core::catalog::Period::Month => pricing::MONTH_SECS,
+        souk_core::catalog::Period::Year => pricing::YEAR_SECS,
+    };
+    let remaining = (end - now).num_seconds().max(0);
+    let due = pricing::upgrade_charge(old_price, new_price, remaining, period_secs).map_err(|e| Error::Internal(e.into()))?;
+    let tax = pricing::mul_div_half_up(due.minor, if currency == Currency::Cny { 600 } else { 0 }, 10_000 + if currency == Currency::Cny { 600 } else { 0 }).unwrap_or(0);
+    let order = charge(&mut tx, now, caller, &s, "upgrade", new_plan_id, &new.spec, site_price(&new.spec, currency)?, 1, due, tax).await?;
+    orders::set_plan(&mut tx, now, id, new_plan_id).await?;
+    event(&mut tx, now, "instance.change_plan", &s, json!({ "order_id": order.id, "new_plan_id": new_plan_id })).await?;
+    audited(&mut tx, now, &caller.actor(), Some(buyer), "subscription.upgraded", id, format!("upgraded to {} for {due}", new.spec.name), request_id).await?;
+    tx.commit().await?;
+    Ok((orders::get_subscription(&mut state.db.clone(), id).await?, due))
+}
+
+/// What unsubscribing now would refund: everything paid inside the no-reason window after
+/// the purchase; afterwards the whole periods of the term not yet begun, at the price of the
+/// latest order (capped at what was paid); nothing for one-time items and license codes.
+pub async fn refund_preview(tx: &mut Tx, now: DateTime<Utc>, buyer: &OrgId, s: &Subscription) -> Result<(Refund, Order)> {
+    let plan = plan_of(tx, s).await?;
+    let all: Vec<Order> = orders::orders_of(tx, &s.id).await?.into_iter().filter(|o| o.state != "refunded").collect();
+    let first = orders::orders_of(tx, &s.id).await?.into_iter().next().ok_or_else(Error::not_found)?;
+    let latest = all.last().cloned().unwrap_or_else(|| first.clone());
+    let currency = Currency::parse(&first.currency).map_err(|e| Error::Internal(e.into()))?;
+    let paid = Money::new(all.iter().map(|o| o.total_minor).sum(), currency);
+    let unused = match (&plan.billing, s.term_end) {
+        (Billing::Periodic { period, .. }, Some(end)) => {
+            let months = if *period == souk_core::catalog::Period::Month { 1 } else { 12 };
+            let mut n = 0u32;
+            while end.checked_sub_months(chrono::Months::new(months * (n + 1))).is_some_and(|start| start >= now) {
+                n += 1;
+            }
+            n
+        }
+        _ => 0,
+    };
+    let product = products::get(tx, &s.product_id.parse().map_err(|_| Error::not_found())?).await?;
+    let non_refundable = matches!(plan.billing, Billing::OneTime) || product.kind == ProductKind::License;
+    let used = orders::no_reason_refunds_since(tx, buyer, now - Duration::days(365)).await?;
+    let refund = pricing::refund(&RefundInput {
+        paid,
+        per_period_paid: Money::new(latest.unit_price_minor * s.quantity, currency),
+        periods_bought: unused,
+        periods_begun: 0,
+        non_refundable,
+        inside_no_reason_window: now < first.created_at + Duration::days(NO_REASON_DAYS),
+        no_reason_used_this_year: used,
+        no_reason_limit: NO_REASON_PER_YEAR,
+    })
+    .map_err(|e| Error::Internal(e.into()))?;
+    Ok((refund, latest))
+}
+
+pub async fn preview(state: &AppState, buyer: &OrgId, id: &str) -> Result<Refund> {
+    let mut tx = state.db.begin().await?;
+    let s = buyer_subscription(&mut tx, buyer, id).await?;
+    Ok(refund_preview(&mut tx, state.clock.now(), buyer, &s).await?.0)
+}
+
+/// Ends the subscription now and returns the refund its rules allow to the wallet.
+pub async fn unsubscribe(state: &AppState, caller: &Caller, buyer: &OrgId, id: &str, request_id: Option<&str>) -> Result<Refund> {
+    caller.admin_of(state, buyer).await?;
+    let now = state.clock.now();
+    let mut tx = state.db.begin().await?;
+    let s = buyer_subscription(&mut tx, buyer, id).await?;
+    state_of(&s)?.cancel().map_err(illegal)?;
+    let (refund, term_order) = refund_preview(&mut tx, now, buyer, &s).await?;
+    if !orders::transition(&mut tx, now, id, &["pending_fulfillment", "active", "expired"], "cancelled").await? {
+        return Err(Error::conflict("illegal_transition", "the subscription changed meanwhile"));
+    }
+    let kind = match refund.kind {
+        RefundKind::NoReason => "no_reason",
+        RefundKind::UnusedPeriods => "unused_periods",
+        RefundKind::None => "none",
+    };
+    orders::record_refund(&mut tx, now, id, &term_order.id, buyer.as_str(), kind, refund.amount.currency.code(), refund.amount.minor).await?;
+    if refund.amount.minor > 0 {
+        wallets::credit(&mut tx, now, buyer, refund.amount, "refund", Some(&term_order.id), &caller.actor()).await?;
+    }
+    if refund.kind == RefundKind::NoReason {
+        for o in orders::orders_of(&mut tx, id).await? {
+            orders::set_order_state(&mut tx, now, &o.id, "refunded").await?;
+        }
+    }
+    event(&mut tx, now, "instance.release", &s, json!({ "reason": "unsubscribed", "refund_minor": refund.amount.minor })).await?;
+    audited(&mut tx, now, &caller.actor(), Some(buyer), "subscription.unsubscribed", id, format!("unsubscribed; refund {} ({kind})", refund.amount), request_id).await?;
+    tx.commit().await?;
+    Ok(refund)
+}
+
+/// Expires subscriptions whose term ended (service suspended, grace begins) and releases
+/// those whose grace ended. Safe on every node at once, and catches up after downtime:
+/// each step is a conditional update, and the event is written only by the node whose
+/// update changed the row.
+pub async fn tick(state: &AppState) -> Result<(usize, usize)> {
+    let now = state.clock.now();
+    let mut db = state.db.clone();
+    let mut expired = 0;
+    for s in orders::due_to_expire(&mut db, now).await? {
+        let mut tx = state.db.begin().await?;
+        if orders::transition(&mut tx, now, &s.id, &["active"], "expired").await? {
+            let release_at = s.term_end.map(|e| e + Duration::days(DEFAULT_GRACE_DAYS));
+            event(&mut tx, now, "instance.suspend", &s, json!({ "reason": "expired", "release_at": release_at })).await?;
+            audited(&mut tx, now, "system", None, "subscription.expired", &s.id, "term ended; grace period begins".into(), None).await?;
+            expired += 1;
+        }
+        tx.commit().await?;
+    }
+    let mut released = 0;
+    for s in orders::due_to_release(&mut db, now - Duration::days(DEFAULT_GRACE_DAYS)).await? {
+        let mut tx = state.db.begin().await?;
+        if orders::transition(&mut tx, now, &s.id, &["expired"], "released").await? {
+            event(&mut tx, now, "instance.release", &s, json!({ "reason": "grace_ended" })).await?;
+            audited(&mut tx, now, "system", None, "subscription.released", &s.id, "grace period ended".into(), None).await?;
+            released += 1;
+        }
+        tx.commit().await?;
+    }
+    Ok((expired, released))
+}
