@@ -260,10 +260,10 @@ impl ProductContent {
     /// `own_images` the ids of the seller's uploaded PNG and JPEG files.
     pub fn check(&self, kind: ProductKind, categories: &[String], own_images: &[String]) -> Result<(), Vec<FieldError>> {
         let mut errors = Vec::new();
-        if let Some(logo) = &self.logo {
-            if !own_images.contains(logo) {
-                errors.push(FieldError::new("logo", "must be one of your uploaded PNG or JPEG images"));
-            }
+        if let Some(logo) = &self.logo
+            && !own_images.contains(logo)
+        {
+            errors.push(FieldError::new("logo", "must be one of your uploaded PNG or JPEG images"));
         }
         if self.screenshots.len() > MAX_SCREENSHOTS {
             errors.push(FieldError::new("screenshots", format!("at most {MAX_SCREENSHOTS} screenshots")));
@@ -478,15 +478,15 @@ impl ShopContent {
         if self.featured.iter().any(|id| !own_products.contains(id)) {
             errors.push(FieldError::new("featured", "feature only your own products"));
         }
-        if let Some(e) = &self.contact_email {
-            if let Err(err) = Email::parse("contact_email", e) {
-                errors.push(err);
-            }
+        if let Some(e) = &self.contact_email
+            && let Err(err) = Email::parse("contact_email", e)
+        {
+            errors.push(err);
         }
-        if let Some(p) = &self.contact_phone {
-            if let Err(err) = Phone::parse("contact_phone", p) {
-                errors.push(err);
-            }
+        if let Some(p) = &self.contact_phone
+            && let Err(err) = Phone::parse("contact_phone", p)
+        {
+            errors.push(err);
         }
         if errors.is_empty() { Ok(()) } else { Err(errors) }
     }

@@ -177,7 +177,13 @@ pub fn quote(input: &QuoteInput) -> Result<Quote, QuoteError> {
     let total = list - discount;
     let rate = i64::from(input.tax_rate.0);
     let tax = mul_div_half_up(total, rate, 10_000 + rate)?;
-    Ok(Quote { currency: input.unit_price.currency, list_minor: list, coupon_discount_minor: discount, total_minor: total, tax_included_minor: tax })
+    Ok(Quote {
+        currency: input.unit_price.currency,
+        list_minor: list,
+        coupon_discount_minor: discount,
+        total_minor: total,
+        tax_included_minor: tax,
+    })
 }
 
 /// Seconds in a period for pro-rata charges: a month counts 30 days, a year 365, whatever
@@ -187,7 +193,12 @@ pub const YEAR_SECS: i64 = 365 * 86_400;
 
 /// The charge for moving to a dearer plan now, for all the time left in the term (which may
 /// span several periods). A cheaper plan gives no credit: downgrades wait for the renewal.
-pub fn upgrade_charge(old_per_period: Money, new_per_period: Money, remaining_secs: i64, period_secs: i64) -> Result<Money, MoneyError> {
+pub fn upgrade_charge(
+    old_per_period: Money,
+    new_per_period: Money,
+    remaining_secs: i64,
+    period_secs: i64,
+) -> Result<Money, MoneyError> {
     let diff = new_per_period.checked_sub(old_per_period)?;
     if diff.minor <= 0 || remaining_secs <= 0 {
         return Ok(Money::zero(diff.currency));
@@ -266,7 +277,14 @@ mod tests {
 
     #[test]
     fn a_quote_shows_every_line() {
-        let q = quote(&QuoteInput { unit_price: cny(9900), periods: 12, quantity: 3, coupon: Some(CouponValue::Percent { bp: 1500 }), tax_rate: Bp(600) }).unwrap();
+        let q = quote(&QuoteInput {
+            unit_price: cny(9900),
+            periods: 12,
+            quantity: 3,
+            coupon: Some(CouponValue::Percent { bp: 1500 }),
+            tax_rate: Bp(600),
+        })
+        .unwrap();
         assert_eq!(q.list_minor, 356_400);
         assert_eq!(q.coupon_discount_minor, 53_460);
         assert_eq!(q.total_minor, 302_940);
@@ -276,11 +294,27 @@ mod tests {
 
     #[test]
     fn a_fixed_coupon_never_makes_a_negative_total() {
-        let q = quote(&QuoteInput { unit_price: cny(500), periods: 1, quantity: 1, coupon: Some(CouponValue::Fixed { amount_minor: 100_000 }), tax_rate: Bp(0) }).unwrap();
+        let q = quote(&QuoteInput {
+            unit_price: cny(500),
+            periods: 1,
+            quantity: 1,
+            coupon: Some(CouponValue::Fixed { amount_minor: 100_000 }),
+            tax_rate: Bp(0),
+        })
+        .unwrap();
         assert_eq!(q.coupon_discount_minor, 500);
         assert_eq!(q.total_minor, 0);
         assert!(quote(&QuoteInput { unit_price: cny(500), periods: 0, quantity: 1, coupon: None, tax_rate: Bp(0) }).is_err());
-        assert!(quote(&QuoteInput { unit_price: cny(500), periods: 1, quantity: 1, coupon: Some(CouponValue::Percent { bp: 10_001 }), tax_rate: Bp(0) }).is_err());
+        assert!(
+            quote(&QuoteInput {
+                unit_price: cny(500),
+                periods: 1,
+                quantity: 1,
+                coupon: Some(CouponValue::Percent { bp: 10_001 }),
+                tax_rate: Bp(0)
+            })
+            .is_err()
+        );
     }
 
     #[test]
@@ -330,16 +364,51 @@ mod tests {
             valid_until: t("2026-04-01T00:00:00Z"),
             per_buyer_limit: 1,
         };
-        let ok = CouponUse { now: t("2026-03-15T00:00:00Z"), seller: "org_a", product: "p", plan: "pl", currency: Currency::Cny, used_by_buyer: 0 };
+        let ok = CouponUse {
+            now: t("2026-03-15T00:00:00Z"),
+            seller: "org_a",
+            product: "p",
+            plan: "pl",
+            currency: Currency::Cny,
+            used_by_buyer: 0,
+        };
         assert_eq!(rule.apply(&ok), Ok(CouponValue::Fixed { amount_minor: 1000 }));
         assert_eq!(rule.apply(&CouponUse { now: t("2026-02-28T00:00:00Z"), ..ok }), Err(CouponRefused::NotYetValid));
-        let ok = CouponUse { now: t("2026-03-15T00:00:00Z"), seller: "org_a", product: "p", plan: "pl", currency: Currency::Cny, used_by_buyer: 0 };
+        let ok = CouponUse {
+            now: t("2026-03-15T00:00:00Z"),
+            seller: "org_a",
+            product: "p",
+            plan: "pl",
+            currency: Currency::Cny,
+            used_by_buyer: 0,
+        };
         assert_eq!(rule.apply(&CouponUse { now: t("2026-04-01T00:00:00Z"), ..ok }), Err(CouponRefused::Expired));
-        let ok = CouponUse { now: t("2026-03-15T00:00:00Z"), seller: "org_a", product: "p", plan: "pl", currency: Currency::Cny, used_by_buyer: 0 };
+        let ok = CouponUse {
+            now: t("2026-03-15T00:00:00Z"),
+            seller: "org_a",
+            product: "p",
+            plan: "pl",
+            currency: Currency::Cny,
+            used_by_buyer: 0,
+        };
         assert_eq!(rule.apply(&CouponUse { seller: "org_b", ..ok }), Err(CouponRefused::OutOfScope));
-        let ok = CouponUse { now: t("2026-03-15T00:00:00Z"), seller: "org_a", product: "p", plan: "pl", currency: Currency::Cny, used_by_buyer: 0 };
+        let ok = CouponUse {
+            now: t("2026-03-15T00:00:00Z"),
+            seller: "org_a",
+            product: "p",
+            plan: "pl",
+            currency: Currency::Cny,
+            used_by_buyer: 0,
+        };
         assert_eq!(rule.apply(&CouponUse { currency: Currency::Usd, ..ok }), Err(CouponRefused::WrongCurrency));
-        let ok = CouponUse { now: t("2026-03-15T00:00:00Z"), seller: "org_a", product: "p", plan: "pl", currency: Currency::Cny, used_by_buyer: 0 };
+        let ok = CouponUse {
+            now: t("2026-03-15T00:00:00Z"),
+            seller: "org_a",
+            product: "p",
+            plan: "pl",
+            currency: Currency::Cny,
+            used_by_buyer: 0,
+        };
         assert_eq!(rule.apply(&CouponUse { used_by_buyer: 1, ..ok }), Err(CouponRefused::UsedUp));
     }
 

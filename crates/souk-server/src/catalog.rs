@@ -776,15 +776,32 @@ pub async fn save_shop_draft(
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
     require_active_seller(&mut tx, org).await?;
-    let rev = souk_store::shops::save_draft(&mut tx, now, org, &content, &caller.actor())
-        .await?
-        .ok_or_else(|| Error::conflict("revision_in_review", "the shop page waiting for review cannot change; withdraw it to edit"))?;
-    record(&mut tx, now, Change { actor: &caller.actor(), org: Some(org), action: "shop.draft_saved", target: rev.id.as_str(), summary: format!("shop page revision {} saved", rev.number), request_id }).await?;
+    let rev = souk_store::shops::save_draft(&mut tx, now, org, &content, &caller.actor()).await?.ok_or_else(|| {
+        Error::conflict("revision_in_review", "the shop page waiting for review cannot change; withdraw it to edit")
+    })?;
+    record(
+        &mut tx,
+        now,
+        Change {
+            actor: &caller.actor(),
+            org: Some(org),
+            action: "shop.draft_saved",
+            target: rev.id.as_str(),
+            summary: format!("shop page revision {} saved", rev.number),
+            request_id,
+        },
+    )
+    .await?;
     tx.commit().await?;
     Ok(rev)
 }
 
-pub async fn submit_shop(state: &AppState, caller: &Caller, org: &OrgId, request_id: Option<&str>) -> Result<souk_store::shops::ShopRevision> {
+pub async fn submit_shop(
+    state: &AppState,
+    caller: &Caller,
+    org: &OrgId,
+    request_id: Option<&str>,
+) -> Result<souk_store::shops::ShopRevision> {
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
     require_active_seller(&mut tx, org).await?;
@@ -794,7 +811,9 @@ pub async fn submit_shop(state: &AppState, caller: &Caller, org: &OrgId, request
     }
     let rev = match souk_store::shops::open(&mut tx, org).await? {
         Some(r) if r.state == RevisionState::Draft => r,
-        Some(r) => return Err(Error::conflict("already_submitted", format!("shop page revision {} is already {}", r.number, r.state))),
+        Some(r) => {
+            return Err(Error::conflict("already_submitted", format!("shop page revision {} is already {}", r.number, r.state)));
+        }
         None => return Err(Error::conflict("no_draft", "there is no draft to submit; save your shop page first")),
     };
     let own: Vec<String> = products::list_for_seller(&mut tx, org).await?.into_iter().map(|p| p.id.to_string()).collect();
@@ -802,8 +821,27 @@ pub async fn submit_shop(state: &AppState, caller: &Caller, org: &OrgId, request
     let site = orgs::get(&mut tx, org).await?.site;
     let due = calendars::load(&mut tx, site).await?.add_working_days(now, REVIEW_SLA_WORKING_DAYS);
     souk_store::shops::submit(&mut tx, now, &rev.id, due).await?;
-    record(&mut tx, now, Change { actor: &caller.actor(), org: Some(org), action: "shop.submitted", target: rev.id.as_str(), summary: format!("shop page revision {} submitted; review due {due}", rev.number), request_id }).await?;
-    outbox::enqueue(&mut tx, now, "shop.review_submitted", org.as_str(), &json!({ "org_id": org, "revision_id": rev.id, "sla_due_at": due })).await?;
+    record(
+        &mut tx,
+        now,
+        Change {
+            actor: &caller.actor(),
+            org: Some(org),
+            action: "shop.submitted",
+            target: rev.id.as_str(),
+            summary: format!("shop page revision {} submitted; review due {due}", rev.number),
+            request_id,
+        },
+    )
+    .await?;
+    outbox::enqueue(
+        &mut tx,
+        now,
+        "shop.review_submitted",
+        org.as_str(),
+        &json!({ "org_id": org, "revision_id": rev.id, "sla_due_at": due }),
+    )
+    .await?;
     tx.commit().await?;
     Ok(souk_store::shops::get_revision(&mut state.db.clone(), &rev.id).await?)
 }
@@ -811,9 +849,22 @@ pub async fn submit_shop(state: &AppState, caller: &Caller, org: &OrgId, request
 pub async fn withdraw_shop(state: &AppState, caller: &Caller, org: &OrgId, request_id: Option<&str>) -> Result<()> {
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
-    let rev = souk_store::shops::open(&mut tx, org).await?.ok_or_else(|| Error::conflict("no_open_revision", "nothing to withdraw"))?;
+    let rev =
+        souk_store::shops::open(&mut tx, org).await?.ok_or_else(|| Error::conflict("no_open_revision", "nothing to withdraw"))?;
     souk_store::shops::withdraw(&mut tx, now, &rev.id).await?;
-    record(&mut tx, now, Change { actor: &caller.actor(), org: Some(org), action: "shop.withdrawn", target: rev.id.as_str(), summary: format!("shop page revision {} withdrawn", rev.number), request_id }).await?;
+    record(
+        &mut tx,
+        now,
+        Change {
+            actor: &caller.actor(),
+            org: Some(org),
+            action: "shop.withdrawn",
+            target: rev.id.as_str(),
+            summary: format!("shop page revision {} withdrawn", rev.number),
+            request_id,
+        },
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }
@@ -828,7 +879,8 @@ pub async fn decide_shop(
     request_id: Option<&str>,
 ) -> Result<souk_store::shops::ShopRevision> {
     let operator = caller.staff(StaffRole::Operator)?;
-    let reasons: Vec<(String, String)> = reasons.into_iter().map(|(f, r)| (f.trim().to_owned(), r.trim().to_owned())).filter(|(_, r)| !r.is_empty()).collect();
+    let reasons: Vec<(String, String)> =
+        reasons.into_iter().map(|(f, r)| (f.trim().to_owned(), r.trim().to_owned())).filter(|(_, r)| !r.is_empty()).collect();
     if !approve {
         check_rejection(&reasons, None).map_err(|e| Error::validation(vec![e]))?;
     }
@@ -839,8 +891,27 @@ pub async fn decide_shop(
     if !souk_store::shops::decide(&mut tx, now, id, &rev.org_id, to, operator.id.as_str(), &reasons).await? {
         return Err(Error::conflict("already_decided", "another operator decided this shop page first"));
     }
-    record(&mut tx, now, Change { actor: operator.id.as_str(), org: None, action: if approve { "shop.approved" } else { "shop.rejected" }, target: id.as_str(), summary: format!("shop page revision {} {}", rev.number, to), request_id }).await?;
-    outbox::enqueue(&mut tx, now, "shop.review_decided", rev.org_id.as_str(), &json!({ "org_id": rev.org_id, "revision_id": id, "status": to, "reasons": reasons })).await?;
+    record(
+        &mut tx,
+        now,
+        Change {
+            actor: operator.id.as_str(),
+            org: None,
+            action: if approve { "shop.approved" } else { "shop.rejected" },
+            target: id.as_str(),
+            summary: format!("shop page revision {} {}", rev.number, to),
+            request_id,
+        },
+    )
+    .await?;
+    outbox::enqueue(
+        &mut tx,
+        now,
+        "shop.review_decided",
+        rev.org_id.as_str(),
+        &json!({ "org_id": rev.org_id, "revision_id": id, "status": to, "reasons": reasons }),
+    )
+    .await?;
     tx.commit().await?;
     Ok(souk_store::shops::get_revision(&mut state.db.clone(), id).await?)
 }

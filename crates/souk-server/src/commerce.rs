@@ -57,15 +57,21 @@ pub async fn quote(state: &AppState, buyer: &OrgId, req: &QuoteRequest<'_>) -> R
         .ok_or_else(|| Error::field("plan_id", "no such plan of this product"))?;
     let mut errors = Vec::new();
     match &plan.spec.billing {
-        Billing::PayPerUse { .. } => return Err(Error::field("plan_id", "a pay-per-use plan is billed for what is used; nothing is paid up front")),
+        Billing::PayPerUse { .. } => {
+            return Err(Error::field("plan_id", "a pay-per-use plan is billed for what is used; nothing is paid up front"));
+        }
         Billing::Periodic { period, seats } => {
             let max = if *period == Period::Month { MAX_MONTHS } else { MAX_YEARS };
             if !(1..=max).contains(&req.periods) {
                 errors.push(FieldError::new("periods", format!("between 1 and {max}")));
             }
             match seats {
-                Some(s) if !(s.min..=s.max).contains(&req.quantity) => errors.push(FieldError::new("quantity", format!("between {} and {} seats", s.min, s.max))),
-                None if req.quantity != 1 => errors.push(FieldError::new("quantity", "this plan is not sold per seat; quantity is 1")),
+                Some(s) if !(s.min..=s.max).contains(&req.quantity) => {
+                    errors.push(FieldError::new("quantity", format!("between {} and {} seats", s.min, s.max)))
+                }
+                None if req.quantity != 1 => {
+                    errors.push(FieldError::new("quantity", "this plan is not sold per seat; quantity is 1"))
+                }
                 _ => {}
             }
         }
@@ -78,7 +84,12 @@ pub async fn quote(state: &AppState, buyer: &OrgId, req: &QuoteRequest<'_>) -> R
             }
         }
     }
-    let price = plan.spec.prices.iter().find(|p| p.site == site).ok_or_else(|| Error::field("plan_id", "this plan has no price on your site"))?;
+    let price = plan
+        .spec
+        .prices
+        .iter()
+        .find(|p| p.site == site)
+        .ok_or_else(|| Error::field("plan_id", "this plan has no price on your site"))?;
     let coupon = match req.coupon_code.map(str::trim).filter(|c| !c.is_empty()) {
         None => None,
         Some(code) => {
@@ -200,7 +211,8 @@ pub async fn create_coupon(state: &AppState, caller: &Caller, input: NewCoupon<'
     if !errors.is_empty() {
         return Err(Error::validation(errors));
     }
-    let rule = CouponRule { value, currency, scope, valid_from, valid_until: input.valid_until, per_buyer_limit: input.per_buyer_limit };
+    let rule =
+        CouponRule { value, currency, scope, valid_from, valid_until: input.valid_until, per_buyer_limit: input.per_buyer_limit };
     let mut tx = state.db.begin().await?;
     let coupon = coupons::create(&mut tx, now, &code, &rule, operator.id.as_str()).await.map_err(|e| match e {
         StoreError::Conflict(_) => Error::field("code", "is already used by another coupon"),
@@ -209,7 +221,14 @@ pub async fn create_coupon(state: &AppState, caller: &Caller, input: NewCoupon<'
     audit::record(
         &mut tx,
         now,
-        audit::NewEntry { actor: operator.id.as_str(), actor_org: None, action: "coupon.created", target: &coupon.id, summary: format!("coupon {code} created"), request_id },
+        audit::NewEntry {
+            actor: operator.id.as_str(),
+            actor_org: None,
+            action: "coupon.created",
+            target: &coupon.id,
+            summary: format!("coupon {code} created"),
+            request_id,
+        },
     )
     .await?;
     tx.commit().await?;
@@ -230,10 +249,10 @@ pub async fn place_order(
 ) -> Result<(souk_store::orders::Order, bool)> {
     caller.admin_of(state, buyer).await?;
     let mut db = state.db.clone();
-    if let Some(key) = idempotency_key {
-        if let Some(existing) = souk_store::orders::by_idempotency_key(&mut db, buyer, key).await? {
-            return Ok((existing, false));
-        }
+    if let Some(key) = idempotency_key
+        && let Some(existing) = souk_store::orders::by_idempotency_key(&mut db, buyer, key).await?
+    {
+        return Ok((existing, false));
     }
     let org = orgs::get(&mut db, buyer).await?;
     if org.verification_status != "verified" {
@@ -323,7 +342,14 @@ pub async fn place_order(
     audit::record(
         &mut tx,
         now,
-        audit::NewEntry { actor: &caller.actor(), actor_org: Some(buyer), action: "order.placed", target: &order.id, summary: format!("{} bought for {total}", priced.plan_name), request_id },
+        audit::NewEntry {
+            actor: &caller.actor(),
+            actor_org: Some(buyer),
+            action: "order.placed",
+            target: &order.id,
+            summary: format!("{} bought for {total}", priced.plan_name),
+            request_id,
+        },
     )
     .await?;
     tx.commit().await?;

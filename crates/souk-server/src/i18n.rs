@@ -237,7 +237,11 @@ pub const ENTRIES: &[(&str, &str, &str)] = &[
     ("shop.introduction", "Introduction (Markdown)", "店铺介绍（Markdown）"),
     ("shop.featured", "Featured products", "推荐商品"),
     ("shop.preview", "Save and preview", "保存并预览"),
-    ("shop.preview_note", "Preview: this is how your shop page will look once approved. Buyers do not see it yet.", "预览：审核通过后店铺页面将如下所示，买家目前还看不到。"),
+    (
+        "shop.preview_note",
+        "Preview: this is how your shop page will look once approved. Buyers do not see it yet.",
+        "预览：审核通过后店铺页面将如下所示，买家目前还看不到。",
+    ),
     ("shop.published", "Published", "已发布"),
     ("shop.unpublished", "Not published yet", "尚未发布"),
     ("shop.reviews", "Shop pages", "店铺装修审核"),

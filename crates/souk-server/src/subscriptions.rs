@@ -40,11 +40,17 @@ async fn buyer_subscription(tx: &mut Tx, buyer: &OrgId, id: &str) -> Result<Subs
 
 async fn plan_of(tx: &mut Tx, s: &Subscription) -> Result<Plan> {
     let pid: ProductId = s.product_id.parse().map_err(|_| Error::not_found())?;
-    products::plans(tx, &pid, true).await?.into_iter().find(|p| p.id.as_str() == s.plan_id).map(|p| p.spec).ok_or_else(Error::not_found)
+    products::plans(tx, &pid, true)
+        .await?
+        .into_iter()
+        .find(|p| p.id.as_str() == s.plan_id)
+        .map(|p| p.spec)
+        .ok_or_else(Error::not_found)
 }
 
 async fn event(tx: &mut Tx, now: DateTime<Utc>, topic: &str, s: &Subscription, extra: serde_json::Value) -> Result<()> {
-    let mut payload = json!({ "subscription_id": s.id, "product_id": s.product_id, "plan_id": s.plan_id, "buyer_org_id": s.buyer_org_id });
+    let mut payload =
+        json!({ "subscription_id": s.id, "product_id": s.product_id, "plan_id": s.plan_id, "buyer_org_id": s.buyer_org_id });
     if let (Some(p), Some(e)) = (payload.as_object_mut(), extra.as_object()) {
         p.extend(e.clone());
     }
@@ -52,14 +58,29 @@ async fn event(tx: &mut Tx, now: DateTime<Utc>, topic: &str, s: &Subscription, e
     Ok(())
 }
 
-async fn audited(tx: &mut Tx, now: DateTime<Utc>, actor: &str, org: Option<&OrgId>, action: &str, target: &str, summary: String, request_id: Option<&str>) -> Result<()> {
+async fn audited(
+    tx: &mut Tx,
+    now: DateTime<Utc>,
+    actor: &str,
+    org: Option<&OrgId>,
+    action: &str,
+    target: &str,
+    summary: String,
+    request_id: Option<&str>,
+) -> Result<()> {
     audit::record(tx, now, audit::NewEntry { actor, actor_org: org, action, target, summary, request_id }).await?;
     Ok(())
 }
 
 /// The seller's system reports the instance provisioned (until the signed protocol of the
 /// fulfillment work answers this itself).
-pub async fn fulfilled(state: &AppState, caller: &Caller, seller: &OrgId, id: &str, request_id: Option<&str>) -> Result<Subscription> {
+pub async fn fulfilled(
+    state: &AppState,
+    caller: &Caller,
+    seller: &OrgId,
+    id: &str,
+    request_id: Option<&str>,
+) -> Result<Subscription> {
     caller.role_in(state, seller).await?;
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
@@ -76,7 +97,17 @@ pub async fn fulfilled(state: &AppState, caller: &Caller, seller: &OrgId, id: &s
             orders::set_order_state(&mut tx, now, &o.id, "completed").await?;
         }
     }
-    audited(&mut tx, now, &caller.actor(), Some(seller), "subscription.fulfilled", id, "provisioned by the seller".into(), request_id).await?;
+    audited(
+        &mut tx,
+        now,
+        &caller.actor(),
+        Some(seller),
+        "subscription.fulfilled",
+        id,
+        "provisioned by the seller".into(),
+        request_id,
+    )
+    .await?;
     tx.commit().await?;
     Ok(orders::get_subscription(&mut state.db.clone(), id).await?)
 }
@@ -123,48 +154,91 @@ async fn charge(
     .await?;
     let buyer: OrgId = s.buyer_org_id.parse().map_err(|_| Error::not_found())?;
     if let Err(short) = wallets::debit(tx, now, &buyer, total, kind, Some(&order.id), &caller.actor()).await? {
-        return Err(Error::new(axum::http::StatusCode::PAYMENT_REQUIRED, "insufficient_funds", format!("the wallet holds {}, this costs {total}", short.balance)));
+        return Err(Error::new(
+            axum::http::StatusCode::PAYMENT_REQUIRED,
+            "insufficient_funds",
+            format!("the wallet holds {}, this costs {total}", short.balance),
+        ));
     }
     Ok(order)
 }
 
 fn site_price(plan: &Plan, currency: Currency) -> Result<i64> {
-    plan.prices.iter().find(|p| p.site.currency() == currency).map(|p| p.amount_minor).ok_or_else(|| Error::conflict("not_priced", "this plan has no price in the subscription's currency"))
+    plan.prices
+        .iter()
+        .find(|p| p.site.currency() == currency)
+        .map(|p| p.amount_minor)
+        .ok_or_else(|| Error::conflict("not_priced", "this plan has no price in the subscription's currency"))
 }
 
 /// Renews for `periods` more, from the end of the current term (or from now, if it already
 /// expired), paid from the wallet. An expired subscription in its grace period comes back.
-pub async fn renew(state: &AppState, caller: &Caller, buyer: &OrgId, id: &str, periods: u32, request_id: Option<&str>) -> Result<Subscription> {
+pub async fn renew(
+    state: &AppState,
+    caller: &Caller,
+    buyer: &OrgId,
+    id: &str,
+    periods: u32,
+    request_id: Option<&str>,
+) -> Result<Subscription> {
     caller.admin_of(state, buyer).await?;
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
     let s = buyer_subscription(&mut tx, buyer, id).await?;
     let to = state_of(&s)?.renew().map_err(illegal)?;
     let plan = plan_of(&mut tx, &s).await?;
-    let Billing::Periodic { period, .. } = plan.billing else { return Err(Error::conflict("not_renewable", "only periodic plans are renewed")) };
-    let currency = Currency::parse(&orders::orders_of(&mut tx, id).await?.first().map(|o| o.currency.clone()).unwrap_or_default()).map_err(|e| Error::Internal(e.into()))?;
+    let Billing::Periodic { period, .. } = plan.billing else {
+        return Err(Error::conflict("not_renewable", "only periodic plans are renewed"));
+    };
+    let currency =
+        Currency::parse(&orders::orders_of(&mut tx, id).await?.first().map(|o| o.currency.clone()).unwrap_or_default())
+            .map_err(|e| Error::Internal(e.into()))?;
     let unit = site_price(&plan, currency)?;
-    let q = pricing::quote(&pricing::QuoteInput { unit_price: Money::new(unit, currency), periods, quantity: u32::try_from(s.quantity).unwrap_or(1), coupon: None, tax_rate: if currency == Currency::Cny { pricing::Bp(600) } else { pricing::Bp(0) } })
-        .map_err(|e| Error::field("periods", e.to_string()))?;
+    let q = pricing::quote(&pricing::QuoteInput {
+        unit_price: Money::new(unit, currency),
+        periods,
+        quantity: u32::try_from(s.quantity).unwrap_or(1),
+        coupon: None,
+        tax_rate: if currency == Currency::Cny { pricing::Bp(600) } else { pricing::Bp(0) },
+    })
+    .map_err(|e| Error::field("periods", e.to_string()))?;
     let from = match s.term_end {
         Some(end) if end > now => end,
         _ => now,
     };
     let new_end = term_end(from, period, periods).ok_or_else(|| Error::field("periods", "too many periods"))?;
-    let order = charge(&mut tx, now, caller, &s, "renewal", &s.plan_id, &plan, unit, periods, q.total(), q.tax_included_minor).await?;
+    let order =
+        charge(&mut tx, now, caller, &s, "renewal", &s.plan_id, &plan, unit, periods, q.total(), q.tax_included_minor).await?;
     orders::transition(&mut tx, now, id, &["active", "expired"], to.as_str()).await?;
     orders::set_term_end(&mut tx, now, id, new_end).await?;
     event(&mut tx, now, "instance.renew", &s, json!({ "order_id": order.id, "expires_at": new_end })).await?;
     if s.state == "expired" {
         event(&mut tx, now, "instance.resume", &s, json!({})).await?;
     }
-    audited(&mut tx, now, &caller.actor(), Some(buyer), "subscription.renewed", id, format!("renewed {periods} period(s) until {new_end} for {}", q.total()), request_id).await?;
+    audited(
+        &mut tx,
+        now,
+        &caller.actor(),
+        Some(buyer),
+        "subscription.renewed",
+        id,
+        format!("renewed {periods} period(s) until {new_end} for {}", q.total()),
+        request_id,
+    )
+    .await?;
     tx.commit().await?;
     Ok(orders::get_subscription(&mut state.db.clone(), id).await?)
 }
 
 /// Moves to a dearer plan now, paying the difference for the rest of the term.
-pub async fn upgrade(state: &AppState, caller: &Caller, buyer: &OrgId, id: &str, new_plan_id: &str, request_id: Option<&str>) -> Result<(Subscription, Money)> {
+pub async fn upgrade(
+    state: &AppState,
+    caller: &Caller,
+    buyer: &OrgId,
+    id: &str,
+    new_plan_id: &str,
+    request_id: Option<&str>,
+) -> Result<(Subscription, Money)> {
     caller.admin_of(state, buyer).await?;
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
@@ -174,14 +248,21 @@ pub async fn upgrade(state: &AppState, caller: &Caller, buyer: &OrgId, id: &str,
     }
     let old = plan_of(&mut tx, &s).await?;
     let pid: ProductId = s.product_id.parse().map_err(|_| Error::not_found())?;
-    let new = products::plans(&mut tx, &pid, false).await?.into_iter().find(|p| p.id.as_str() == new_plan_id).ok_or_else(|| Error::field("plan_id", "no such plan of this product"))?;
-    let (Billing::Periodic { period: p_old, .. }, Billing::Periodic { period: p_new, .. }) = (&old.billing, &new.spec.billing) else {
+    let new = products::plans(&mut tx, &pid, false)
+        .await?
+        .into_iter()
+        .find(|p| p.id.as_str() == new_plan_id)
+        .ok_or_else(|| Error::field("plan_id", "no such plan of this product"))?;
+    let (Billing::Periodic { period: p_old, .. }, Billing::Periodic { period: p_new, .. }) = (&old.billing, &new.spec.billing)
+    else {
         return Err(Error::field("plan_id", "plans change between periodic plans only"));
     };
     if p_old != p_new {
         return Err(Error::field("plan_id", "the new plan must bill by the same period"));
     }
-    let currency = Currency::parse(&orders::orders_of(&mut tx, id).await?.first().map(|o| o.currency.clone()).unwrap_or_default()).map_err(|e| Error::Internal(e.into()))?;
+    let currency =
+        Currency::parse(&orders::orders_of(&mut tx, id).await?.first().map(|o| o.currency.clone()).unwrap_or_default())
+            .map_err(|e| Error::Internal(e.into()))?;
     let qty = s.quantity;
     let old_price = Money::new(site_price(&old, currency)? * qty, currency);
     let new_price = Money::new(site_price(&new.spec, currency)? * qty, currency);
@@ -195,11 +276,28 @@ pub async fn upgrade(state: &AppState, caller: &Caller, buyer: &OrgId, id: &str,
     };
     let remaining = (end - now).num_seconds().max(0);
     let due = pricing::upgrade_charge(old_price, new_price, remaining, period_secs).map_err(|e| Error::Internal(e.into()))?;
-    let tax = pricing::mul_div_half_up(due.minor, if currency == Currency::Cny { 600 } else { 0 }, 10_000 + if currency == Currency::Cny { 600 } else { 0 }).unwrap_or(0);
-    let order = charge(&mut tx, now, caller, &s, "upgrade", new_plan_id, &new.spec, site_price(&new.spec, currency)?, 1, due, tax).await?;
+    let tax = pricing::mul_div_half_up(
+        due.minor,
+        if currency == Currency::Cny { 600 } else { 0 },
+        10_000 + if currency == Currency::Cny { 600 } else { 0 },
+    )
+    .unwrap_or(0);
+    let order =
+        charge(&mut tx, now, caller, &s, "upgrade", new_plan_id, &new.spec, site_price(&new.spec, currency)?, 1, due, tax)
+            .await?;
     orders::set_plan(&mut tx, now, id, new_plan_id).await?;
     event(&mut tx, now, "instance.change_plan", &s, json!({ "order_id": order.id, "new_plan_id": new_plan_id })).await?;
-    audited(&mut tx, now, &caller.actor(), Some(buyer), "subscription.upgraded", id, format!("upgraded to {} for {due}", new.spec.name), request_id).await?;
+    audited(
+        &mut tx,
+        now,
+        &caller.actor(),
+        Some(buyer),
+        "subscription.upgraded",
+        id,
+        format!("upgraded to {} for {due}", new.spec.name),
+        request_id,
+    )
+    .await?;
     tx.commit().await?;
     Ok((orders::get_subscription(&mut state.db.clone(), id).await?, due))
 }
@@ -264,7 +362,17 @@ pub async fn unsubscribe(state: &AppState, caller: &Caller, buyer: &OrgId, id: &
         RefundKind::UnusedPeriods => "unused_periods",
         RefundKind::None => "none",
     };
-    orders::record_refund(&mut tx, now, id, &term_order.id, buyer.as_str(), kind, refund.amount.currency.code(), refund.amount.minor).await?;
+    orders::record_refund(
+        &mut tx,
+        now,
+        id,
+        &term_order.id,
+        buyer.as_str(),
+        kind,
+        refund.amount.currency.code(),
+        refund.amount.minor,
+    )
+    .await?;
     if refund.amount.minor > 0 {
         wallets::credit(&mut tx, now, buyer, refund.amount, "refund", Some(&term_order.id), &caller.actor()).await?;
     }
@@ -274,7 +382,17 @@ pub async fn unsubscribe(state: &AppState, caller: &Caller, buyer: &OrgId, id: &
         }
     }
     event(&mut tx, now, "instance.release", &s, json!({ "reason": "unsubscribed", "refund_minor": refund.amount.minor })).await?;
-    audited(&mut tx, now, &caller.actor(), Some(buyer), "subscription.unsubscribed", id, format!("unsubscribed; refund {} ({kind})", refund.amount), request_id).await?;
+    audited(
+        &mut tx,
+        now,
+        &caller.actor(),
+        Some(buyer),
+        "subscription.unsubscribed",
+        id,
+        format!("unsubscribed; refund {} ({kind})", refund.amount),
+        request_id,
+    )
+    .await?;
     tx.commit().await?;
     Ok(refund)
 }
@@ -292,7 +410,8 @@ pub async fn tick(state: &AppState) -> Result<(usize, usize)> {
         if orders::transition(&mut tx, now, &s.id, &["active"], "expired").await? {
             let release_at = s.term_end.map(|e| e + Duration::days(DEFAULT_GRACE_DAYS));
             event(&mut tx, now, "instance.suspend", &s, json!({ "reason": "expired", "release_at": release_at })).await?;
-            audited(&mut tx, now, "system", None, "subscription.expired", &s.id, "term ended; grace period begins".into(), None).await?;
+            audited(&mut tx, now, "system", None, "subscription.expired", &s.id, "term ended; grace period begins".into(), None)
+                .await?;
             expired += 1;
         }
         tx.commit().await?;
@@ -308,4 +427,74 @@ pub async fn tick(state: &AppState) -> Result<(usize, usize)> {
         tx.commit().await?;
     }
     Ok((expired, released))
+}
+
+/// Starts the plan's free trial for the buyer: real-name verification required (enterprise
+/// verification where the plan says so), one trial per buyer and product ever.
+pub async fn start_trial(
+    state: &AppState,
+    caller: &Caller,
+    buyer: &OrgId,
+    product_id: &str,
+    plan_id: &str,
+    request_id: Option<&str>,
+) -> Result<Subscription> {
+    caller.admin_of(state, buyer).await?;
+    let now = state.clock.now();
+    let mut tx = state.db.begin().await?;
+    let org = souk_store::orgs::get(&mut tx, buyer).await?;
+    let pid: ProductId = product_id.parse().map_err(|_| Error::field("product_id", "no such product on this site"))?;
+    if !souk_store::storefront::is_listed(&mut tx, &pid, org.site).await? {
+        return Err(Error::field("product_id", "no such product on this site"));
+    }
+    let plan = products::plans(&mut tx, &pid, false)
+        .await?
+        .into_iter()
+        .find(|p| p.id.as_str() == plan_id)
+        .ok_or_else(|| Error::field("plan_id", "no such plan of this product"))?;
+    let trial = plan.spec.trial.clone().ok_or_else(|| Error::field("plan_id", "this plan has no free trial"))?;
+    if org.verification_status != "verified" {
+        return Err(Error::forbidden("complete real-name verification before starting a trial"));
+    }
+    if trial.enterprise_only && org.kind != souk_core::identity::OrgKind::Enterprise {
+        return Err(Error::forbidden("this trial is for verified enterprises only"));
+    }
+    let product = products::get(&mut tx, &pid).await?;
+    let ends = now + Duration::days(i64::from(trial.days));
+    let sub = orders::create_subscription(
+        &mut tx,
+        now,
+        orders::NewSubscription {
+            buyer: buyer.as_str(),
+            seller: product.seller_org_id.as_str(),
+            product: pid.as_str(),
+            plan: plan.id.as_str(),
+            quantity: 1,
+            term_start: now,
+            term_end: Some(ends),
+        },
+    )
+    .await?;
+    orders::record_trial(&mut tx, buyer.as_str(), pid.as_str(), plan.id.as_str(), &sub.id, now, ends).await.map_err(
+        |e| match e {
+            souk_store::StoreError::Conflict(_) => {
+                Error::conflict("trial_used", "this organization has already tried this product")
+            }
+            other => other.into(),
+        },
+    )?;
+    event(&mut tx, now, "instance.create", &sub, json!({ "trial": true, "expires_at": ends, "quantity": 1 })).await?;
+    audited(
+        &mut tx,
+        now,
+        &caller.actor(),
+        Some(buyer),
+        "subscription.trial_started",
+        &sub.id,
+        format!("{}-day trial of {}", trial.days, plan.spec.name),
+        request_id,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(sub)
 }

@@ -299,7 +299,11 @@ async fn a_seller_and_an_operator_take_a_product_through_review_in_a_browser() {
     std::fs::write(&logo, b"\x89PNG\r\n\x1a\n browser logo").unwrap();
     find(&c, "#media-form input[type=file]").await.send_keys(logo.to_str().unwrap()).await.unwrap();
     go(&c, "#media-form button").await;
-    c.wait().at_most(Duration::from_secs(10)).for_element(Locator::XPath("//form[@id='media-form']//p[contains(., '✓')]")).await.unwrap();
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::XPath("//form[@id='media-form']//p[contains(., '✓')]"))
+        .await
+        .unwrap();
     fill(&c, "#f-description", "Checks your sites **every minute**.").await;
     c.find(Locator::Css("#f-category")).await.unwrap().select_by_value("devops").await.unwrap();
     fill(&c, "#f-support_email", "help@sam.example").await;

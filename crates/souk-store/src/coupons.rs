@@ -31,7 +31,13 @@ fn coupon(r: &Row) -> Result<Coupon, StoreError> {
 }
 
 /// Creates a coupon; a code already used gives [`StoreError::Conflict`].
-pub async fn create(c: &mut impl Conn, now: DateTime<Utc>, code: &str, rule: &CouponRule, issued_by: &str) -> Result<Coupon, StoreError> {
+pub async fn create(
+    c: &mut impl Conn,
+    now: DateTime<Utc>,
+    code: &str,
+    rule: &CouponRule,
+    issued_by: &str,
+) -> Result<Coupon, StoreError> {
     let id = format!("cpn_{}", souk_core::id::new_body(now));
     c.execute(
         q("INSERT INTO coupons (id, code, rule, issued_by, created_at) VALUES ($1, $2, $3, $4, $5)")
@@ -59,7 +65,9 @@ pub async fn list(c: &mut impl Conn) -> Result<Vec<Coupon>, StoreError> {
 pub async fn used_by(c: &mut impl Conn, coupon_id: &str, buyer: &OrgId) -> Result<u32, StoreError> {
     let n: i64 = c
         .fetch_one(
-            q("SELECT COUNT(*) AS n FROM coupon_redemptions WHERE coupon_id = $1 AND buyer_org_id = $2").bind(coupon_id).bind(buyer.as_str()),
+            q("SELECT COUNT(*) AS n FROM coupon_redemptions WHERE coupon_id = $1 AND buyer_org_id = $2")
+                .bind(coupon_id)
+                .bind(buyer.as_str()),
         )
         .await?
         .get("n")?;

@@ -8,8 +8,8 @@ pub mod accounts;
 pub mod api_keys;
 pub mod audit;
 pub mod calendars;
-pub mod coupons;
 pub mod clock;
+pub mod coupons;
 mod db;
 pub mod idempotency;
 pub mod orders;
@@ -24,8 +24,8 @@ pub mod uploads;
 pub mod verifications;
 pub mod wallets;
 
-pub use db::{Backend, Conn, DatabaseUrl, Db, Q, Row, Tx, Value, q, q2};
 pub(crate) use db::q_built;
+pub use db::{Backend, Conn, DatabaseUrl, Db, Q, Row, Tx, Value, q, q2};
 
 /// The one error type of the persistence layer.
 #[derive(Debug, thiserror::Error)]

@@ -96,7 +96,11 @@ pub struct NewSubscription<'a> {
     pub term_end: Option<DateTime<Utc>>,
 }
 
-pub async fn create_subscription(c: &mut impl Conn, now: DateTime<Utc>, s: NewSubscription<'_>) -> Result<Subscription, StoreError> {
+pub async fn create_subscription(
+    c: &mut impl Conn,
+    now: DateTime<Utc>,
+    s: NewSubscription<'_>,
+) -> Result<Subscription, StoreError> {
     let id = format!("sub_{}", souk_core::id::new_body(now));
     c.execute(
         q("INSERT INTO subscriptions (id, buyer_org_id, seller_org_id, product_id, plan_id, state, quantity, term_start, term_end, created_at, updated_at)
@@ -178,16 +182,26 @@ pub async fn get_for_buyer(c: &mut impl Conn, buyer: &OrgId, id: &str) -> Result
 }
 
 pub async fn by_idempotency_key(c: &mut impl Conn, buyer: &OrgId, key: &str) -> Result<Option<Order>, StoreError> {
-    let row = c.fetch_optional(q("SELECT * FROM orders WHERE buyer_org_id = $1 AND idempotency_key = $2").bind(buyer.as_str()).bind(key)).await?;
+    let row = c
+        .fetch_optional(q("SELECT * FROM orders WHERE buyer_org_id = $1 AND idempotency_key = $2").bind(buyer.as_str()).bind(key))
+        .await?;
     row.as_ref().map(order).transpose()
 }
 
 pub async fn list_for_buyer(c: &mut impl Conn, buyer: &OrgId) -> Result<Vec<Order>, StoreError> {
-    c.fetch_all(q("SELECT * FROM orders WHERE buyer_org_id = $1 ORDER BY id DESC").bind(buyer.as_str())).await?.iter().map(order).collect()
+    c.fetch_all(q("SELECT * FROM orders WHERE buyer_org_id = $1 ORDER BY id DESC").bind(buyer.as_str()))
+        .await?
+        .iter()
+        .map(order)
+        .collect()
 }
 
 pub async fn list_for_seller(c: &mut impl Conn, seller: &OrgId) -> Result<Vec<Order>, StoreError> {
-    c.fetch_all(q("SELECT * FROM orders WHERE seller_org_id = $1 ORDER BY id DESC").bind(seller.as_str())).await?.iter().map(order).collect()
+    c.fetch_all(q("SELECT * FROM orders WHERE seller_org_id = $1 ORDER BY id DESC").bind(seller.as_str()))
+        .await?
+        .iter()
+        .map(order)
+        .collect()
 }
 
 pub async fn subscriptions_for_buyer(c: &mut impl Conn, buyer: &OrgId) -> Result<Vec<Subscription>, StoreError> {
@@ -199,7 +213,13 @@ pub async fn subscriptions_for_buyer(c: &mut impl Conn, buyer: &OrgId) -> Result
 }
 
 /// Records that a coupon was used by this order.
-pub async fn redeem_coupon(c: &mut impl Conn, now: DateTime<Utc>, coupon_id: &str, buyer: &str, order_id: &str) -> Result<(), StoreError> {
+pub async fn redeem_coupon(
+    c: &mut impl Conn,
+    now: DateTime<Utc>,
+    coupon_id: &str,
+    buyer: &str,
+    order_id: &str,
+) -> Result<(), StoreError> {
     c.execute(
         q("INSERT INTO coupon_redemptions (coupon_id, buyer_org_id, order_id, at) VALUES ($1, $2, $3, $4)")
             .bind(coupon_id)
@@ -218,22 +238,22 @@ pub async fn get_subscription(c: &mut impl Conn, id: &str) -> Result<Subscriptio
 /// Moves a subscription from one of `from` to `to`; false if it was in none of them.
 pub async fn transition(c: &mut impl Conn, now: DateTime<Utc>, id: &str, from: &[&str], to: &str) -> Result<bool, StoreError> {
     let f = |i: usize| from.get(i).or(from.first()).copied().unwrap_or("");
-    Ok(c
-        .execute(
-            q("UPDATE subscriptions SET state = $1, updated_at = $2 WHERE id = $3 AND state IN ($4, $5, $6)")
-                .bind(to)
-                .bind(now)
-                .bind(id)
-                .bind(f(0))
-                .bind(f(1))
-                .bind(f(2)),
-        )
-        .await?
+    Ok(c.execute(
+        q("UPDATE subscriptions SET state = $1, updated_at = $2 WHERE id = $3 AND state IN ($4, $5, $6)")
+            .bind(to)
+            .bind(now)
+            .bind(id)
+            .bind(f(0))
+            .bind(f(1))
+            .bind(f(2)),
+    )
+    .await?
         == 1)
 }
 
 pub async fn set_term_end(c: &mut impl Conn, now: DateTime<Utc>, id: &str, term_end: DateTime<Utc>) -> Result<(), StoreError> {
-    c.execute(q("UPDATE subscriptions SET term_end = $1, updated_at = $2 WHERE id = $3").bind(term_end).bind(now).bind(id)).await?;
+    c.execute(q("UPDATE subscriptions SET term_end = $1, updated_at = $2 WHERE id = $3").bind(term_end).bind(now).bind(id))
+        .await?;
     Ok(())
 }
 
@@ -253,16 +273,22 @@ pub async fn due_to_expire(c: &mut impl Conn, now: DateTime<Utc>) -> Result<Vec<
 
 /// Expired subscriptions whose term ended before `cutoff` (now minus the grace period).
 pub async fn due_to_release(c: &mut impl Conn, cutoff: DateTime<Utc>) -> Result<Vec<Subscription>, StoreError> {
-    c.fetch_all(q("SELECT * FROM subscriptions WHERE state = 'expired' AND term_end <= $1 ORDER BY term_end, id LIMIT 500").bind(cutoff))
-        .await?
-        .iter()
-        .map(subscription)
-        .collect()
+    c.fetch_all(
+        q("SELECT * FROM subscriptions WHERE state = 'expired' AND term_end <= $1 ORDER BY term_end, id LIMIT 500").bind(cutoff),
+    )
+    .await?
+    .iter()
+    .map(subscription)
+    .collect()
 }
 
 /// The orders of a subscription, oldest first.
 pub async fn orders_of(c: &mut impl Conn, subscription_id: &str) -> Result<Vec<Order>, StoreError> {
-    c.fetch_all(q("SELECT * FROM orders WHERE subscription_id = $1 ORDER BY id").bind(subscription_id)).await?.iter().map(order).collect()
+    c.fetch_all(q("SELECT * FROM orders WHERE subscription_id = $1 ORDER BY id").bind(subscription_id))
+        .await?
+        .iter()
+        .map(order)
+        .collect()
 }
 
 pub async fn set_order_state(c: &mut impl Conn, now: DateTime<Utc>, id: &str, state: &str) -> Result<(), StoreError> {
@@ -300,8 +326,36 @@ pub async fn record_refund(
 /// No-reason refunds the buyer had since `since` (the yearly limit counts these).
 pub async fn no_reason_refunds_since(c: &mut impl Conn, buyer: &OrgId, since: DateTime<Utc>) -> Result<u32, StoreError> {
     let n: i64 = c
-        .fetch_one(q("SELECT COUNT(*) AS n FROM refunds WHERE buyer_org_id = $1 AND kind = 'no_reason' AND at >= $2").bind(buyer.as_str()).bind(since))
+        .fetch_one(
+            q("SELECT COUNT(*) AS n FROM refunds WHERE buyer_org_id = $1 AND kind = 'no_reason' AND at >= $2")
+                .bind(buyer.as_str())
+                .bind(since),
+        )
         .await?
         .get("n")?;
     Ok(u32::try_from(n).unwrap_or(u32::MAX))
+}
+
+/// Records a trial. A second trial of the same product by the same buyer gives
+/// [`StoreError::Conflict`], whatever the timing.
+pub async fn record_trial(
+    c: &mut impl Conn,
+    buyer: &str,
+    product: &str,
+    plan: &str,
+    subscription_id: &str,
+    started_at: DateTime<Utc>,
+    ends_at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    c.execute(
+        q("INSERT INTO trials (buyer_org_id, product_id, plan_id, subscription_id, started_at, ends_at) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(buyer)
+            .bind(product)
+            .bind(plan)
+            .bind(subscription_id)
+            .bind(started_at)
+            .bind(ends_at),
+    )
+    .await?;
+    Ok(())
 }

@@ -59,7 +59,8 @@ pub async fn get_revision(c: &mut impl Conn, id: &ShopRevisionId) -> Result<Shop
 pub async fn live(c: &mut impl Conn, org: &OrgId) -> Result<Option<ShopRevision>, StoreError> {
     let row = c
         .fetch_optional(
-            q("SELECT r.* FROM shops s JOIN shop_revisions r ON r.id = s.live_revision_id WHERE s.org_id = $1").bind(org.as_str()),
+            q("SELECT r.* FROM shops s JOIN shop_revisions r ON r.id = s.live_revision_id WHERE s.org_id = $1")
+                .bind(org.as_str()),
         )
         .await?;
     row.as_ref().map(revision).transpose()
@@ -68,7 +69,8 @@ pub async fn live(c: &mut impl Conn, org: &OrgId) -> Result<Option<ShopRevision>
 pub async fn open(c: &mut impl Conn, org: &OrgId) -> Result<Option<ShopRevision>, StoreError> {
     let row = c
         .fetch_optional(
-            q("SELECT * FROM shop_revisions WHERE org_id = $1 AND state IN ('draft', 'submitted', 'in_review')").bind(org.as_str()),
+            q("SELECT * FROM shop_revisions WHERE org_id = $1 AND state IN ('draft', 'submitted', 'in_review')")
+                .bind(org.as_str()),
         )
         .await?;
     row.as_ref().map(revision).transpose()
@@ -120,15 +122,14 @@ pub async fn save_draft(
 }
 
 pub async fn submit(c: &mut impl Conn, now: DateTime<Utc>, id: &ShopRevisionId, due: DateTime<Utc>) -> Result<bool, StoreError> {
-    Ok(c
-        .execute(
-            q("UPDATE shop_revisions SET state = 'submitted', submitted_at = $1, sla_due_at = $2, updated_at = $1
+    Ok(c.execute(
+        q("UPDATE shop_revisions SET state = 'submitted', submitted_at = $1, sla_due_at = $2, updated_at = $1
                WHERE id = $3 AND state = 'draft'")
-            .bind(now)
-            .bind(due)
-            .bind(id.as_str()),
-        )
-        .await?
+        .bind(now)
+        .bind(due)
+        .bind(id.as_str()),
+    )
+    .await?
         == 1)
 }
 
@@ -198,6 +199,9 @@ pub async fn unwarned_pending(c: &mut impl Conn) -> Result<Vec<ShopRevision>, St
 
 /// Claims the right to send the "SLA at risk" event: true for exactly one caller.
 pub async fn mark_sla_warned(c: &mut impl Conn, now: DateTime<Utc>, id: &ShopRevisionId) -> Result<bool, StoreError> {
-    Ok(c.execute(q("UPDATE shop_revisions SET sla_warned_at = $1 WHERE id = $2 AND sla_warned_at IS NULL").bind(now).bind(id.as_str())).await?
+    Ok(c.execute(
+        q("UPDATE shop_revisions SET sla_warned_at = $1 WHERE id = $2 AND sla_warned_at IS NULL").bind(now).bind(id.as_str()),
+    )
+    .await?
         == 1)
 }

@@ -156,7 +156,10 @@ pub async fn search(c: &mut impl Conn, s: &Search, site: Site) -> Result<(Vec<Hi
             Backend::Sqlite => {
                 let expr = tokens.iter().map(|t| format!("\"{t}\"")).collect::<Vec<_>>().join(" ");
                 let p = arg(&mut args, expr.into());
-                ("FROM storefront_fts CROSS JOIN storefront s ON s.rowid = storefront_fts.rowid".to_owned(), vec![format!("storefront_fts MATCH {p}")])
+                (
+                    "FROM storefront_fts CROSS JOIN storefront s ON s.rowid = storefront_fts.rowid".to_owned(),
+                    vec![format!("storefront_fts MATCH {p}")],
+                )
             }
             Backend::Postgres => {
                 let expr = tokens.iter().map(|t| format!("'{t}'")).collect::<Vec<_>>().join(" & ");
@@ -212,7 +215,8 @@ pub async fn search(c: &mut impl Conn, s: &Search, site: Site) -> Result<(Vec<Hi
     }
     let rows = c.fetch_all(page_q).await?;
     // The count is only needed when the page is full or not the first; otherwise it is known.
-    let total = if s.offset == 0 && rows.len() < s.limit as usize { rows.len() as i64 } else { c.fetch_one(count_q).await?.get("n")? };
+    let total =
+        if s.offset == 0 && rows.len() < s.limit as usize { rows.len() as i64 } else { c.fetch_one(count_q).await?.get("n")? };
     let hits = rows
         .iter()
         .map(|r| {

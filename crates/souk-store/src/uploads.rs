@@ -81,7 +81,8 @@ pub async fn content(c: &mut impl Conn, id: &UploadId) -> Result<(Upload, Vec<u8
 /// Ids of the organization's uploaded images (PNG and JPEG), for logos and screenshots.
 pub async fn image_ids(c: &mut impl Conn, org: &OrgId) -> Result<Vec<String>, StoreError> {
     c.fetch_all(
-        q("SELECT id FROM uploads WHERE org_id = $1 AND content_type IN ('image/png', 'image/jpeg') ORDER BY id").bind(org.as_str()),
+        q("SELECT id FROM uploads WHERE org_id = $1 AND content_type IN ('image/png', 'image/jpeg') ORDER BY id")
+            .bind(org.as_str()),
     )
     .await?
     .iter()

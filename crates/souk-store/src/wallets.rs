@@ -46,13 +46,17 @@ pub struct InsufficientFunds {
 
 pub async fn balance(c: &mut impl Conn, org: &OrgId, currency: Currency) -> Result<Money, StoreError> {
     let row = c
-        .fetch_optional(q("SELECT balance_minor FROM wallets WHERE org_id = $1 AND currency = $2").bind(org.as_str()).bind(currency.code()))
+        .fetch_optional(
+            q("SELECT balance_minor FROM wallets WHERE org_id = $1 AND currency = $2").bind(org.as_str()).bind(currency.code()),
+        )
         .await?;
     Ok(Money::new(row.map(|r| r.get::<i64>("balance_minor")).transpose()?.unwrap_or(0), currency))
 }
 
 pub async fn balances(c: &mut impl Conn, org: &OrgId) -> Result<Vec<Money>, StoreError> {
-    let rows = c.fetch_all(q("SELECT currency, balance_minor FROM wallets WHERE org_id = $1 ORDER BY currency").bind(org.as_str())).await?;
+    let rows = c
+        .fetch_all(q("SELECT currency, balance_minor FROM wallets WHERE org_id = $1 ORDER BY currency").bind(org.as_str()))
+        .await?;
     rows.iter()
         .map(|r| {
             let code: String = r.get("currency")?;

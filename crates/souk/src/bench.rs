@@ -15,19 +15,111 @@ use souk_store::storefront::{self, Listing, Search};
 use souk_store::{Backend, DatabaseUrl, Db, accounts, products};
 
 const EN: &[&str] = &[
-    "cloud", "data", "monitor", "backup", "secure", "analytics", "vector", "log", "chat", "crm", "erp", "invoice", "mail",
-    "video", "storage", "network", "firewall", "identity", "kubernetes", "container", "database", "search", "queue",
-    "stream", "edge", "cdn", "dns", "billing", "payment", "ledger", "report", "dashboard", "workflow", "form", "survey",
-    "learning", "translate", "speech", "vision", "ocr", "map", "iot", "sensor", "fleet", "retail", "bank", "health",
-    "school", "hotel", "uptime",
+    "cloud",
+    "data",
+    "monitor",
+    "backup",
+    "secure",
+    "analytics",
+    "vector",
+    "log",
+    "chat",
+    "crm",
+    "erp",
+    "invoice",
+    "mail",
+    "video",
+    "storage",
+    "network",
+    "firewall",
+    "identity",
+    "kubernetes",
+    "container",
+    "database",
+    "search",
+    "queue",
+    "stream",
+    "edge",
+    "cdn",
+    "dns",
+    "billing",
+    "payment",
+    "ledger",
+    "report",
+    "dashboard",
+    "workflow",
+    "form",
+    "survey",
+    "learning",
+    "translate",
+    "speech",
+    "vision",
+    "ocr",
+    "map",
+    "iot",
+    "sensor",
+    "fleet",
+    "retail",
+    "bank",
+    "health",
+    "school",
+    "hotel",
+    "uptime",
 ];
 const ZH: &[&str] = &[
-    "云", "数据", "监控", "备份", "安全", "分析", "智能", "向量", "日志", "客服", "财务", "发票", "邮件", "视频", "存储", "网络",
-    "防火墙", "身份", "容器", "数据库", "搜索", "队列", "流式", "边缘", "加速", "计费", "支付", "报表", "大屏", "流程", "表单",
-    "问卷", "学习", "翻译", "语音", "视觉", "识别", "地图", "物联网", "传感器", "车队", "零售", "银行", "医疗", "教育", "酒店",
-    "政务", "园区", "制造", "能源",
+    "云",
+    "数据",
+    "监控",
+    "备份",
+    "安全",
+    "分析",
+    "智能",
+    "向量",
+    "日志",
+    "客服",
+    "财务",
+    "发票",
+    "邮件",
+    "视频",
+    "存储",
+    "网络",
+    "防火墙",
+    "身份",
+    "容器",
+    "数据库",
+    "搜索",
+    "队列",
+    "流式",
+    "边缘",
+    "加速",
+    "计费",
+    "支付",
+    "报表",
+    "大屏",
+    "流程",
+    "表单",
+    "问卷",
+    "学习",
+    "翻译",
+    "语音",
+    "视觉",
+    "识别",
+    "地图",
+    "物联网",
+    "传感器",
+    "车队",
+    "零售",
+    "银行",
+    "医疗",
+    "教育",
+    "酒店",
+    "政务",
+    "园区",
+    "制造",
+    "能源",
 ];
-const CATEGORIES: &[&str] = &["devops", "security", "data", "ai", "business", "collaboration", "infrastructure", "industry", "services"];
+const CATEGORIES: &[&str] =
+    &["devops", "security", "data", "ai", "business", "collaboration", "infrastructure", "industry", "services"];
 
 pub struct Options {
     pub database_url: Option<String>,
@@ -47,7 +139,10 @@ struct Vocab {
 
 impl Vocab {
     fn new(rng: &mut StdRng) -> Self {
-        let syllables = ["ka", "lo", "mi", "ra", "te", "zu", "ne", "vo", "si", "da", "po", "ri", "xa", "ly", "qu", "be", "fo", "gi", "ho", "ju"];
+        let syllables = [
+            "ka", "lo", "mi", "ra", "te", "zu", "ne", "vo", "si", "da", "po", "ri", "xa", "ly", "qu", "be", "fo", "gi", "ho",
+            "ju",
+        ];
         let mut en: Vec<String> = EN.iter().map(|w| (*w).to_owned()).collect();
         while en.len() < 3000 {
             let n = rng.gen_range(2..4);
@@ -169,7 +264,14 @@ pub async fn search(opts: Options) -> anyhow::Result<()> {
         souk_store::Conn::execute(&mut db.clone(), souk_store::q("VACUUM ANALYZE storefront")).await?;
     }
 
-    let kinds = ["english word", "two english words", "chinese word", "chinese + category", "browse by category, price sort", "trial filter, newest"];
+    let kinds = [
+        "english word",
+        "two english words",
+        "chinese word",
+        "chinese + category",
+        "browse by category, price sort",
+        "trial filter, newest",
+    ];
     let mut timings: Vec<Vec<f64>> = vec![Vec::new(); kinds.len()];
     let mut hits_total = 0i64;
     let mut conn = db.clone();
@@ -204,7 +306,13 @@ pub async fn search(opts: Options) -> anyhow::Result<()> {
         v.sort_by(|a, b| a.total_cmp(b));
         if v.is_empty() { 0.0 } else { v[((v.len() as f64 - 1.0) * p).round() as usize] }
     };
-    println!("souk bench search: {} products ({} storefront rows), {} queries, {:?}", opts.products, opts.products * 2, opts.queries, backend);
+    println!(
+        "souk bench search: {} products ({} storefront rows), {} queries, {:?}",
+        opts.products,
+        opts.products * 2,
+        opts.queries,
+        backend
+    );
     println!("load: {load_secs:.1} s; queries with at least one hit: {hits_total}");
     println!("{:<32} {:>8} {:>8} {:>8}", "query", "p50 ms", "p95 ms", "p99 ms");
     let mut all: Vec<f64> = timings.iter().flatten().copied().collect();

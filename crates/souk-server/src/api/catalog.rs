@@ -683,13 +683,21 @@ pub async fn save_shop_draft(
 /// Submit the shop page for review (3 working days).
 #[utoipa::path(post, path = "/orgs/{org_id}/shop/submit", tag = "catalog",
     responses((status = 200, body = ShopRevisionOut), (status = 409, body = Problem), (status = 422, body = Problem)))]
-pub async fn submit_shop(State(state): State<AppState>, OrgScope { caller, org_id, .. }: OrgScope, rid: RequestId) -> Result<Json<ShopRevisionOut>> {
+pub async fn submit_shop(
+    State(state): State<AppState>,
+    OrgScope { caller, org_id, .. }: OrgScope,
+    rid: RequestId,
+) -> Result<Json<ShopRevisionOut>> {
     Ok(Json(ShopRevisionOut::from(&catalog::submit_shop(&state, &caller, &org_id, rid.as_deref()).await?)))
 }
 
 /// Withdraw the shop page draft or submission.
 #[utoipa::path(post, path = "/orgs/{org_id}/shop/withdraw", tag = "catalog", responses((status = 204), (status = 409, body = Problem)))]
-pub async fn withdraw_shop(State(state): State<AppState>, OrgScope { caller, org_id, .. }: OrgScope, rid: RequestId) -> Result<StatusCode> {
+pub async fn withdraw_shop(
+    State(state): State<AppState>,
+    OrgScope { caller, org_id, .. }: OrgScope,
+    rid: RequestId,
+) -> Result<StatusCode> {
     catalog::withdraw_shop(&state, &caller, &org_id, rid.as_deref()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

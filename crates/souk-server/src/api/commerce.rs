@@ -53,11 +53,21 @@ pub struct QuoteOut {
 /// Price a purchase for the organization: list price, coupon, total and included tax.
 #[utoipa::path(post, path = "/orgs/{org_id}/quotes", tag = "billing", request_body = QuoteIn,
     responses((status = 200, body = QuoteOut), (status = 404, body = Problem), (status = 422, body = Problem)))]
-pub async fn quote(State(state): State<AppState>, OrgScope { org_id, .. }: OrgScope, ApiJson(input): ApiJson<QuoteIn>) -> Result<Json<QuoteOut>> {
+pub async fn quote(
+    State(state): State<AppState>,
+    OrgScope { org_id, .. }: OrgScope,
+    ApiJson(input): ApiJson<QuoteIn>,
+) -> Result<Json<QuoteOut>> {
     let q = commerce::quote(
         &state,
         &org_id,
-        &QuoteRequest { product_id: &input.product_id, plan_id: &input.plan_id, periods: input.periods, quantity: input.quantity, coupon_code: input.coupon_code.as_deref() },
+        &QuoteRequest {
+            product_id: &input.product_id,
+            plan_id: &input.plan_id,
+            periods: input.periods,
+            quantity: input.quantity,
+            coupon_code: input.coupon_code.as_deref(),
+        },
     )
     .await?;
     Ok(Json(QuoteOut {
@@ -113,7 +123,12 @@ impl From<&Coupon> for CouponOut {
 /// Issue a coupon (operators).
 #[utoipa::path(post, path = "/admin/coupons", tag = "admin", request_body = CouponIn,
     responses((status = 201, body = CouponOut), (status = 403, body = Problem), (status = 422, body = Problem)))]
-pub async fn create_coupon(State(state): State<AppState>, Operator(caller): Operator, rid: RequestId, ApiJson(input): ApiJson<CouponIn>) -> Result<Response> {
+pub async fn create_coupon(
+    State(state): State<AppState>,
+    Operator(caller): Operator,
+    rid: RequestId,
+    ApiJson(input): ApiJson<CouponIn>,
+) -> Result<Response> {
     let c = commerce::create_coupon(
         &state,
         &caller,
@@ -205,7 +220,13 @@ pub async fn place_order(
         &state,
         &caller,
         &org_id,
-        &QuoteRequest { product_id: &input.product_id, plan_id: &input.plan_id, periods: input.periods, quantity: input.quantity, coupon_code: input.coupon_code.as_deref() },
+        &QuoteRequest {
+            product_id: &input.product_id,
+            plan_id: &input.plan_id,
+            periods: input.periods,
+            quantity: input.quantity,
+            coupon_code: input.coupon_code.as_deref(),
+        },
         key,
         rid.as_deref(),
     )
@@ -247,7 +268,15 @@ pub struct SubscriptionOut {
 
 impl From<&souk_store::orders::Subscription> for SubscriptionOut {
     fn from(s: &souk_store::orders::Subscription) -> Self {
-        Self { id: s.id.clone(), product_id: s.product_id.clone(), plan_id: s.plan_id.clone(), state: s.state.clone(), quantity: s.quantity, term_start: s.term_start, term_end: s.term_end }
+        Self {
+            id: s.id.clone(),
+            product_id: s.product_id.clone(),
+            plan_id: s.plan_id.clone(),
+            state: s.state.clone(),
+            quantity: s.quantity,
+            term_start: s.term_start,
+            term_end: s.term_end,
+        }
     }
 }
 
@@ -258,8 +287,15 @@ pub struct SubscriptionList {
 
 /// The organization's subscriptions.
 #[utoipa::path(get, path = "/orgs/{org_id}/subscriptions", tag = "billing", responses((status = 200, body = SubscriptionList), (status = 404, body = Problem)))]
-pub async fn list_subscriptions(State(state): State<AppState>, OrgScope { org_id, .. }: OrgScope) -> Result<Json<SubscriptionList>> {
-    let items = souk_store::orders::subscriptions_for_buyer(&mut state.db.clone(), &org_id).await?.iter().map(SubscriptionOut::from).collect();
+pub async fn list_subscriptions(
+    State(state): State<AppState>,
+    OrgScope { org_id, .. }: OrgScope,
+) -> Result<Json<SubscriptionList>> {
+    let items = souk_store::orders::subscriptions_for_buyer(&mut state.db.clone(), &org_id)
+        .await?
+        .iter()
+        .map(SubscriptionOut::from)
+        .collect();
     Ok(Json(SubscriptionList { items }))
 }
 
@@ -332,7 +368,11 @@ impl From<&souk_core::pricing::Refund> for RefundOut {
 /// What unsubscribing now would refund.
 #[utoipa::path(get, path = "/orgs/{org_id}/subscriptions/{subscription_id}/refund-preview", tag = "billing",
     responses((status = 200, body = RefundOut), (status = 404, body = Problem)))]
-pub async fn refund_preview(State(state): State<AppState>, OrgScope { org_id, .. }: OrgScope, axum::extract::Path((_org, id)): axum::extract::Path<(String, String)>) -> Result<Json<RefundOut>> {
+pub async fn refund_preview(
+    State(state): State<AppState>,
+    OrgScope { org_id, .. }: OrgScope,
+    axum::extract::Path((_org, id)): axum::extract::Path<(String, String)>,
+) -> Result<Json<RefundOut>> {
     Ok(Json(RefundOut::from(&crate::subscriptions::preview(&state, &org_id, &id).await?)))
 }
 
@@ -358,4 +398,26 @@ pub async fn fulfilled(
     axum::extract::Path((_org, id)): axum::extract::Path<(String, String)>,
 ) -> Result<Json<SubscriptionOut>> {
     Ok(Json(SubscriptionOut::from(&crate::subscriptions::fulfilled(&state, &caller, &org_id, &id, rid.as_deref()).await?)))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TrialIn {
+    pub product_id: String,
+    /// A plan with a free trial.
+    pub plan_id: String,
+}
+
+/// Start a plan's free trial (once per organization and product).
+#[utoipa::path(post, path = "/orgs/{org_id}/trials", tag = "billing", request_body = TrialIn,
+    responses((status = 201, body = SubscriptionOut), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn start_trial(
+    State(state): State<AppState>,
+    OrgScope { caller, org_id, .. }: OrgScope,
+    rid: RequestId,
+    ApiJson(input): ApiJson<TrialIn>,
+) -> Result<Response> {
+    let s =
+        crate::subscriptions::start_trial(&state, &caller, &org_id, &input.product_id, &input.plan_id, rid.as_deref()).await?;
+    Ok((StatusCode::CREATED, Json(SubscriptionOut::from(&s))).into_response())
 }

@@ -7,8 +7,8 @@ mod commerce;
 mod identity;
 mod orgs;
 pub(crate) mod storefront;
-mod wallet;
 pub(crate) mod verification;
+mod wallet;
 
 use base64::Engine;
 use chrono::{DateTime, Utc};
@@ -114,6 +114,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(commerce::refund_preview))
         .routes(routes!(commerce::unsubscribe))
         .routes(routes!(commerce::fulfilled))
+        .routes(routes!(commerce::start_trial))
         .routes(routes!(commerce::list_coupons, commerce::create_coupon))
         .routes(routes!(storefront::categories))
         .routes(routes!(storefront::search))

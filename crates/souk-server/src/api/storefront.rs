@@ -130,7 +130,13 @@ pub async fn search(
     let site = site(&raw_site)?;
     let (search, page, per_page) = parse_search(&q)?;
     let (hits, total) = storefront::search(&mut state.db.clone(), &search, site).await?;
-    Ok(Json(SearchResult { items: hits.into_iter().map(|h| listing(h, site)).collect(), total, total_capped: total >= storefront::COUNT_CAP, page, per_page }))
+    Ok(Json(SearchResult {
+        items: hits.into_iter().map(|h| listing(h, site)).collect(),
+        total,
+        total_capped: total >= storefront::COUNT_CAP,
+        page,
+        per_page,
+    }))
 }
 
 /// Checks the query parameters; used by the storefront pages too.

@@ -38,7 +38,11 @@ pub struct WalletOut {
 /// The organization's wallet balances and ledger.
 #[utoipa::path(get, path = "/orgs/{org_id}/wallet", tag = "billing", params(PageQuery),
     responses((status = 200, body = WalletOut), (status = 404, body = Problem)))]
-pub async fn get_wallet(State(state): State<AppState>, OrgScope { org_id, .. }: OrgScope, ApiQuery(page): ApiQuery<PageQuery>) -> Result<Json<WalletOut>> {
+pub async fn get_wallet(
+    State(state): State<AppState>,
+    OrgScope { org_id, .. }: OrgScope,
+    ApiQuery(page): ApiQuery<PageQuery>,
+) -> Result<Json<WalletOut>> {
     let limit = page.limit()?;
     let mut db = state.db.clone();
     let balances = wallets::balances(&mut db, &org_id).await?.into_iter().map(PriceOut::from).collect();
@@ -46,7 +50,15 @@ pub async fn get_wallet(State(state): State<AppState>, OrgScope { org_id, .. }: 
     let next = next_cursor(entries.last().map(|e| e.id.as_str()), entries.len(), limit);
     let ledger = entries
         .into_iter()
-        .map(|e| LedgerEntryOut { id: e.id, currency: e.currency, delta_minor: e.delta_minor, balance_after: e.balance_after, reason: e.reason, reference: e.reference, at: e.at })
+        .map(|e| LedgerEntryOut {
+            id: e.id,
+            currency: e.currency,
+            delta_minor: e.delta_minor,
+            balance_after: e.balance_after,
+            reason: e.reason,
+            reference: e.reference,
+            at: e.at,
+        })
         .collect();
     Ok(Json(WalletOut { balances, ledger, next_cursor: next }))
 }
@@ -77,6 +89,8 @@ pub async fn top_up(
     ApiJson(input): ApiJson<TopUpIn>,
 ) -> Result<Response> {
     let org_id: OrgId = path_id(&org_id)?;
-    let balance = crate::wallet::top_up(&state, &caller, &org_id, &input.currency, input.amount_minor, &input.reason, rid.as_deref()).await?;
+    let balance =
+        crate::wallet::top_up(&state, &caller, &org_id, &input.currency, input.amount_minor, &input.reason, rid.as_deref())
+            .await?;
     Ok((StatusCode::CREATED, Json(TopUpOut { balance: balance.into() })).into_response())
 }

@@ -713,7 +713,10 @@ async fn shop_edit_page(state: &AppState, ctx: &PageCtx, org_id: &str, form: Opt
         let org = orgs::get(&mut db, &org_id).await?;
         let live = souk_store::shops::live(&mut db, &org_id).await?;
         let open = souk_store::shops::open(&mut db, &org_id).await?;
-        let last_rejected = souk_store::shops::history(&mut db, &org_id).await?.into_iter().find(|r| r.state == souk_core::catalog::RevisionState::Rejected);
+        let last_rejected = souk_store::shops::history(&mut db, &org_id)
+            .await?
+            .into_iter()
+            .find(|r| r.state == souk_core::catalog::RevisionState::Rejected);
         let shown = open.as_ref().or(live.as_ref()).map(|r| r.content.clone()).unwrap_or_default();
         let form = form.unwrap_or_else(|| {
             let mut v = HashMap::new();
@@ -732,7 +735,20 @@ async fn shop_edit_page(state: &AppState, ctx: &PageCtx, org_id: &str, form: Opt
             .map(|r| FeatureOption { checked: featured.contains(&r.id), id: r.id, name: r.name })
             .collect();
         let editable = open.as_ref().is_none_or(|o| o.state.is_editable());
-        Ok((status, render(&ShopEditPage { ctx, org: OrgView::new(&org, Some(role)), live, open, last_rejected, options, form, editable })).into_response())
+        Ok((
+            status,
+            render(&ShopEditPage {
+                ctx,
+                org: OrgView::new(&org, Some(role)),
+                live,
+                open,
+                last_rejected,
+                options,
+                form,
+                editable,
+            }),
+        )
+            .into_response())
     }
     .await;
     result.unwrap_or_else(|e| ctx.fail(e))
@@ -743,7 +759,13 @@ pub async fn shop_edit(State(state): State<AppState>, ctx: PageCtx, Path(org_id)
 }
 
 /// The shop form posts `featured` once per ticked product.
-pub async fn shop_save(State(state): State<AppState>, ctx: PageCtx, rid: RequestId, Path(org_id): Path<String>, Form(pairs): Form<Vec<(String, String)>>) -> Response {
+pub async fn shop_save(
+    State(state): State<AppState>,
+    ctx: PageCtx,
+    rid: RequestId,
+    Path(org_id): Path<String>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Response {
     let caller = match ctx.require_account() {
         Ok((c, _)) => c.clone(),
         Err(r) => return r,
@@ -823,7 +845,9 @@ pub async fn upload_media(
         Ok((c, _)) => c.clone(),
         Err(r) => return r,
     };
-    let Ok(mut multipart) = multipart else { return ctx.fail(Error::bad_request("invalid_multipart", "send the form as multipart/form-data")) };
+    let Ok(mut multipart) = multipart else {
+        return ctx.fail(Error::bad_request("invalid_multipart", "send the form as multipart/form-data"));
+    };
     let mut values = HashMap::new();
     let mut file: Option<(String, Vec<u8>)> = None;
     loop {
@@ -875,6 +899,8 @@ pub async fn upload_media(
     match result {
         Ok(()) => Redirect::to(&format!("/orgs/{org_id}/products/{product_id}")).into_response(),
         Err(e) if e.status() == StatusCode::NOT_FOUND || e.status() == StatusCode::FORBIDDEN => ctx.fail(e),
-        Err(e) => edit_page(&state, &ctx, &org_id, &product_id, Some(FormState::from_error(HashMap::new(), &e)), e.status()).await,
+        Err(e) => {
+            edit_page(&state, &ctx, &org_id, &product_id, Some(FormState::from_error(HashMap::new(), &e)), e.status()).await
+        }
     }
 }

@@ -309,7 +309,18 @@ pub async fn shop_page<'a>(
     let site = ctx.site();
     let mut db = state.db.clone();
     let o = orgs::get(&mut db, org_id).await?;
-    let q = SearchQuery { q: None, category: None, kind: None, min_price: None, max_price: None, has_trial: None, seller: Some(org_id.to_string()), sort: Some("newest".into()), page: None, per_page: Some(100) };
+    let q = SearchQuery {
+        q: None,
+        category: None,
+        kind: None,
+        min_price: None,
+        max_price: None,
+        has_trial: None,
+        seller: Some(org_id.to_string()),
+        sort: Some("newest".into()),
+        page: None,
+        per_page: Some(100),
+    };
     let (search, _, _) = parse_search(&q)?;
     let (hits, _) = storefront::search(&mut db, &search, site).await?;
     let mut cards: Vec<Card> = hits.into_iter().map(|h| card(h, site)).collect();
@@ -322,7 +333,16 @@ pub async fn shop_page<'a>(
         }
     }
     let intro_html = shop.as_ref().map(|s| crate::markdown::to_safe_html(&s.introduction)).unwrap_or_default();
-    Ok(ShopPage { ctx, org_id: org_id.to_string(), name: o.verified_name.unwrap_or(o.name), shop, intro_html, featured, results: cards, preview })
+    Ok(ShopPage {
+        ctx,
+        org_id: org_id.to_string(),
+        name: o.verified_name.unwrap_or(o.name),
+        shop,
+        intro_html,
+        featured,
+        results: cards,
+        preview,
+    })
 }
 
 pub async fn shop(State(state): State<AppState>, ctx: PageCtx, Path(org): Path<String>) -> Response {
@@ -351,7 +371,11 @@ pub fn sort_key(sort: &str) -> &'static str {
 
 /// A listed product's logo or screenshot. Only images its live revision shows are served,
 /// so uploads in drafts stay private.
-pub async fn media(State(state): State<AppState>, ctx: PageCtx, Path((product_id, upload_id)): Path<(String, String)>) -> Response {
+pub async fn media(
+    State(state): State<AppState>,
+    ctx: PageCtx,
+    Path((product_id, upload_id)): Path<(String, String)>,
+) -> Response {
     let result: Result<Response, Error> = async {
         let pid: ProductId = path_id(&product_id)?;
         let uid: souk_core::id::UploadId = path_id(&upload_id)?;

@@ -444,7 +444,12 @@ async fn shop_pages_are_published_only_when_approved(b: Backend) {
     let submitted: Value = app.post(&c, &format!("{shop}/submit"), json!({})).await.json().await.unwrap();
     assert_eq!(submitted["state"], "submitted");
     assert_eq!(submitted["sla_due_at"], "2026-03-05T09:00:00Z", "3 working days");
-    assert_problem(app.put_json(&c, &format!("{shop}/draft"), draft(vec![], "x")).await, StatusCode::CONFLICT, "revision_in_review").await;
+    assert_problem(
+        app.put_json(&c, &format!("{shop}/draft"), draft(vec![], "x")).await,
+        StatusCode::CONFLICT,
+        "revision_in_review",
+    )
+    .await;
 
     // The public page does not change before approval; the seller's preview shows the draft.
     let public = app.get(&client(), &format!("/shops/{org}")).await.text().await.unwrap();
@@ -457,12 +462,19 @@ async fn shop_pages_are_published_only_when_approved(b: Backend) {
     let queue: Value = app.get(&op, "/api/v1/admin/reviews/shops").await.json().await.unwrap();
     let rev = queue["items"][0]["revision"]["id"].as_str().unwrap().to_owned();
     let decision = format!("/api/v1/admin/reviews/shops/{rev}/decision");
-    assert_problem(app.post(&op, &decision, json!({"approve": false})).await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    assert_problem(
+        app.post(&op, &decision, json!({"approve": false})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
     let res = app.post(&op, &decision, json!({"approve": false, "reasons": [{"field": "banner", "reason": "No slogans"}]})).await;
     assert_eq!(res.json::<Value>().await.unwrap()["state"], "rejected");
     app.put_json(&c, &format!("{shop}/draft"), draft(vec![&second], "Acme Cloud Tools")).await;
     let again: Value = app.post(&c, &format!("{shop}/submit"), json!({})).await.json().await.unwrap();
-    let res = app.post(&op, &format!("/api/v1/admin/reviews/shops/{}/decision", again["id"].as_str().unwrap()), json!({"approve": true})).await;
+    let res = app
+        .post(&op, &format!("/api/v1/admin/reviews/shops/{}/decision", again["id"].as_str().unwrap()), json!({"approve": true}))
+        .await;
     assert_eq!(res.status(), StatusCode::OK);
 
     let public = app.get(&client(), &format!("/shops/{org}")).await.text().await.unwrap();
@@ -485,7 +497,12 @@ async fn shop_pages_are_published_only_when_approved(b: Backend) {
 
 async fn upload(app: &TestApp, c: &Client, org: &str, name: &str, bytes: Vec<u8>) -> String {
     let part = reqwest::multipart::Part::bytes(bytes).file_name(name.to_owned());
-    let res = c.post(app.url(&format!("/api/v1/orgs/{org}/uploads"))).multipart(reqwest::multipart::Form::new().part("file", part)).send().await.unwrap();
+    let res = c
+        .post(app.url(&format!("/api/v1/orgs/{org}/uploads")))
+        .multipart(reqwest::multipart::Form::new().part("file", part))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::CREATED);
     res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned()
 }
@@ -521,7 +538,11 @@ async fn logos_and_screenshots_show_once_approved(b: Backend) {
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.headers().get("content-type").unwrap(), "image/png");
     assert_eq!(res.bytes().await.unwrap().as_ref(), png.as_slice());
-    assert_eq!(app.get(&client(), &format!("/media/products/{product}/{pdf}")).await.status(), StatusCode::NOT_FOUND, "only what the product shows");
+    assert_eq!(
+        app.get(&client(), &format!("/media/products/{product}/{pdf}")).await.status(),
+        StatusCode::NOT_FOUND,
+        "only what the product shows"
+    );
     let page: Value = app.get(&client(), &format!("/api/v1/storefront/intl/products/{product}")).await.json().await.unwrap();
     assert_eq!(page["logo_url"], media);
     assert_eq!(page["screenshot_urls"].as_array().unwrap().len(), 1);

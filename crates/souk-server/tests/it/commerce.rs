@@ -8,7 +8,12 @@ use crate::both_backends;
 use crate::catalog::{content, operator_with_agreement, publish, seller};
 use crate::helpers::*;
 
-both_backends!(quotes_show_list_price_coupon_total_and_tax, a_wallet_that_covers_ten_buys_exactly_ten, a_subscription_lives_renews_upgrades_refunds_expires_and_is_released);
+both_backends!(
+    quotes_show_list_price_coupon_total_and_tax,
+    a_wallet_that_covers_ten_buys_exactly_ten,
+    a_subscription_lives_renews_upgrades_refunds_expires_and_is_released,
+    fifty_concurrent_trial_requests_make_one_trial
+);
 
 async fn quotes_show_list_price_coupon_total_and_tax(b: Backend) {
     let app = spawn_app(b).await;
@@ -22,7 +27,8 @@ async fn quotes_show_list_price_coupon_total_and_tax(b: Backend) {
     let quotes = format!("/api/v1/orgs/{buyer_org}/quotes");
 
     // ¥105.00 a month × 12, 6% VAT included.
-    let q: Value = app.post(&buyer, &quotes, json!({"product_id": product, "plan_id": plan, "periods": 12})).await.json().await.unwrap();
+    let q: Value =
+        app.post(&buyer, &quotes, json!({"product_id": product, "plan_id": plan, "periods": 12})).await.json().await.unwrap();
     assert_eq!(q["currency"], "CNY");
     assert_eq!(q["list_minor"], 126_000);
     assert_eq!(q["coupon_discount_minor"], 0);
@@ -31,15 +37,43 @@ async fn quotes_show_list_price_coupon_total_and_tax(b: Backend) {
     assert_eq!(q["total_display"], "¥1260.00");
 
     let later = (app.clock.now_utc() + Duration::days(10)).to_rfc3339();
-    let res = app.post(&op, "/api/v1/admin/coupons", json!({"code": "spring15", "percent_bp": 1500, "scope": "seller", "scope_id": org, "valid_until": later})).await;
+    let res = app
+        .post(
+            &op,
+            "/api/v1/admin/coupons",
+            json!({"code": "spring15", "percent_bp": 1500, "scope": "seller", "scope_id": org, "valid_until": later}),
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::CREATED);
-    let res = app.post(&op, "/api/v1/admin/coupons", json!({"code": "SPRING15", "percent_bp": 100, "scope": "any", "valid_until": later})).await;
+    let res = app
+        .post(&op, "/api/v1/admin/coupons", json!({"code": "SPRING15", "percent_bp": 100, "scope": "any", "valid_until": later}))
+        .await;
     assert_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
-    app.post(&op, "/api/v1/admin/coupons", json!({"code": "TENOFF", "amount_minor": 1000, "currency": "USD", "scope": "any", "valid_until": later})).await;
+    app.post(
+        &op,
+        "/api/v1/admin/coupons",
+        json!({"code": "TENOFF", "amount_minor": 1000, "currency": "USD", "scope": "any", "valid_until": later}),
+    )
+    .await;
     app.post(&op, "/api/v1/admin/coupons", json!({"code": "OTHERSELLER", "percent_bp": 5000, "scope": "seller", "scope_id": "org_01jd0000000000000000000000", "valid_until": later})).await;
-    assert_problem(app.post(&buyer, "/api/v1/admin/coupons", json!({"code": "MINE", "percent_bp": 10000, "scope": "any", "valid_until": later})).await, StatusCode::FORBIDDEN, "forbidden").await;
+    assert_problem(
+        app.post(
+            &buyer,
+            "/api/v1/admin/coupons",
+            json!({"code": "MINE", "percent_bp": 10000, "scope": "any", "valid_until": later}),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
 
-    let q: Value = app.post(&buyer, &quotes, json!({"product_id": product, "plan_id": plan, "periods": 12, "coupon_code": "Spring15"})).await.json().await.unwrap();
+    let q: Value = app
+        .post(&buyer, &quotes, json!({"product_id": product, "plan_id": plan, "periods": 12, "coupon_code": "Spring15"}))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(q["coupon_discount_minor"], 18_900);
     assert_eq!(q["total_minor"], 107_100);
     assert_eq!(q["tax_included_minor"], 6_062, "107100 × 6 / 106 = 6062.26");
@@ -56,7 +90,13 @@ async fn quotes_show_list_price_coupon_total_and_tax(b: Backend) {
     let body = assert_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
     assert!(body["errors"][0]["message"].as_str().unwrap().contains("expired"));
 
-    for bad in [json!({"product_id": product, "plan_id": plan, "periods": 0}), json!({"product_id": product, "plan_id": plan, "periods": 37}), json!({"product_id": product, "plan_id": plan, "quantity": 3}), json!({"product_id": product, "plan_id": "pln_01jd0000000000000000000000"}), json!({"product_id": "prd_01jd0000000000000000000000", "plan_id": plan})] {
+    for bad in [
+        json!({"product_id": product, "plan_id": plan, "periods": 0}),
+        json!({"product_id": product, "plan_id": plan, "periods": 37}),
+        json!({"product_id": product, "plan_id": plan, "quantity": 3}),
+        json!({"product_id": product, "plan_id": "pln_01jd0000000000000000000000"}),
+        json!({"product_id": "prd_01jd0000000000000000000000", "plan_id": plan}),
+    ] {
         assert_problem(app.post(&buyer, &quotes, bad).await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
     }
 }
@@ -65,8 +105,15 @@ async fn quotes_show_list_price_coupon_total_and_tax(b: Backend) {
 async fn verified_buyer(app: &TestApp, op: &reqwest::Client, email: &str, site: &str) -> (reqwest::Client, String) {
     let (c, me) = app.user(email, site).await;
     let org = me["account"]["personal_org_id"].as_str().unwrap().to_owned();
-    let v: Value = app.post(&c, &format!("/api/v1/orgs/{org}/verifications"), json!({"real_name": "Bea Buyer", "id_number": "ID-7654321"})).await.json().await.unwrap();
-    let res = app.post(op, &format!("/api/v1/admin/verifications/{}/decision", v["id"].as_str().unwrap()), json!({"approve": true})).await;
+    let v: Value = app
+        .post(&c, &format!("/api/v1/orgs/{org}/verifications"), json!({"real_name": "Bea Buyer", "id_number": "ID-7654321"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let res = app
+        .post(op, &format!("/api/v1/admin/verifications/{}/decision", v["id"].as_str().unwrap()), json!({"approve": true}))
+        .await;
     assert_eq!(res.status(), StatusCode::OK);
     (c, org)
 }
@@ -82,7 +129,9 @@ async fn a_wallet_that_covers_ten_buys_exactly_ten(b: Backend) {
     // Unverified buyers cannot buy.
     let (unverified, me) = app.user("new@example.com", "cn").await;
     let unverified_org = me["account"]["personal_org_id"].as_str().unwrap().to_owned();
-    let res = app.post(&unverified, &format!("/api/v1/orgs/{unverified_org}/orders"), json!({"product_id": product, "plan_id": plan})).await;
+    let res = app
+        .post(&unverified, &format!("/api/v1/orgs/{unverified_org}/orders"), json!({"product_id": product, "plan_id": plan}))
+        .await;
     assert_problem(res, StatusCode::FORBIDDEN, "forbidden").await;
 
     let (buyer, buyer_org) = verified_buyer(&app, &op, "buyer@example.com", "cn").await;
@@ -90,7 +139,12 @@ async fn a_wallet_that_covers_ten_buys_exactly_ten(b: Backend) {
     let res = app.post(&buyer, &orders, json!({"product_id": product, "plan_id": plan})).await;
     assert_problem(res, StatusCode::PAYMENT_REQUIRED, "insufficient_funds").await;
     // ¥105.00 a month: top up exactly ten of them.
-    app.post(&op, &format!("/api/v1/admin/wallets/{buyer_org}/top-ups"), json!({"currency": "CNY", "amount_minor": 10 * 10_500, "reason": "test"})).await;
+    app.post(
+        &op,
+        &format!("/api/v1/admin/wallets/{buyer_org}/top-ups"),
+        json!({"currency": "CNY", "amount_minor": 10 * 10_500, "reason": "test"}),
+    )
+    .await;
 
     let mut tasks = Vec::new();
     for i in 0..100 {
@@ -120,14 +174,37 @@ async fn a_wallet_that_covers_ten_buys_exactly_ten(b: Backend) {
 
     // A replayed key makes no second order; the same key for another purchase is refused.
     let list: Value = app.get(&buyer, &orders).await.json().await.unwrap();
-    app.post(&op, &format!("/api/v1/admin/wallets/{buyer_org}/top-ups"), json!({"currency": "CNY", "amount_minor": 100_000, "reason": "test"})).await;
-    let first = buyer.post(app.url(&orders)).header("Idempotency-Key", "once").json(&json!({"product_id": product, "plan_id": plan})).send().await.unwrap();
+    app.post(
+        &op,
+        &format!("/api/v1/admin/wallets/{buyer_org}/top-ups"),
+        json!({"currency": "CNY", "amount_minor": 100_000, "reason": "test"}),
+    )
+    .await;
+    let first = buyer
+        .post(app.url(&orders))
+        .header("Idempotency-Key", "once")
+        .json(&json!({"product_id": product, "plan_id": plan}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(first.status(), StatusCode::CREATED);
     let first: Value = first.json().await.unwrap();
-    let again = buyer.post(app.url(&orders)).header("Idempotency-Key", "once").json(&json!({"product_id": product, "plan_id": plan})).send().await.unwrap();
+    let again = buyer
+        .post(app.url(&orders))
+        .header("Idempotency-Key", "once")
+        .json(&json!({"product_id": product, "plan_id": plan}))
+        .send()
+        .await
+        .unwrap();
     let again: Value = again.json().await.unwrap();
     assert_eq!(first["id"], again["id"]);
-    let other = buyer.post(app.url(&orders)).header("Idempotency-Key", "once").json(&json!({"product_id": product, "plan_id": plan, "periods": 2})).send().await.unwrap();
+    let other = buyer
+        .post(app.url(&orders))
+        .header("Idempotency-Key", "once")
+        .json(&json!({"product_id": product, "plan_id": plan, "periods": 2}))
+        .send()
+        .await
+        .unwrap();
     assert_problem(other, StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused").await;
     assert_eq!(app.count("SELECT COUNT(*) AS n FROM orders").await, 11);
     assert_eq!(list["items"].as_array().unwrap().len(), 10);
@@ -148,17 +225,29 @@ async fn a_subscription_lives_renews_upgrades_refunds_expires_and_is_released(b:
     two_plans["plans"].as_array_mut().unwrap().push(pro);
     let product = publish(&app, &seller_c, &op, &seller_org, "saas", two_plans).await;
     let page: Value = app.get(&client(), &format!("/api/v1/storefront/cn/products/{product}")).await.json().await.unwrap();
-    let plan_id = |code: &str| page["plans"].as_array().unwrap().iter().find(|p| p["code"] == code).unwrap()["id"].as_str().unwrap().to_owned();
+    let plan_id = |code: &str| {
+        page["plans"].as_array().unwrap().iter().find(|p| p["code"] == code).unwrap()["id"].as_str().unwrap().to_owned()
+    };
     let (standard, pro) = (plan_id("standard-monthly"), plan_id("pro-monthly"));
     let (buyer, org) = verified_buyer(&app, &op, "buyer@example.com", "cn").await;
-    app.post(&op, &format!("/api/v1/admin/wallets/{org}/top-ups"), json!({"currency": "CNY", "amount_minor": 1_000_000, "reason": "test"})).await;
-    let balance = || async { app.get(&buyer, &format!("/api/v1/orgs/{org}/wallet")).await.json::<Value>().await.unwrap()["balances"][0]["amount_minor"].as_i64().unwrap() };
+    app.post(
+        &op,
+        &format!("/api/v1/admin/wallets/{org}/top-ups"),
+        json!({"currency": "CNY", "amount_minor": 1_000_000, "reason": "test"}),
+    )
+    .await;
+    let balance = || async {
+        app.get(&buyer, &format!("/api/v1/orgs/{org}/wallet")).await.json::<Value>().await.unwrap()["balances"][0]["amount_minor"]
+            .as_i64()
+            .unwrap()
+    };
     let subs = format!("/api/v1/orgs/{org}/subscriptions");
     let buy = |plan: String, periods: u32| {
         let (c, url) = (buyer.clone(), app.url(&format!("/api/v1/orgs/{org}/orders")));
         let product = product.clone();
         async move {
-            let res = c.post(url).json(&json!({"product_id": product, "plan_id": plan, "periods": periods})).send().await.unwrap();
+            let res =
+                c.post(url).json(&json!({"product_id": product, "plan_id": plan, "periods": periods})).send().await.unwrap();
             assert_eq!(res.status(), StatusCode::CREATED);
             res.json::<Value>().await.unwrap()["subscription_id"].as_str().unwrap().to_owned()
         }
@@ -201,7 +290,12 @@ async fn a_subscription_lives_renews_upgrades_refunds_expires_and_is_released(b:
     let refund: Value = app.post(&buyer, &format!("{subs}/{a}/unsubscribe"), json!({})).await.json().await.unwrap();
     assert_eq!(refund["amount_minor"], 42_000);
     assert_eq!(balance().await, 1_000_000 - 28_000 - 26_133 + 42_000);
-    assert_problem(app.post(&buyer, &format!("{subs}/{a}/unsubscribe"), json!({})).await, StatusCode::CONFLICT, "illegal_transition").await;
+    assert_problem(
+        app.post(&buyer, &format!("{subs}/{a}/unsubscribe"), json!({})).await,
+        StatusCode::CONFLICT,
+        "illegal_transition",
+    )
+    .await;
 
     // Inside the window: everything back.
     let before = balance().await;
@@ -233,23 +327,82 @@ async fn a_subscription_lives_renews_upgrades_refunds_expires_and_is_released(b:
     assert_eq!(released, 1, "released after 15 days of grace");
     assert_eq!(expired, 0, "the renewed one runs until 13 May");
     let list: Value = app.get(&buyer, &subs).await.json().await.unwrap();
-    let state_of = |id: &str| list["items"].as_array().unwrap().iter().find(|s| s["id"] == id).unwrap()["state"].as_str().unwrap().to_owned();
+    let state_of = |id: &str| {
+        list["items"].as_array().unwrap().iter().find(|s| s["id"] == id).unwrap()["state"].as_str().unwrap().to_owned()
+    };
     assert_eq!(state_of(&c), "released");
     assert_eq!(state_of(&d), "active");
-    assert_problem(app.post(&buyer, &format!("{subs}/{c}/renew"), json!({})).await, StatusCode::CONFLICT, "illegal_transition").await;
+    assert_problem(app.post(&buyer, &format!("{subs}/{c}/renew"), json!({})).await, StatusCode::CONFLICT, "illegal_transition")
+        .await;
 
     // Each transition was announced for the seller's system.
-    for (topic, n) in [("instance.create", 4), ("instance.renew", 2), ("instance.change_plan", 1), ("instance.suspend", 2), ("instance.resume", 1), ("instance.release", 3)] {
-        let got = app.count(match topic {
-            "instance.create" => "SELECT COUNT(*) AS n FROM outbox_events WHERE topic = 'instance.create'",
-            "instance.renew" => "SELECT COUNT(*) AS n FROM outbox_events WHERE topic = 'instance.renew'",
-            "instance.change_plan" => "SELECT COUNT(*) AS n FROM outbox_events WHERE topic = 'instance.change_plan'",
-            "instance.suspend" => "SELECT COUNT(*) AS n FROM outbox_events WHERE topic = 'instance.suspend'",
-            "instance.resume" => "SELECT COUNT(*) AS n FROM outbox_events WHERE topic = 'instance.resume'",
-            _ => "SELECT COUNT(*) AS n FROM outbox_events WHERE topic = 'instance.release'",
-        }).await;
+    for (topic, n) in [
+        ("instance.create", 4),
+        ("instance.renew", 2),
+        ("instance.change_plan", 1),
+        ("instance.suspend", 2),
+        ("instance.resume", 1),
+        ("instance.release", 3),
+    ] {
+        let got = app
+            .count(match topic {
+                "instance.create" => "SELECT COUNT(*) AS n FROM outbox_events WHERE topic = 'instance.create'",
+                "instance.renew" => "SELECT COUNT(*) AS n FROM outbox_events WHERE topic = 'instance.renew'",
+                "instance.change_plan" => "SELECT COUNT(*) AS n FROM outbox_events WHERE topic = 'instance.change_plan'",
+                "instance.suspend" => "SELECT COUNT(*) AS n FROM outbox_events WHERE topic = 'instance.suspend'",
+                "instance.resume" => "SELECT COUNT(*) AS n FROM outbox_events WHERE topic = 'instance.resume'",
+                _ => "SELECT COUNT(*) AS n FROM outbox_events WHERE topic = 'instance.release'",
+            })
+            .await;
         assert_eq!(got, n, "{topic}");
     }
     let ledger_ok = app.count("SELECT CAST(COALESCE(SUM(delta_minor), 0) AS BIGINT) AS n FROM wallet_ledger").await;
     assert_eq!(ledger_ok, balance().await, "the ledger adds up to the balance");
+}
+
+async fn fifty_concurrent_trial_requests_make_one_trial(b: Backend) {
+    let app = spawn_app(b).await;
+    let op = operator_with_agreement(&app).await;
+    let (c, org) = seller(&app, &op, "acme@example.com", "intl").await;
+    let mut with_yearly = content("Acme Monitor", "Uptime monitoring", "devops", 1500, true);
+    let mut yearly = with_yearly["plans"][0].clone();
+    yearly["code"] = json!("yearly");
+    yearly["billing"]["period"] = json!("year");
+    yearly["trial"] = Value::Null;
+    with_yearly["plans"].as_array_mut().unwrap().push(yearly);
+    let product = publish(&app, &c, &op, &org, "saas", with_yearly).await;
+    let page: Value = app.get(&client(), &format!("/api/v1/storefront/cn/products/{product}")).await.json().await.unwrap();
+    let find = |code: &str| {
+        page["plans"].as_array().unwrap().iter().find(|p| p["code"] == code).unwrap()["id"].as_str().unwrap().to_owned()
+    };
+    let (plan, no_trial) = (find("standard-monthly"), find("yearly"));
+
+    let (unverified, me) = app.user("new@example.com", "cn").await;
+    let uorg = me["account"]["personal_org_id"].as_str().unwrap().to_owned();
+    let res =
+        app.post(&unverified, &format!("/api/v1/orgs/{uorg}/trials"), json!({"product_id": product, "plan_id": plan})).await;
+    assert_problem(res, StatusCode::FORBIDDEN, "forbidden").await;
+
+    let (buyer, borg) = verified_buyer(&app, &op, "buyer@example.com", "cn").await;
+    let trials = format!("/api/v1/orgs/{borg}/trials");
+    let res = app.post(&buyer, &trials, json!({"product_id": product, "plan_id": no_trial})).await;
+    assert_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    let mut tasks = Vec::new();
+    for _ in 0..50 {
+        let (c, url, body) = (buyer.clone(), app.url(&trials), json!({"product_id": product, "plan_id": plan}));
+        tasks.push(tokio::spawn(async move { c.post(url).json(&body).send().await.unwrap().status() }));
+    }
+    let mut created = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            StatusCode::CREATED => created += 1,
+            StatusCode::CONFLICT => {}
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(created, 1, "one trial per buyer and product, ever");
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM trials").await, 1);
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM subscriptions").await, 1, "no subscription left behind by the refused ones");
+    let subs: Value = app.get(&buyer, &format!("/api/v1/orgs/{borg}/subscriptions")).await.json().await.unwrap();
+    assert_eq!(subs["items"][0]["term_end"], "2026-03-16T09:00:00Z", "14 days");
 }

@@ -22,11 +22,22 @@ async fn operators_top_up_and_members_see_the_ledger(b: Backend) {
     let org = me["account"]["personal_org_id"].as_str().unwrap().to_owned();
     let top_up = format!("/api/v1/admin/wallets/{org}/top-ups");
 
-    assert_problem(app.post(&buyer, &top_up, json!({"currency": "CNY", "amount_minor": 100, "reason": "self"})).await, StatusCode::FORBIDDEN, "forbidden").await;
-    for bad in [json!({"currency": "XXX", "amount_minor": 100, "reason": "x"}), json!({"currency": "CNY", "amount_minor": 0, "reason": "x"}), json!({"currency": "CNY", "amount_minor": -5, "reason": "x"}), json!({"currency": "CNY", "amount_minor": 5, "reason": " "})] {
+    assert_problem(
+        app.post(&buyer, &top_up, json!({"currency": "CNY", "amount_minor": 100, "reason": "self"})).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    for bad in [
+        json!({"currency": "XXX", "amount_minor": 100, "reason": "x"}),
+        json!({"currency": "CNY", "amount_minor": 0, "reason": "x"}),
+        json!({"currency": "CNY", "amount_minor": -5, "reason": "x"}),
+        json!({"currency": "CNY", "amount_minor": 5, "reason": " "}),
+    ] {
         assert_problem(app.post(&op, &top_up, bad).await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
     }
-    let res = app.post(&op, &top_up, json!({"currency": "CNY", "amount_minor": 50_000, "reason": "Bank transfer 2026-03-02"})).await;
+    let res =
+        app.post(&op, &top_up, json!({"currency": "CNY", "amount_minor": 50_000, "reason": "Bank transfer 2026-03-02"})).await;
     assert_eq!(res.status(), StatusCode::CREATED);
     assert_eq!(res.json::<Value>().await.unwrap()["balance"]["display"], "¥500.00");
     app.post(&op, &top_up, json!({"currency": "CNY", "amount_minor": 1_234, "reason": "Goodwill"})).await;
@@ -59,7 +70,17 @@ async fn concurrent_debits_never_overdraw(b: Backend) {
         tasks.push(tokio::spawn(async move {
             loop {
                 let mut tx = db.begin().await.unwrap();
-                match wallets::debit(&mut tx, now, &org, Money::new(990, Currency::Cny), "order", Some(&format!("ord_{i}")), "test").await {
+                match wallets::debit(
+                    &mut tx,
+                    now,
+                    &org,
+                    Money::new(990, Currency::Cny),
+                    "order",
+                    Some(&format!("ord_{i}")),
+                    "test",
+                )
+                .await
+                {
                     Ok(Ok(_)) => {
                         tx.commit().await.unwrap();
                         return true;
