@@ -366,3 +366,104 @@ async fn a_seller_and_an_operator_take_a_product_through_review_in_a_browser() {
     let _ = std::fs::write(std::env::temp_dir().join("souk-browser-product.png"), shot);
     c.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_buyer_buys_and_unsubscribes_in_a_browser() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((_driver, c)) = start_browser(&dir.path().join("profile")).await else { return };
+    let password = "browser test password";
+    let (base, _state, _stop) = start_app(dir.path(), password).await;
+    let org = verified_enterprise(&base, "sam@example.com", password).await;
+
+    // Set up through the API: an approved seller with a listed product, a verified buyer with money.
+    let api = |email: &'static str| {
+        let base = base.clone();
+        async move {
+            let c = reqwest::Client::builder().cookie_store(true).build().unwrap();
+            c.post(format!("{base}/api/v1/auth/signin"))
+                .json(&json!({"email": email, "password": password}))
+                .send()
+                .await
+                .unwrap();
+            c
+        }
+    };
+    let seller = api("sam@example.com").await;
+    let op = api("op@souk.test").await;
+    let standing: serde_json::Value =
+        seller.get(format!("{base}/api/v1/orgs/{org}/seller")).send().await.unwrap().json().await.unwrap();
+    let agreement = standing["agreements"][0]["agreement"]["id"].as_str().unwrap().to_owned();
+    seller.post(format!("{base}/api/v1/orgs/{org}/seller/agreements/{agreement}/accept")).send().await.unwrap();
+    seller.post(format!("{base}/api/v1/orgs/{org}/seller/apply")).send().await.unwrap();
+    op.post(format!("{base}/api/v1/admin/sellers/{org}/decision")).json(&json!({"approve": true})).send().await.unwrap();
+    let content = json!({"name": "Sam's Backup", "summary": "Backups", "description": "Backs up.", "category": "data", "support_email": "s@sam.example",
+        "sites": ["intl"], "plans": [{"code": "monthly", "name": "Monthly", "billing": {"type": "periodic", "period": "month"}, "prices": [{"site": "intl", "amount_minor": 1250}]}]});
+    let p: serde_json::Value = seller
+        .post(format!("{base}/api/v1/orgs/{org}/products"))
+        .json(&json!({"kind": "saas", "content": content}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let product = p["id"].as_str().unwrap().to_owned();
+    let rev: serde_json::Value =
+        seller.post(format!("{base}/api/v1/orgs/{org}/products/{product}/submit")).send().await.unwrap().json().await.unwrap();
+    op.post(format!("{base}/api/v1/admin/reviews/products/{}/decision", rev["id"].as_str().unwrap()))
+        .json(&json!({"approve": true}))
+        .send()
+        .await
+        .unwrap();
+    let anon = reqwest::Client::new();
+    anon.post(format!("{base}/api/v1/auth/signup"))
+        .json(&json!({"email": "bea@example.com", "name": "Bea", "password": password, "site": "intl"}))
+        .send()
+        .await
+        .unwrap();
+    let buyer = api("bea@example.com").await;
+    let me: serde_json::Value = buyer.get(format!("{base}/api/v1/me")).send().await.unwrap().json().await.unwrap();
+    let borg = me["account"]["personal_org_id"].as_str().unwrap().to_owned();
+    let v: serde_json::Value = buyer
+        .post(format!("{base}/api/v1/orgs/{borg}/verifications"))
+        .json(&json!({"real_name": "Bea Buyer", "id_number": "ID-1234567"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    op.post(format!("{base}/api/v1/admin/verifications/{}/decision", v["id"].as_str().unwrap()))
+        .json(&json!({"approve": true}))
+        .send()
+        .await
+        .unwrap();
+    op.post(format!("{base}/api/v1/admin/wallets/{borg}/top-ups"))
+        .json(&json!({"currency": "USD", "amount_minor": 10_000, "reason": "test"}))
+        .send()
+        .await
+        .unwrap();
+
+    // The buyer buys three months from the product page.
+    sign_in(&c, &base, "bea@example.com", password).await;
+    c.goto(&format!("{base}/products/{product}")).await.unwrap();
+    fill(&c, "#b-periods", "3").await;
+    go(&c, "#get-quote").await;
+    assert_eq!(find(&c, "#quote-total").await.text().await.unwrap(), "$37.50");
+    go(&c, "#pay").await;
+    let state = find(&c, ".sub-state").await.text().await.unwrap();
+    assert_eq!(state, "pending_fulfillment");
+    assert_eq!(find(&c, ".refund-preview").await.text().await.unwrap(), "$37.50", "inside the no-reason window, all of it");
+
+    // …and unsubscribes, confirming the dialog; the money is back in the wallet.
+    click(&c, "button.unsubscribe").await;
+    c.accept_alert().await.unwrap();
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::XPath("//span[contains(@class,'sub-state') and text()='cancelled']"))
+        .await
+        .unwrap();
+    c.goto(&format!("{base}/wallet")).await.unwrap();
+    assert_eq!(find(&c, "#balances").await.text().await.unwrap().trim(), "$100.00");
+    c.close().await.unwrap();
+}

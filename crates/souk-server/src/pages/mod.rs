@@ -7,6 +7,7 @@
 
 mod account;
 pub(crate) mod admin;
+mod buyer;
 mod orgs;
 pub(crate) mod seller;
 pub(crate) mod store;
@@ -39,6 +40,9 @@ pub fn router() -> Router<AppState> {
         .route("/", get(store::home))
         .route("/products", get(store::search))
         .route("/products/{id}", get(store::product))
+        .route("/checkout", get(buyer::checkout).post(buyer::pay))
+        .route("/subscriptions", get(buyer::subscriptions).post(buyer::subscription_action))
+        .route("/wallet", get(buyer::wallet))
         .route("/shops/{org_id}", get(store::shop))
         .route("/signup", get(account::signup_page).post(account::signup))
         .route("/signin", get(account::signin_page).post(account::signin))

@@ -1,0 +1,242 @@
+//! The buyer's pages: checkout (quote, then pay from the wallet), subscriptions (renew,
+//! unsubscribe with the refund shown first) and the wallet.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use souk_core::id::OrgId;
+use souk_core::money::{Currency, Money};
+
+use super::{PageCtx, render};
+use crate::AppState;
+use crate::auth::random_token;
+use crate::commerce::{self, QuoteRequest};
+use crate::error::Error;
+use crate::extract::RequestId;
+
+fn field<'a>(f: &'a HashMap<String, String>, k: &str) -> &'a str {
+    f.get(k).map(String::as_str).unwrap_or("")
+}
+
+fn money(minor: i64, currency: &str) -> String {
+    Currency::parse(currency).map(|c| Money::new(minor, c).to_string()).unwrap_or_else(|_| minor.to_string())
+}
+
+#[derive(Template)]
+#[template(path = "checkout.html")]
+struct CheckoutPage<'a> {
+    ctx: &'a PageCtx,
+    product_id: String,
+    plan_id: String,
+    plan_name: String,
+    periods: u32,
+    quantity: u32,
+    coupon: String,
+    list: String,
+    discount: String,
+    total: String,
+    tax: String,
+    /// Makes a double-clicked "Pay" buy once.
+    key: String,
+    error: Option<String>,
+}
+
+async fn checkout_page(state: &AppState, ctx: &PageCtx, f: &HashMap<String, String>, error: Option<String>) -> Response {
+    let Some(account) = &ctx.account else { return Redirect::to("/signin").into_response() };
+    let periods: u32 = field(f, "periods").parse().unwrap_or(1);
+    let quantity: u32 = field(f, "quantity").parse().unwrap_or(1);
+    let coupon = field(f, "coupon_code").to_owned();
+    let req = QuoteRequest {
+        product_id: field(f, "product_id"),
+        plan_id: field(f, "plan_id"),
+        periods,
+        quantity,
+        coupon_code: Some(coupon.as_str()).filter(|c| !c.is_empty()),
+    };
+    match commerce::quote(state, &account.personal_org_id, &req).await {
+        Ok(q) => {
+            let c = q.quote.currency.code();
+            let page = CheckoutPage {
+                ctx,
+                product_id: req.product_id.to_owned(),
+                plan_id: req.plan_id.to_owned(),
+                plan_name: q.plan_name.clone(),
+                periods,
+                quantity,
+                coupon: q.coupon_code.clone().unwrap_or_default(),
+                list: money(q.quote.list_minor, c),
+                discount: money(q.quote.coupon_discount_minor, c),
+                total: money(q.quote.total_minor, c),
+                tax: money(q.quote.tax_included_minor, c),
+                key: random_token(16),
+                error,
+            };
+            render(&page)
+        }
+        Err(e) if e.status() == StatusCode::UNPROCESSABLE_ENTITY => {
+            let detail = e.field_errors().iter().map(|f| format!("{}: {}", f.field, f.message)).collect::<Vec<_>>().join("; ");
+            ctx.error_page(StatusCode::UNPROCESSABLE_ENTITY, "checkout.cannot_quote", Some(detail))
+        }
+        Err(e) => ctx.fail(e),
+    }
+}
+
+pub async fn checkout(State(state): State<AppState>, ctx: PageCtx, Query(f): Query<HashMap<String, String>>) -> Response {
+    if let Err(r) = ctx.require_account() {
+        return r;
+    }
+    checkout_page(&state, &ctx, &f, None).await
+}
+
+pub async fn pay(
+    State(state): State<AppState>,
+    ctx: PageCtx,
+    rid: RequestId,
+    Form(f): Form<HashMap<String, String>>,
+) -> Response {
+    let (caller, account) = match ctx.require_account() {
+        Ok((c, a)) => (c.clone(), a.clone()),
+        Err(r) => return r,
+    };
+    if let Err(r) = ctx.check_csrf(field(&f, "_csrf")) {
+        return r;
+    }
+    let periods: u32 = field(&f, "periods").parse().unwrap_or(1);
+    let quantity: u32 = field(&f, "quantity").parse().unwrap_or(1);
+    let coupon = field(&f, "coupon_code");
+    let req = QuoteRequest {
+        product_id: field(&f, "product_id"),
+        plan_id: field(&f, "plan_id"),
+        periods,
+        quantity,
+        coupon_code: Some(coupon).filter(|c| !c.is_empty()),
+    };
+    let key = Some(field(&f, "key")).filter(|k| !k.is_empty());
+    match commerce::place_order(&state, &caller, &account.personal_org_id, &req, key, rid.as_deref()).await {
+        Ok(_) => Redirect::to("/subscriptions").into_response(),
+        Err(e) if e.status().is_client_error() && e.status() != StatusCode::NOT_FOUND => {
+            checkout_page(&state, &ctx, &f, Some(e.message())).await
+        }
+        Err(e) => ctx.fail(e),
+    }
+}
+
+pub struct SubRow {
+    pub id: String,
+    pub product_id: String,
+    pub name: String,
+    pub state: String,
+    pub term_end: String,
+    pub refund: Option<String>,
+    pub can_renew: bool,
+}
+
+#[derive(Template)]
+#[template(path = "subscriptions.html")]
+struct SubscriptionsPage<'a> {
+    ctx: &'a PageCtx,
+    rows: Vec<SubRow>,
+}
+
+pub async fn subscriptions(State(state): State<AppState>, ctx: PageCtx) -> Response {
+    let Some(account) = ctx.account.clone() else { return Redirect::to("/signin?next=/subscriptions").into_response() };
+    let result: Result<Response, Error> = async {
+        let org = account.personal_org_id;
+        let mut db = state.db.clone();
+        let mut rows = Vec::new();
+        for s in souk_store::orders::subscriptions_for_buyer(&mut db, &org).await? {
+            let pid: souk_core::id::ProductId = s.product_id.parse().map_err(|_| Error::not_found())?;
+            let product = souk_store::products::get(&mut db, &pid).await?;
+            let name = match &product.live_revision_id {
+                Some(r) => souk_store::products::get_revision(&mut db, r).await?.content.name,
+                None => String::new(),
+            };
+            let live = matches!(s.state.as_str(), "pending_fulfillment" | "active" | "expired");
+            let refund = if live {
+                let r = crate::subscriptions::preview(&state, &org, &s.id).await?;
+                Some(r.amount.to_string())
+            } else {
+                None
+            };
+            rows.push(SubRow {
+                can_renew: matches!(s.state.as_str(), "active" | "expired") && s.term_end.is_some(),
+                id: s.id,
+                product_id: s.product_id,
+                name,
+                state: s.state,
+                term_end: s.term_end.map(|t| t.format("%Y-%m-%d").to_string()).unwrap_or_default(),
+                refund,
+            });
+        }
+        Ok(render(&SubscriptionsPage { ctx: &ctx, rows }))
+    }
+    .await;
+    result.unwrap_or_else(|e| ctx.fail(e))
+}
+
+pub async fn subscription_action(
+    State(state): State<AppState>,
+    ctx: PageCtx,
+    rid: RequestId,
+    Form(f): Form<HashMap<String, String>>,
+) -> Response {
+    let (caller, account) = match ctx.require_account() {
+        Ok((c, a)) => (c.clone(), a.clone()),
+        Err(r) => return r,
+    };
+    if let Err(r) = ctx.check_csrf(field(&f, "_csrf")) {
+        return r;
+    }
+    let org: OrgId = account.personal_org_id;
+    let id = field(&f, "subscription_id");
+    let result = match field(&f, "action") {
+        "unsubscribe" => crate::subscriptions::unsubscribe(&state, &caller, &org, id, rid.as_deref()).await.map(|_| ()),
+        "renew" => crate::subscriptions::renew(&state, &caller, &org, id, 1, rid.as_deref()).await.map(|_| ()),
+        _ => Err(Error::bad_request("unknown_action", "unknown action")),
+    };
+    match result {
+        Ok(()) => Redirect::to("/subscriptions").into_response(),
+        Err(e) => ctx.fail(e),
+    }
+}
+
+pub struct LedgerRow {
+    pub at: String,
+    pub delta: String,
+    pub balance: String,
+    pub reason: String,
+}
+
+#[derive(Template)]
+#[template(path = "wallet.html")]
+struct WalletPage<'a> {
+    ctx: &'a PageCtx,
+    balances: Vec<String>,
+    ledger: Vec<LedgerRow>,
+}
+
+pub async fn wallet(State(state): State<AppState>, ctx: PageCtx) -> Response {
+    let Some(account) = ctx.account.clone() else { return Redirect::to("/signin?next=/wallet").into_response() };
+    let result: Result<Response, Error> = async {
+        let mut db = state.db.clone();
+        let balances =
+            souk_store::wallets::balances(&mut db, &account.personal_org_id).await?.into_iter().map(|m| m.to_string()).collect();
+        let ledger = souk_store::wallets::ledger(&mut db, &account.personal_org_id, None, 100)
+            .await?
+            .into_iter()
+            .map(|e| LedgerRow {
+                at: e.at.format("%Y-%m-%d %H:%M").to_string(),
+                delta: money(e.delta_minor, &e.currency),
+                balance: money(e.balance_after, &e.currency),
+                reason: e.reason,
+            })
+            .collect();
+        Ok(render(&WalletPage { ctx: &ctx, balances, ledger }))
+    }
+    .await;
+    result.unwrap_or_else(|e| ctx.fail(e))
+}
