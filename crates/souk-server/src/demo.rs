@@ -155,6 +155,21 @@ async fn populate(state: &AppState, account: &Account, spec: &Spec) -> Result<()
         });
         approve(&mut tx, now, &org.id, &details).await?;
     }
+    // Demo buyers start with money in their wallets, so a newcomer can buy right away.
+    if spec.role.starts_with("buyer") {
+        let wallet_org = match spec.enterprise {
+            Some(_) => orgs::list_for_account(&mut tx, &account.id)
+                .await?
+                .into_iter()
+                .find(|(o, _)| o.kind == souk_core::identity::OrgKind::Enterprise)
+                .map(|(o, _)| o.id),
+            None => Some(account.personal_org_id.clone()),
+        };
+        if let Some(org) = wallet_org {
+            let amount = souk_core::money::Money::new(100_000, spec.site.currency());
+            souk_store::wallets::credit(&mut tx, now, &org, amount, "top_up", Some("demo money"), "system").await?;
+        }
+    }
     if let Some(id_number) = spec.verify_person {
         let details = Details::Individual(IndividualDetails {
             real_name: Name::parse("real_name", spec.name, 80).map_err(|e| Error::validation(vec![e]))?,

@@ -146,6 +146,7 @@ async fn the_demo_storefront(b: Backend) {
     souk_server::demo::load(&app.state).await.unwrap();
     assert_eq!(app.count("SELECT COUNT(*) AS n FROM products").await, products, "loading twice adds nothing");
     assert_eq!(app.count("SELECT COUNT(*) AS n FROM accounts").await, 6);
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM wallets WHERE balance_minor > 0").await, 2, "demo buyers can buy at once");
 
     let c = client();
     let home = page(&app, &c, "/").await;
