@@ -116,7 +116,7 @@ pub async fn fulfilled(
 async fn charge(
     tx: &mut Tx,
     now: DateTime<Utc>,
-    caller: &Caller,
+    actor: &str,
     s: &Subscription,
     kind: &str,
     plan_id: &str,
@@ -148,12 +148,12 @@ async fn charge(
             coupon_code: None,
             plan_snapshot: &serde_json::to_value(snapshot).map_err(|e| Error::Internal(e.into()))?,
             idempotency_key: None,
-            created_by: &caller.actor(),
+            created_by: actor,
         },
     )
     .await?;
     let buyer: OrgId = s.buyer_org_id.parse().map_err(|_| Error::not_found())?;
-    if let Err(short) = wallets::debit(tx, now, &buyer, total, kind, Some(&order.id), &caller.actor()).await? {
+    if let Err(short) = wallets::debit(tx, now, &buyer, total, kind, Some(&order.id), actor).await? {
         return Err(Error::new(
             axum::http::StatusCode::PAYMENT_REQUIRED,
             "insufficient_funds",
@@ -185,14 +185,29 @@ pub async fn renew(
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
     let s = buyer_subscription(&mut tx, buyer, id).await?;
-    let to = state_of(&s)?.renew().map_err(illegal)?;
-    let plan = plan_of(&mut tx, &s).await?;
+    renew_in(&mut tx, now, &caller.actor(), &s, periods, request_id).await?;
+    tx.commit().await?;
+    Ok(orders::get_subscription(&mut state.db.clone(), id).await?)
+}
+
+/// Renews inside the caller's transaction; `actor` pays from the buyer's wallet.
+async fn renew_in(
+    tx: &mut Tx,
+    now: DateTime<Utc>,
+    actor: &str,
+    s: &Subscription,
+    periods: u32,
+    request_id: Option<&str>,
+) -> Result<()> {
+    let id = s.id.as_str();
+    let buyer: OrgId = s.buyer_org_id.parse().map_err(|_| Error::not_found())?;
+    let to = state_of(s)?.renew().map_err(illegal)?;
+    let plan = plan_of(tx, s).await?;
     let Billing::Periodic { period, .. } = plan.billing else {
         return Err(Error::conflict("not_renewable", "only periodic plans are renewed"));
     };
-    let currency =
-        Currency::parse(&orders::orders_of(&mut tx, id).await?.first().map(|o| o.currency.clone()).unwrap_or_default())
-            .map_err(|e| Error::Internal(e.into()))?;
+    let currency = Currency::parse(&orders::orders_of(tx, id).await?.first().map(|o| o.currency.clone()).unwrap_or_default())
+        .map_err(|e| Error::Internal(e.into()))?;
     let unit = site_price(&plan, currency)?;
     let q = pricing::quote(&pricing::QuoteInput {
         unit_price: Money::new(unit, currency),
@@ -207,27 +222,25 @@ pub async fn renew(
         _ => now,
     };
     let new_end = term_end(from, period, periods).ok_or_else(|| Error::field("periods", "too many periods"))?;
-    let order =
-        charge(&mut tx, now, caller, &s, "renewal", &s.plan_id, &plan, unit, periods, q.total(), q.tax_included_minor).await?;
-    orders::transition(&mut tx, now, id, &["active", "expired"], to.as_str()).await?;
-    orders::set_term_end(&mut tx, now, id, new_end).await?;
-    event(&mut tx, now, "instance.renew", &s, json!({ "order_id": order.id, "expires_at": new_end })).await?;
+    let order = charge(tx, now, actor, s, "renewal", &s.plan_id, &plan, unit, periods, q.total(), q.tax_included_minor).await?;
+    orders::transition(tx, now, id, &["active", "expired"], to.as_str()).await?;
+    orders::set_term_end(tx, now, id, new_end).await?;
+    event(tx, now, "instance.renew", s, json!({ "order_id": order.id, "expires_at": new_end })).await?;
     if s.state == "expired" {
-        event(&mut tx, now, "instance.resume", &s, json!({})).await?;
+        event(tx, now, "instance.resume", s, json!({})).await?;
     }
     audited(
-        &mut tx,
+        tx,
         now,
-        &caller.actor(),
-        Some(buyer),
+        actor,
+        Some(&buyer),
         "subscription.renewed",
         id,
         format!("renewed {periods} period(s) until {new_end} for {}", q.total()),
         request_id,
     )
     .await?;
-    tx.commit().await?;
-    Ok(orders::get_subscription(&mut state.db.clone(), id).await?)
+    Ok(())
 }
 
 /// Moves to a dearer plan now, paying the difference for the rest of the term.
@@ -282,9 +295,20 @@ pub async fn upgrade(
         10_000 + if currency == Currency::Cny { 600 } else { 0 },
     )
     .unwrap_or(0);
-    let order =
-        charge(&mut tx, now, caller, &s, "upgrade", new_plan_id, &new.spec, site_price(&new.spec, currency)?, 1, due, tax)
-            .await?;
+    let order = charge(
+        &mut tx,
+        now,
+        &caller.actor(),
+        &s,
+        "upgrade",
+        new_plan_id,
+        &new.spec,
+        site_price(&new.spec, currency)?,
+        1,
+        due,
+        tax,
+    )
+    .await?;
     orders::set_plan(&mut tx, now, id, new_plan_id).await?;
     event(&mut tx, now, "instance.change_plan", &s, json!({ "order_id": order.id, "new_plan_id": new_plan_id })).await?;
     audited(
@@ -397,6 +421,97 @@ pub async fn unsubscribe(state: &AppState, caller: &Caller, buyer: &OrgId, id: &
     Ok(refund)
 }
 
+/// Days before the end of a term at which auto-renewal pays for the next period.
+pub const AUTO_RENEW_DAYS: i64 = 3;
+
+/// Turns auto-renewal on or off.
+pub async fn set_auto_renew(
+    state: &AppState,
+    caller: &Caller,
+    buyer: &OrgId,
+    id: &str,
+    on: bool,
+    request_id: Option<&str>,
+) -> Result<Subscription> {
+    caller.admin_of(state, buyer).await?;
+    let now = state.clock.now();
+    let mut tx = state.db.begin().await?;
+    // Checks that the subscription is the buyer's.
+    buyer_subscription(&mut tx, buyer, id).await?;
+    orders::set_auto_renew(&mut tx, now, id, on).await?;
+    audited(
+        &mut tx,
+        now,
+        &caller.actor(),
+        Some(buyer),
+        "subscription.auto_renew",
+        id,
+        format!("auto-renew {}", if on { "on" } else { "off" }),
+        request_id,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(orders::get_subscription(&mut state.db.clone(), id).await?)
+}
+
+/// Sends the 7, 3 and 1-day expiry reminders and runs auto-renewals, once per term each
+/// (claimed in the database, so on one node only). Returns (reminders, renewed, failed).
+pub async fn notices(state: &AppState) -> Result<(usize, usize, usize)> {
+    let now = state.clock.now();
+    let mut db = state.db.clone();
+    let (mut reminders, mut renewed, mut failed) = (0, 0, 0);
+    for s in orders::ending_between(&mut db, now, now + Duration::days(7)).await? {
+        let Some(end) = s.term_end else { continue };
+        for days in souk_core::subscription::due_reminders(now, end, &[]) {
+            let mut tx = state.db.begin().await?;
+            if orders::claim_notice(&mut tx, now, &s.id, end, &format!("reminder_{days}")).await? {
+                event(
+                    &mut tx,
+                    now,
+                    "subscription.expiry_reminder",
+                    &s,
+                    json!({ "days": days, "expires_at": end, "auto_renew": s.auto_renew }),
+                )
+                .await?;
+                reminders += 1;
+            }
+            tx.commit().await?;
+        }
+        if s.auto_renew && now >= end - Duration::days(AUTO_RENEW_DAYS) {
+            let mut tx = state.db.begin().await?;
+            if orders::claim_notice(&mut tx, now, &s.id, end, "auto_renew").await? {
+                match renew_in(&mut tx, now, "system", &s, 1, None).await {
+                    Ok(()) => {
+                        tx.commit().await?;
+                        renewed += 1;
+                        continue;
+                    }
+                    Err(e) => {
+                        drop(tx);
+                        // The renewal rolled back with its claim; claim again to report it once.
+                        let mut tx = state.db.begin().await?;
+                        if orders::claim_notice(&mut tx, now, &s.id, end, "auto_renew").await? {
+                            event(
+                                &mut tx,
+                                now,
+                                "subscription.auto_renew_failed",
+                                &s,
+                                json!({ "reason": e.message(), "expires_at": end }),
+                            )
+                            .await?;
+                            failed += 1;
+                        }
+                        tx.commit().await?;
+                        continue;
+                    }
+                }
+            }
+            tx.commit().await?;
+        }
+    }
+    Ok((reminders, renewed, failed))
+}
+
 /// Expires subscriptions whose term ended (service suspended, grace begins) and releases
 /// those whose grace ended. Safe on every node at once, and catches up after downtime:
 /// each step is a conditional update, and the event is written only by the node whose
@@ -404,6 +519,7 @@ pub async fn unsubscribe(state: &AppState, caller: &Caller, buyer: &OrgId, id: &
 pub async fn tick(state: &AppState) -> Result<(usize, usize)> {
     let now = state.clock.now();
     let mut db = state.db.clone();
+    notices(state).await?;
     let mut expired = 0;
     for s in orders::due_to_expire(&mut db, now).await? {
         let mut tx = state.db.begin().await?;

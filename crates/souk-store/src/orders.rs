@@ -359,3 +359,45 @@ pub async fn record_trial(
     .await?;
     Ok(())
 }
+
+/// Active subscriptions whose term ends after `now` and by `horizon`.
+pub async fn ending_between(
+    c: &mut impl Conn,
+    now: DateTime<Utc>,
+    horizon: DateTime<Utc>,
+) -> Result<Vec<Subscription>, StoreError> {
+    c.fetch_all(
+        q("SELECT * FROM subscriptions WHERE state = 'active' AND term_end > $1 AND term_end <= $2 ORDER BY term_end, id LIMIT 1000")
+            .bind(now)
+            .bind(horizon),
+    )
+    .await?
+    .iter()
+    .map(subscription)
+    .collect()
+}
+
+/// Claims a once-per-term piece of work; true for exactly one caller.
+pub async fn claim_notice(
+    c: &mut impl Conn,
+    now: DateTime<Utc>,
+    id: &str,
+    term_end: DateTime<Utc>,
+    kind: &str,
+) -> Result<bool, StoreError> {
+    Ok(c.execute(
+        q("INSERT INTO subscription_notices (subscription_id, term_end, kind, at) VALUES ($1, $2, $3, $4)
+               ON CONFLICT (subscription_id, term_end, kind) DO NOTHING")
+        .bind(id)
+        .bind(term_end)
+        .bind(kind)
+        .bind(now),
+    )
+    .await?
+        == 1)
+}
+
+pub async fn set_auto_renew(c: &mut impl Conn, now: DateTime<Utc>, id: &str, on: bool) -> Result<(), StoreError> {
+    c.execute(q("UPDATE subscriptions SET auto_renew = $1, updated_at = $2 WHERE id = $3").bind(on).bind(now).bind(id)).await?;
+    Ok(())
+}

@@ -264,6 +264,8 @@ pub struct SubscriptionOut {
     pub quantity: i64,
     pub term_start: DateTime<Utc>,
     pub term_end: Option<DateTime<Utc>>,
+    /// Pay the next period from the wallet 3 days before the term ends.
+    pub auto_renew: bool,
 }
 
 impl From<&souk_store::orders::Subscription> for SubscriptionOut {
@@ -276,6 +278,7 @@ impl From<&souk_store::orders::Subscription> for SubscriptionOut {
             quantity: s.quantity,
             term_start: s.term_start,
             term_end: s.term_end,
+            auto_renew: s.auto_renew,
         }
     }
 }
@@ -420,4 +423,26 @@ pub async fn start_trial(
     let s =
         crate::subscriptions::start_trial(&state, &caller, &org_id, &input.product_id, &input.plan_id, rid.as_deref()).await?;
     Ok((StatusCode::CREATED, Json(SubscriptionOut::from(&s))).into_response())
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AutoRenewIn {
+    pub enabled: bool,
+}
+
+/// Turn auto-renewal on or off: with it, the next period is paid from the wallet 3 days
+/// before the term ends (reminders are sent 7, 3 and 1 days ahead either way).
+#[utoipa::path(post, path = "/orgs/{org_id}/subscriptions/{subscription_id}/auto-renew", tag = "billing", request_body = AutoRenewIn,
+    responses((status = 200, body = SubscriptionOut), (status = 404, body = Problem)))]
+pub async fn auto_renew(
+    State(state): State<AppState>,
+    OrgScope { caller, org_id, .. }: OrgScope,
+    rid: RequestId,
+    axum::extract::Path((_org, id)): axum::extract::Path<(String, String)>,
+    ApiJson(input): ApiJson<AutoRenewIn>,
+) -> Result<Json<SubscriptionOut>> {
+    Ok(Json(SubscriptionOut::from(
+        &crate::subscriptions::set_auto_renew(&state, &caller, &org_id, &id, input.enabled, rid.as_deref()).await?,
+    )))
 }

@@ -12,7 +12,8 @@ both_backends!(
     quotes_show_list_price_coupon_total_and_tax,
     a_wallet_that_covers_ten_buys_exactly_ten,
     a_subscription_lives_renews_upgrades_refunds_expires_and_is_released,
-    fifty_concurrent_trial_requests_make_one_trial
+    fifty_concurrent_trial_requests_make_one_trial,
+    reminders_and_auto_renewal_happen_once_per_term
 );
 
 async fn quotes_show_list_price_coupon_total_and_tax(b: Backend) {
@@ -405,4 +406,59 @@ async fn fifty_concurrent_trial_requests_make_one_trial(b: Backend) {
     assert_eq!(app.count("SELECT COUNT(*) AS n FROM subscriptions").await, 1, "no subscription left behind by the refused ones");
     let subs: Value = app.get(&buyer, &format!("/api/v1/orgs/{borg}/subscriptions")).await.json().await.unwrap();
     assert_eq!(subs["items"][0]["term_end"], "2026-03-16T09:00:00Z", "14 days");
+}
+
+async fn reminders_and_auto_renewal_happen_once_per_term(b: Backend) {
+    let app = spawn_app(b).await;
+    let op = operator_with_agreement(&app).await;
+    let (c, org) = seller(&app, &op, "acme@example.com", "intl").await;
+    let product = publish(&app, &c, &op, &org, "saas", content("Acme Monitor", "Uptime monitoring", "devops", 1500, false)).await;
+    let page: Value = app.get(&client(), &format!("/api/v1/storefront/cn/products/{product}")).await.json().await.unwrap();
+    let plan = page["plans"][0]["id"].as_str().unwrap().to_owned();
+    let (buyer, borg) = verified_buyer(&app, &op, "buyer@example.com", "cn").await;
+    // Enough for the purchase and one renewal (¥105.00 each), not a second.
+    app.post(
+        &op,
+        &format!("/api/v1/admin/wallets/{borg}/top-ups"),
+        json!({"currency": "CNY", "amount_minor": 21_000, "reason": "test"}),
+    )
+    .await;
+    let order: Value = app
+        .post(&buyer, &format!("/api/v1/orgs/{borg}/orders"), json!({"product_id": product, "plan_id": plan}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let sub = order["subscription_id"].as_str().unwrap().to_owned();
+    app.post(&c, &format!("/api/v1/orgs/{org}/sales/subscriptions/{sub}/fulfilled"), json!({})).await;
+    let res: Value = app
+        .post(&buyer, &format!("/api/v1/orgs/{borg}/subscriptions/{sub}/auto-renew"), json!({"enabled": true}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(res["auto_renew"], true);
+    let notices = || souk_server::subscriptions::notices(&app.state);
+
+    // The term ends 2 April 09:00.
+    let at = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().to_utc();
+    app.clock.set(at("2026-03-25T08:00:00Z"));
+    assert_eq!(notices().await.unwrap(), (0, 0, 0), "more than 7 days ahead");
+    app.clock.set(at("2026-03-26T09:00:00Z"));
+    assert_eq!(notices().await.unwrap(), (1, 0, 0), "the 7-day reminder");
+    assert_eq!(notices().await.unwrap(), (0, 0, 0), "sent once");
+    app.clock.set(at("2026-03-30T10:00:00Z"));
+    assert_eq!(notices().await.unwrap(), (1, 1, 0), "the 3-day reminder, and the renewal");
+    app.post(&buyer, "/api/v1/auth/signin", json!({"email": "buyer@example.com", "password": PASSWORD})).await;
+    let list: Value = app.get(&buyer, &format!("/api/v1/orgs/{borg}/subscriptions")).await.json().await.unwrap();
+    assert_eq!(list["items"][0]["term_end"], "2026-05-02T09:00:00Z", "paid a month more from the wallet");
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM orders WHERE kind = 'renewal'").await, 1);
+
+    // Next term: the wallet is empty; the failure is reported once, and the term runs out.
+    app.clock.set(at("2026-04-30T10:00:00Z"));
+    let (reminders, renewed, failed) = notices().await.unwrap();
+    assert_eq!((reminders, renewed, failed), (2, 0, 1), "7- and 3-day reminders caught up; renewal failed");
+    assert_eq!(notices().await.unwrap(), (0, 0, 0));
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM outbox_events WHERE topic = 'subscription.auto_renew_failed'").await, 1);
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM outbox_events WHERE topic = 'subscription.expiry_reminder'").await, 4);
 }
