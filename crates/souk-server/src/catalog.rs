@@ -606,14 +606,39 @@ pub async fn review_queue(state: &AppState, caller: &Caller) -> Result<Vec<Queue
     let mut db = state.db.clone();
     let now = state.clock.now();
     let items = products::review_queue(&mut db, 500).await?;
+    let mut slas = Slas::new(now);
     let mut out = Vec::with_capacity(items.len());
     for item in items {
-        let org = orgs::get(&mut db, &OrgId::parse(&item.seller_org_id).map_err(|e| anyhow::anyhow!(e))?).await?;
-        let cal = calendars::load(&mut db, org.site).await?;
-        let sla = item.revision.sla_due_at.map(|due| cal.status(now, due)).unwrap_or(SlaStatus::OnTrack);
+        let org = OrgId::parse(&item.seller_org_id).map_err(|e| anyhow::anyhow!(e))?;
+        let sla = match item.revision.sla_due_at {
+            Some(due) => slas.status(&mut db, &org, due).await?,
+            None => SlaStatus::OnTrack,
+        };
         out.push(QueueEntry { item, sla });
     }
     Ok(out)
+}
+
+/// Where review deadlines stand at one moment, loading each site's calendar once.
+struct Slas {
+    now: DateTime<Utc>,
+    calendars: std::collections::HashMap<souk_core::site::Site, souk_core::calendar::WorkingCalendar>,
+}
+
+impl Slas {
+    fn new(now: DateTime<Utc>) -> Self {
+        Self { now, calendars: std::collections::HashMap::new() }
+    }
+
+    /// The SLA status of a submission by `org` due at `due`, on the org's site calendar.
+    async fn status(&mut self, db: &mut souk_store::Db, org: &OrgId, due: DateTime<Utc>) -> Result<SlaStatus> {
+        let site = orgs::get(db, org).await?.site;
+        if !self.calendars.contains_key(&site) {
+            let cal = calendars::load(db, site).await?;
+            self.calendars.insert(site, cal);
+        }
+        Ok(self.calendars[&site].status(self.now, due))
+    }
 }
 
 pub async fn start_review(state: &AppState, caller: &Caller, rev: &RevisionId, request_id: Option<&str>) -> Result<Revision> {
@@ -713,46 +738,33 @@ pub async fn decide(
 pub async fn warn_sla_at_risk(state: &AppState) -> Result<usize> {
     let now = state.clock.now();
     let mut db = state.db.clone();
+    let mut slas = Slas::new(now);
     let mut sent = 0;
     for item in products::unwarned_pending(&mut db).await? {
         let Some(due) = item.revision.sla_due_at else { continue };
         let org_id = OrgId::parse(&item.seller_org_id).map_err(|e| anyhow::anyhow!(e))?;
-        let site = orgs::get(&mut db, &org_id).await?.site;
-        let status = calendars::load(&mut db, site).await?.status(now, due);
+        let status = slas.status(&mut db, &org_id, due).await?;
         if status == SlaStatus::OnTrack {
             continue;
         }
         let mut tx = state.db.begin().await?;
         if products::mark_sla_warned(&mut tx, now, &item.revision.id).await? {
-            outbox::enqueue(
-                &mut tx,
-                now,
-                "product.review_sla_at_risk",
-                item.revision.id.as_str(),
-                &json!({ "revision_id": item.revision.id, "product_id": item.revision.product_id, "sla_due_at": due, "status": status }),
-            )
-            .await?;
+            let payload = json!({ "revision_id": item.revision.id, "product_id": item.revision.product_id, "sla_due_at": due, "status": status });
+            outbox::enqueue(&mut tx, now, "product.review_sla_at_risk", item.revision.id.as_str(), &payload).await?;
             sent += 1;
         }
         tx.commit().await?;
     }
     for rev in souk_store::shops::unwarned_pending(&mut db).await? {
         let Some(due) = rev.sla_due_at else { continue };
-        let site = orgs::get(&mut db, &rev.org_id).await?.site;
-        let status = calendars::load(&mut db, site).await?.status(now, due);
+        let status = slas.status(&mut db, &rev.org_id, due).await?;
         if status == SlaStatus::OnTrack {
             continue;
         }
         let mut tx = state.db.begin().await?;
         if souk_store::shops::mark_sla_warned(&mut tx, now, &rev.id).await? {
-            outbox::enqueue(
-                &mut tx,
-                now,
-                "shop.review_sla_at_risk",
-                rev.id.as_str(),
-                &json!({ "revision_id": rev.id, "org_id": rev.org_id, "sla_due_at": due, "status": status }),
-            )
-            .await?;
+            let payload = json!({ "revision_id": rev.id, "org_id": rev.org_id, "sla_due_at": due, "status": status });
+            outbox::enqueue(&mut tx, now, "shop.review_sla_at_risk", rev.id.as_str(), &payload).await?;
             sent += 1;
         }
         tx.commit().await?;
