@@ -198,6 +198,14 @@ pub struct ProductContent {
     /// Upload ids of screenshots (PNG or JPEG), in display order.
     #[serde(default)]
     pub screenshots: Vec<String>,
+    /// Days an expired subscription keeps its data (service suspended) before it is
+    /// released; the marketplace default when not set.
+    #[serde(default)]
+    pub grace_days: Option<u32>,
+    /// Days after a purchase in which it is refunded in full for any reason (0: never);
+    /// the marketplace default when not set.
+    #[serde(default)]
+    pub no_reason_days: Option<u32>,
 }
 
 pub const MAX_SCREENSHOTS: usize = 6;
@@ -207,6 +215,13 @@ pub const MAX_DESCRIPTION: usize = 20_000;
 pub const MAX_TAGS: usize = 10;
 pub const MAX_PLANS: usize = 20;
 pub const TRIAL_DAYS: std::ops::RangeInclusive<u32> = 3..=180;
+/// The grace periods a seller may choose.
+pub const GRACE_DAYS: std::ops::RangeInclusive<u32> = 1..=60;
+/// The no-reason refund windows a seller may choose.
+pub const NO_REASON_DAYS: std::ops::RangeInclusive<u32> = 0..=15;
+/// The marketplace's defaults (seed §12): 15 days of grace, 5 days to return for any reason.
+pub const DEFAULT_GRACE_DAYS: u32 = 15;
+pub const DEFAULT_NO_REASON_DAYS: u32 = 5;
 
 fn text(errors: &mut Vec<FieldError>, field: &'static str, value: &str, max: usize) {
     let n = value.trim().chars().count();
@@ -304,6 +319,15 @@ impl ProductContent {
         if self.sites.is_empty() {
             errors.push(FieldError::new("sites", "choose at least one site to sell on"));
         }
+        if self.grace_days.is_some_and(|d| !GRACE_DAYS.contains(&d)) {
+            errors.push(FieldError::new("grace_days", format!("between {} and {} days", GRACE_DAYS.start(), GRACE_DAYS.end())));
+        }
+        if self.no_reason_days.is_some_and(|d| !NO_REASON_DAYS.contains(&d)) {
+            errors.push(FieldError::new(
+                "no_reason_days",
+                format!("between {} and {} days", NO_REASON_DAYS.start(), NO_REASON_DAYS.end()),
+            ));
+        }
         match (kind, &self.image) {
             (ProductKind::Image, None) => {
                 errors.push(FieldError::new("image", "a machine-image product needs its image details"))
@@ -340,6 +364,11 @@ impl ProductContent {
             errors.extend(plan.check(kind, &self.sites).into_iter().map(|e| e.within(&at)));
         }
         if errors.is_empty() { Ok(()) } else { Err(errors) }
+    }
+
+    /// The subscription terms this content sells under: (grace days, no-reason days).
+    pub fn terms(&self) -> (u32, u32) {
+        (self.grace_days.unwrap_or(DEFAULT_GRACE_DAYS), self.no_reason_days.unwrap_or(DEFAULT_NO_REASON_DAYS))
     }
 
     /// The lowest price on `site` among the plans, for sorting and filtering.
@@ -545,6 +574,21 @@ mod tests {
         assert_eq!(p.check(ProductKind::Saas, &cats(), &[]), Ok(()));
         assert_eq!(p.from_price(Site::Intl), Some(1500));
         assert!(p.has_trial());
+    }
+
+    #[test]
+    fn subscription_terms_default_and_are_bounded() {
+        let mut p = sample();
+        assert_eq!(p.terms(), (DEFAULT_GRACE_DAYS, DEFAULT_NO_REASON_DAYS));
+        p.grace_days = Some(30);
+        p.no_reason_days = Some(0);
+        assert_eq!(p.check(ProductKind::Saas, &cats(), &[]), Ok(()));
+        assert_eq!(p.terms(), (30, 0));
+        p.grace_days = Some(0);
+        p.no_reason_days = Some(16);
+        let errors = p.check(ProductKind::Saas, &cats(), &[]).unwrap_err();
+        assert!(errors.iter().any(|e| e.field == "grace_days"));
+        assert!(errors.iter().any(|e| e.field == "no_reason_days"));
     }
 
     #[test]

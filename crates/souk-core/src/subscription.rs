@@ -17,8 +17,7 @@ string_enum!(
     }
 );
 
-/// The default grace period after expiry, before the instance is released.
-pub const DEFAULT_GRACE_DAYS: i64 = 15;
+pub use crate::catalog::DEFAULT_GRACE_DAYS;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("a {from} subscription cannot {action}")]
@@ -130,7 +129,7 @@ mod tests {
     fn terms_follow_the_calendar() {
         assert_eq!(term_end(t("2026-01-31T10:00:00Z"), Period::Month, 1), Some(t("2026-02-28T10:00:00Z")));
         assert_eq!(term_end(t("2026-03-02T09:00:00Z"), Period::Year, 2), Some(t("2028-03-02T09:00:00Z")));
-        assert_eq!(release_at(t("2026-04-02T09:00:00Z"), DEFAULT_GRACE_DAYS), t("2026-04-17T09:00:00Z"));
+        assert_eq!(release_at(t("2026-04-02T09:00:00Z"), i64::from(DEFAULT_GRACE_DAYS)), t("2026-04-17T09:00:00Z"));
     }
 
     #[test]

@@ -36,6 +36,8 @@ pub struct PricedQuote {
     pub periods: u32,
     pub quantity: u32,
     pub coupon_code: Option<String>,
+    /// The product's subscription terms: grace days, no-reason refund days.
+    pub terms: (u32, u32),
 }
 
 /// The most periods one order may buy.
@@ -131,7 +133,9 @@ pub async fn quote(state: &AppState, buyer: &OrgId, req: &QuoteRequest<'_>) -> R
         tax_rate: site.tax_rate(),
     })
     .map_err(|e| Error::field("quantity", e.to_string()))?;
+    let terms = crate::subscriptions::live_terms(&mut db, &product).await?;
     Ok(PricedQuote {
+        terms,
         quote: q,
         seller_org_id: product.seller_org_id.to_string(),
         product_id: product_id.to_string(),
@@ -277,6 +281,9 @@ pub async fn place_order(
             quantity: i64::from(priced.quantity),
             term_start: now,
             term_end,
+            trial: false,
+            grace_days: priced.terms.0,
+            no_reason_days: priced.terms.1,
         },
     )
     .await?;

@@ -228,6 +228,8 @@ pub const ENTRIES: &[(&str, &str, &str)] = &[
     ("product.support_phone", "Support phone", "支持电话"),
     ("product.support_url", "Support web page", "支持网址"),
     ("product.sites", "Sold on", "销售站点"),
+    ("product.grace_days", "Grace period after expiry, days (empty: 15)", "到期后宽限期（天，留空为 15）"),
+    ("product.no_reason_days", "No-reason refund window, days (empty: 5; 0: none)", "无理由退订期（天，留空为 5；0 为不支持）"),
     ("product.image", "Machine image", "镜像信息"),
     ("product.image_ref", "Image reference", "镜像标识"),
     ("product.flavors", "Supported flavors (comma-separated)", "支持的规格（逗号分隔）"),

@@ -9,7 +9,7 @@ use souk_core::catalog::{Billing, Plan, ProductKind};
 use souk_core::id::{OrgId, ProductId};
 use souk_core::money::{Currency, Money};
 use souk_core::pricing::{self, Refund, RefundInput, RefundKind};
-use souk_core::subscription::{DEFAULT_GRACE_DAYS, SubscriptionState, term_end};
+use souk_core::subscription::{SubscriptionState, term_end};
 use souk_store::orders::{self, Order, Subscription};
 use souk_store::{Tx, audit, outbox, products, wallets};
 
@@ -17,10 +17,16 @@ use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{Error, Result};
 
-/// Days after a purchase in which it can be returned for any reason.
-pub const NO_REASON_DAYS: i64 = 5;
 /// No-reason refunds a buyer may have in a year.
 pub const NO_REASON_PER_YEAR: u32 = 10;
+
+/// The subscription terms (grace days, no-reason days) of the product's live revision.
+pub async fn live_terms(tx: &mut impl souk_store::Conn, product: &products::Product) -> Result<(u32, u32)> {
+    let Some(rev) = &product.live_revision_id else {
+        return Ok((souk_core::catalog::DEFAULT_GRACE_DAYS, souk_core::catalog::DEFAULT_NO_REASON_DAYS));
+    };
+    Ok(products::get_revision(tx, rev).await?.content.terms())
+}
 
 fn state_of(s: &Subscription) -> Result<SubscriptionState> {
     SubscriptionState::parse(&s.state).ok_or_else(|| Error::Internal(anyhow::anyhow!("unknown subscription state {}", s.state)))
@@ -190,7 +196,21 @@ pub async fn renew(
     Ok(orders::get_subscription(&mut state.db.clone(), id).await?)
 }
 
-/// Renews inside the caller's transaction; `actor` pays from the buyer's wallet.
+/// The currency a subscription is billed in: that of its first order, or for a trial not
+/// yet paid, the buyer's site's.
+async fn currency_of(tx: &mut Tx, s: &Subscription) -> Result<Currency> {
+    match orders::orders_of(tx, &s.id).await?.first() {
+        Some(o) => Currency::parse(&o.currency).map_err(|e| Error::Internal(e.into())),
+        None => {
+            let buyer: OrgId = s.buyer_org_id.parse().map_err(|_| Error::not_found())?;
+            Ok(souk_store::orgs::get(tx, &buyer).await?.site.currency())
+        }
+    }
+}
+
+/// Renews inside the caller's transaction; `actor` pays from the buyer's wallet. A trial
+/// converts to paid: its paid term starts now. A downgrade the buyer scheduled takes
+/// effect here, priced at the new plan.
 async fn renew_in(
     tx: &mut Tx,
     now: DateTime<Utc>,
@@ -202,12 +222,21 @@ async fn renew_in(
     let id = s.id.as_str();
     let buyer: OrgId = s.buyer_org_id.parse().map_err(|_| Error::not_found())?;
     let to = state_of(s)?.renew().map_err(illegal)?;
-    let plan = plan_of(tx, s).await?;
+    let (plan_id, plan) = match &s.next_plan_id {
+        Some(next) => {
+            let pid: ProductId = s.product_id.parse().map_err(|_| Error::not_found())?;
+            match products::plans(tx, &pid, false).await?.into_iter().find(|p| p.id.as_str() == next) {
+                Some(p) => (next.clone(), p.spec),
+                // The seller retired the plan meanwhile: renew on the current one.
+                None => (s.plan_id.clone(), plan_of(tx, s).await?),
+            }
+        }
+        None => (s.plan_id.clone(), plan_of(tx, s).await?),
+    };
     let Billing::Periodic { period, .. } = plan.billing else {
         return Err(Error::conflict("not_renewable", "only periodic plans are renewed"));
     };
-    let currency = Currency::parse(&orders::orders_of(tx, id).await?.first().map(|o| o.currency.clone()).unwrap_or_default())
-        .map_err(|e| Error::Internal(e.into()))?;
+    let currency = currency_of(tx, s).await?;
     let unit = site_price(&plan, currency)?;
     let q = pricing::quote(&pricing::QuoteInput {
         unit_price: Money::new(unit, currency),
@@ -218,17 +247,35 @@ async fn renew_in(
     })
     .map_err(|e| Error::field("periods", e.to_string()))?;
     let from = match s.term_end {
-        Some(end) if end > now => end,
+        Some(end) if end > now && !s.trial => end,
         _ => now,
     };
     let new_end = term_end(from, period, periods).ok_or_else(|| Error::field("periods", "too many periods"))?;
-    let order = charge(tx, now, actor, s, "renewal", &s.plan_id, &plan, unit, periods, q.total(), q.tax_included_minor).await?;
+    let kind = if s.trial { "new" } else { "renewal" };
+    let order = charge(tx, now, actor, s, kind, &plan_id, &plan, unit, periods, q.total(), q.tax_included_minor).await?;
     orders::transition(tx, now, id, &["active", "expired"], to.as_str()).await?;
     orders::set_term_end(tx, now, id, new_end).await?;
-    event(tx, now, "instance.renew", s, json!({ "order_id": order.id, "expires_at": new_end })).await?;
+    if plan_id != s.plan_id {
+        orders::set_plan(tx, now, id, &plan_id).await?;
+        event(tx, now, "instance.change_plan", s, json!({ "order_id": order.id, "new_plan_id": plan_id })).await?;
+    } else if s.next_plan_id.is_some() {
+        orders::set_next_plan(tx, now, id, None).await?;
+    }
+    if s.trial {
+        orders::end_trial(tx, now, id).await?;
+    }
+    event(
+        tx,
+        now,
+        "instance.renew",
+        s,
+        json!({ "order_id": order.id, "expires_at": new_end, "trial": false, "converted_from_trial": s.trial }),
+    )
+    .await?;
     if s.state == "expired" {
         event(tx, now, "instance.resume", s, json!({})).await?;
     }
+    let what = if s.trial { "trial converted to paid" } else { "renewed" };
     audited(
         tx,
         now,
@@ -236,28 +283,56 @@ async fn renew_in(
         Some(&buyer),
         "subscription.renewed",
         id,
-        format!("renewed {periods} period(s) until {new_end} for {}", q.total()),
+        format!("{what}: {periods} period(s) until {new_end} for {}", q.total()),
         request_id,
     )
     .await?;
     Ok(())
 }
 
-/// Moves to a dearer plan now, paying the difference for the rest of the term.
-pub async fn upgrade(
+/// What a plan change did.
+pub enum PlanChange {
+    /// A dearer plan, in effect now; the difference for the rest of the term was charged.
+    Upgraded { charged: Money },
+    /// A cheaper plan, in effect from the next renewal (or the current plan again: the
+    /// scheduled change was cancelled).
+    Scheduled { at: Option<DateTime<Utc>> },
+}
+
+/// Changes plan: to a dearer plan now, paying the difference for the rest of the term; to a
+/// cheaper one at the next renewal; back to the current plan cancels a scheduled change.
+pub async fn change_plan(
     state: &AppState,
     caller: &Caller,
     buyer: &OrgId,
     id: &str,
     new_plan_id: &str,
     request_id: Option<&str>,
-) -> Result<(Subscription, Money)> {
+) -> Result<(Subscription, PlanChange)> {
     caller.admin_of(state, buyer).await?;
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
     let s = buyer_subscription(&mut tx, buyer, id).await?;
-    if state_of(&s)? != SubscriptionState::Active {
-        return Err(Error::conflict("illegal_transition", "only an active subscription changes plan"));
+    if state_of(&s)? != SubscriptionState::Active || s.trial {
+        return Err(Error::conflict("illegal_transition", "only an active, paid subscription changes plan"));
+    }
+    if new_plan_id == s.plan_id {
+        orders::set_next_plan(&mut tx, now, id, None).await?;
+        if s.next_plan_id.is_some() {
+            audited(
+                &mut tx,
+                now,
+                &caller.actor(),
+                Some(buyer),
+                "subscription.plan_change_cancelled",
+                id,
+                "scheduled plan change cancelled".into(),
+                request_id,
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        return Ok((orders::get_subscription(&mut state.db.clone(), id).await?, PlanChange::Scheduled { at: None }));
     }
     let old = plan_of(&mut tx, &s).await?;
     let pid: ProductId = s.product_id.parse().map_err(|_| Error::not_found())?;
@@ -273,14 +348,25 @@ pub async fn upgrade(
     if p_old != p_new {
         return Err(Error::field("plan_id", "the new plan must bill by the same period"));
     }
-    let currency =
-        Currency::parse(&orders::orders_of(&mut tx, id).await?.first().map(|o| o.currency.clone()).unwrap_or_default())
-            .map_err(|e| Error::Internal(e.into()))?;
+    let currency = currency_of(&mut tx, &s).await?;
     let qty = s.quantity;
     let old_price = Money::new(site_price(&old, currency)? * qty, currency);
     let new_price = Money::new(site_price(&new.spec, currency)? * qty, currency);
     if new_price.minor <= old_price.minor {
-        return Err(Error::conflict("downgrade_at_renewal", "a cheaper plan takes effect at the next renewal; renew on it then"));
+        orders::set_next_plan(&mut tx, now, id, Some(new_plan_id)).await?;
+        audited(
+            &mut tx,
+            now,
+            &caller.actor(),
+            Some(buyer),
+            "subscription.downgrade_scheduled",
+            id,
+            format!("{} from the next renewal", new.spec.name),
+            request_id,
+        )
+        .await?;
+        tx.commit().await?;
+        return Ok((orders::get_subscription(&mut state.db.clone(), id).await?, PlanChange::Scheduled { at: s.term_end }));
     }
     let end = s.term_end.ok_or_else(|| Error::conflict("illegal_transition", "no term to upgrade"))?;
     let period_secs = match p_old {
@@ -323,16 +409,20 @@ pub async fn upgrade(
     )
     .await?;
     tx.commit().await?;
-    Ok((orders::get_subscription(&mut state.db.clone(), id).await?, due))
+    Ok((orders::get_subscription(&mut state.db.clone(), id).await?, PlanChange::Upgraded { charged: due }))
 }
 
 /// What unsubscribing now would refund: everything paid inside the no-reason window after
 /// the purchase; afterwards the whole periods of the term not yet begun, at the price of the
-/// latest order (capped at what was paid); nothing for one-time items and license codes.
-pub async fn refund_preview(tx: &mut Tx, now: DateTime<Utc>, buyer: &OrgId, s: &Subscription) -> Result<(Refund, Order)> {
+/// latest order (capped at what was paid); nothing for one-time items and license codes, nor
+/// for a trial never paid for (which has no order).
+pub async fn refund_preview(tx: &mut Tx, now: DateTime<Utc>, buyer: &OrgId, s: &Subscription) -> Result<(Refund, Option<Order>)> {
     let plan = plan_of(tx, s).await?;
     let all: Vec<Order> = orders::orders_of(tx, &s.id).await?.into_iter().filter(|o| o.state != "refunded").collect();
-    let first = orders::orders_of(tx, &s.id).await?.into_iter().next().ok_or_else(Error::not_found)?;
+    let Some(first) = orders::orders_of(tx, &s.id).await?.into_iter().next() else {
+        let currency = currency_of(tx, s).await?;
+        return Ok((Refund { kind: RefundKind::None, amount: Money::zero(currency) }, None));
+    };
     let latest = all.last().cloned().unwrap_or_else(|| first.clone());
     let currency = Currency::parse(&first.currency).map_err(|e| Error::Internal(e.into()))?;
     let paid = Money::new(all.iter().map(|o| o.total_minor).sum(), currency);
@@ -356,12 +446,12 @@ pub async fn refund_preview(tx: &mut Tx, now: DateTime<Utc>, buyer: &OrgId, s: &
         periods_bought: unused,
         periods_begun: 0,
         non_refundable,
-        inside_no_reason_window: now < first.created_at + Duration::days(NO_REASON_DAYS),
+        inside_no_reason_window: now < first.created_at + Duration::days(s.no_reason_days),
         no_reason_used_this_year: used,
         no_reason_limit: NO_REASON_PER_YEAR,
     })
     .map_err(|e| Error::Internal(e.into()))?;
-    Ok((refund, latest))
+    Ok((refund, Some(latest)))
 }
 
 pub async fn preview(state: &AppState, buyer: &OrgId, id: &str) -> Result<Refund> {
@@ -386,19 +476,21 @@ pub async fn unsubscribe(state: &AppState, caller: &Caller, buyer: &OrgId, id: &
         RefundKind::UnusedPeriods => "unused_periods",
         RefundKind::None => "none",
     };
-    orders::record_refund(
-        &mut tx,
-        now,
-        id,
-        &term_order.id,
-        buyer.as_str(),
-        kind,
-        refund.amount.currency.code(),
-        refund.amount.minor,
-    )
-    .await?;
-    if refund.amount.minor > 0 {
-        wallets::credit(&mut tx, now, buyer, refund.amount, "refund", Some(&term_order.id), &caller.actor()).await?;
+    if let Some(term_order) = &term_order {
+        orders::record_refund(
+            &mut tx,
+            now,
+            id,
+            &term_order.id,
+            buyer.as_str(),
+            kind,
+            refund.amount.currency.code(),
+            refund.amount.minor,
+        )
+        .await?;
+        if refund.amount.minor > 0 {
+            wallets::credit(&mut tx, now, buyer, refund.amount, "refund", Some(&term_order.id), &caller.actor()).await?;
+        }
     }
     if refund.kind == RefundKind::NoReason {
         for o in orders::orders_of(&mut tx, id).await? {
@@ -523,8 +615,8 @@ pub async fn tick(state: &AppState) -> Result<(usize, usize)> {
     let mut expired = 0;
     for s in orders::due_to_expire(&mut db, now).await? {
         let mut tx = state.db.begin().await?;
-        if orders::transition(&mut tx, now, &s.id, &["active"], "expired").await? {
-            let release_at = s.term_end.map(|e| e + Duration::days(DEFAULT_GRACE_DAYS));
+        let release_at = s.term_end.unwrap_or(now) + Duration::days(s.grace_days);
+        if orders::expire(&mut tx, now, &s.id, release_at).await? {
             event(&mut tx, now, "instance.suspend", &s, json!({ "reason": "expired", "release_at": release_at })).await?;
             audited(&mut tx, now, "system", None, "subscription.expired", &s.id, "term ended; grace period begins".into(), None)
                 .await?;
@@ -533,7 +625,7 @@ pub async fn tick(state: &AppState) -> Result<(usize, usize)> {
         tx.commit().await?;
     }
     let mut released = 0;
-    for s in orders::due_to_release(&mut db, now - Duration::days(DEFAULT_GRACE_DAYS)).await? {
+    for s in orders::due_to_release(&mut db, now).await? {
         let mut tx = state.db.begin().await?;
         if orders::transition(&mut tx, now, &s.id, &["expired"], "released").await? {
             event(&mut tx, now, "instance.release", &s, json!({ "reason": "grace_ended" })).await?;
@@ -576,6 +668,7 @@ pub async fn start_trial(
         return Err(Error::forbidden("this trial is for verified enterprises only"));
     }
     let product = products::get(&mut tx, &pid).await?;
+    let (grace_days, no_reason_days) = live_terms(&mut tx, &product).await?;
     let ends = now + Duration::days(i64::from(trial.days));
     let sub = orders::create_subscription(
         &mut tx,
@@ -588,6 +681,9 @@ pub async fn start_trial(
             quantity: 1,
             term_start: now,
             term_end: Some(ends),
+            trial: true,
+            grace_days,
+            no_reason_days,
         },
     )
     .await?;

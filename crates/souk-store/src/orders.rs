@@ -67,6 +67,15 @@ pub struct Subscription {
     pub term_start: DateTime<Utc>,
     pub term_end: Option<DateTime<Utc>>,
     pub auto_renew: bool,
+    /// A free trial not yet paid for.
+    pub trial: bool,
+    /// The terms it was sold under.
+    pub grace_days: i64,
+    pub no_reason_days: i64,
+    /// A cheaper plan the buyer chose, taking effect at the next renewal.
+    pub next_plan_id: Option<String>,
+    /// When an expired subscription is released (set when it expires).
+    pub release_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -82,6 +91,11 @@ fn subscription(r: &Row) -> Result<Subscription, StoreError> {
         term_start: r.get("term_start")?,
         term_end: r.get("term_end")?,
         auto_renew: r.get("auto_renew")?,
+        trial: r.get("trial")?,
+        grace_days: r.get("grace_days")?,
+        no_reason_days: r.get("no_reason_days")?,
+        next_plan_id: r.get("next_plan_id")?,
+        release_at: r.get("release_at")?,
         created_at: r.get("created_at")?,
     })
 }
@@ -94,6 +108,9 @@ pub struct NewSubscription<'a> {
     pub quantity: i64,
     pub term_start: DateTime<Utc>,
     pub term_end: Option<DateTime<Utc>>,
+    pub trial: bool,
+    pub grace_days: u32,
+    pub no_reason_days: u32,
 }
 
 pub async fn create_subscription(
@@ -103,8 +120,9 @@ pub async fn create_subscription(
 ) -> Result<Subscription, StoreError> {
     let id = format!("sub_{}", souk_core::id::new_body(now));
     c.execute(
-        q("INSERT INTO subscriptions (id, buyer_org_id, seller_org_id, product_id, plan_id, state, quantity, term_start, term_end, created_at, updated_at)
-           VALUES ($1, $2, $3, $4, $5, 'pending_fulfillment', $6, $7, $8, $9, $9)")
+        q("INSERT INTO subscriptions (id, buyer_org_id, seller_org_id, product_id, plan_id, state, quantity, term_start, term_end,
+                                    trial, grace_days, no_reason_days, created_at, updated_at)
+           VALUES ($1, $2, $3, $4, $5, 'pending_fulfillment', $6, $7, $8, $10, $11, $12, $9, $9)")
         .bind(&id)
         .bind(s.buyer)
         .bind(s.seller)
@@ -113,7 +131,10 @@ pub async fn create_subscription(
         .bind(s.quantity)
         .bind(s.term_start)
         .bind(s.term_end)
-        .bind(now),
+        .bind(now)
+        .bind(s.trial)
+        .bind(i64::from(s.grace_days))
+        .bind(i64::from(s.no_reason_days)),
     )
     .await?;
     subscription(&c.fetch_one(q("SELECT * FROM subscriptions WHERE id = $1").bind(&id)).await?)
@@ -257,9 +278,43 @@ pub async fn set_term_end(c: &mut impl Conn, now: DateTime<Utc>, id: &str, term_
     Ok(())
 }
 
+/// Moves to `plan` now; any downgrade waiting for the renewal is dropped.
 pub async fn set_plan(c: &mut impl Conn, now: DateTime<Utc>, id: &str, plan: &str) -> Result<(), StoreError> {
-    c.execute(q("UPDATE subscriptions SET plan_id = $1, updated_at = $2 WHERE id = $3").bind(plan).bind(now).bind(id)).await?;
+    c.execute(
+        q("UPDATE subscriptions SET plan_id = $1, next_plan_id = NULL, updated_at = $2 WHERE id = $3")
+            .bind(plan)
+            .bind(now)
+            .bind(id),
+    )
+    .await?;
     Ok(())
+}
+
+/// Schedules (or, with `None`, cancels) a plan change for the next renewal.
+pub async fn set_next_plan(c: &mut impl Conn, now: DateTime<Utc>, id: &str, plan: Option<&str>) -> Result<(), StoreError> {
+    c.execute(q("UPDATE subscriptions SET next_plan_id = $1, updated_at = $2 WHERE id = $3").bind(plan).bind(now).bind(id))
+        .await?;
+    Ok(())
+}
+
+/// A paid renewal turns a trial into a paid subscription.
+pub async fn end_trial(c: &mut impl Conn, now: DateTime<Utc>, id: &str) -> Result<(), StoreError> {
+    c.execute(q("UPDATE subscriptions SET trial = $1, updated_at = $2 WHERE id = $3").bind(false).bind(now).bind(id)).await?;
+    Ok(())
+}
+
+/// Expires an active subscription whose term ended, setting when it is released. Returns
+/// whether this call made the change (so only one node writes the event).
+pub async fn expire(c: &mut impl Conn, now: DateTime<Utc>, id: &str, release_at: DateTime<Utc>) -> Result<bool, StoreError> {
+    let n = c
+        .execute(
+            q("UPDATE subscriptions SET state = 'expired', release_at = $1, updated_at = $2 WHERE id = $3 AND state = 'active'")
+                .bind(release_at)
+                .bind(now)
+                .bind(id),
+        )
+        .await?;
+    Ok(n == 1)
 }
 
 /// Active subscriptions whose term has ended.
@@ -271,10 +326,10 @@ pub async fn due_to_expire(c: &mut impl Conn, now: DateTime<Utc>) -> Result<Vec<
         .collect()
 }
 
-/// Expired subscriptions whose term ended before `cutoff` (now minus the grace period).
-pub async fn due_to_release(c: &mut impl Conn, cutoff: DateTime<Utc>) -> Result<Vec<Subscription>, StoreError> {
+/// Expired subscriptions whose grace period has ended.
+pub async fn due_to_release(c: &mut impl Conn, now: DateTime<Utc>) -> Result<Vec<Subscription>, StoreError> {
     c.fetch_all(
-        q("SELECT * FROM subscriptions WHERE state = 'expired' AND term_end <= $1 ORDER BY term_end, id LIMIT 500").bind(cutoff),
+        q("SELECT * FROM subscriptions WHERE state = 'expired' AND release_at <= $1 ORDER BY release_at, id LIMIT 500").bind(now),
     )
     .await?
     .iter()

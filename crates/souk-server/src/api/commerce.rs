@@ -12,6 +12,7 @@ use crate::auth::{Operator, OrgScope};
 use crate::commerce::{self, NewCoupon, QuoteRequest};
 use crate::error::{Problem, Result};
 use crate::extract::{ApiJson, RequestId};
+use crate::subscriptions::PlanChange;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -264,8 +265,19 @@ pub struct SubscriptionOut {
     pub quantity: i64,
     pub term_start: DateTime<Utc>,
     pub term_end: Option<DateTime<Utc>>,
-    /// Pay the next period from the wallet 3 days before the term ends.
+    /// Pay the next period from the wallet 3 days before the term ends (for a trial: convert
+    /// it to paid when it ends).
     pub auto_renew: bool,
+    /// A free trial not yet paid for; renewing it converts it to paid.
+    pub trial: bool,
+    /// A cheaper plan taking effect at the next renewal.
+    pub next_plan_id: Option<String>,
+    /// Days of grace after expiry before release, as sold.
+    pub grace_days: i64,
+    /// Days after purchase in which unsubscribing refunds in full, as sold.
+    pub no_reason_days: i64,
+    /// When an expired subscription will be released.
+    pub release_at: Option<DateTime<Utc>>,
 }
 
 impl From<&souk_store::orders::Subscription> for SubscriptionOut {
@@ -279,6 +291,11 @@ impl From<&souk_store::orders::Subscription> for SubscriptionOut {
             term_start: s.term_start,
             term_end: s.term_end,
             auto_renew: s.auto_renew,
+            trial: s.trial,
+            next_plan_id: s.next_plan_id.clone(),
+            grace_days: s.grace_days,
+            no_reason_days: s.no_reason_days,
+            release_at: s.release_at,
         }
     }
 }
@@ -332,11 +349,16 @@ pub struct ChangePlanIn {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ChangePlanOut {
     pub subscription: SubscriptionOut,
-    /// Charged now for the rest of the term.
+    /// `upgraded` (in effect now) or `scheduled` (from the next renewal).
+    pub outcome: String,
+    /// Charged now for the rest of the term (0 when scheduled).
     pub charged_minor: i64,
+    /// When a scheduled change takes effect (absent when a scheduled change was cancelled).
+    pub effective_at: Option<DateTime<Utc>>,
 }
 
-/// Upgrade to a dearer plan now (the rest of the term is charged pro rata).
+/// Change plan: a dearer plan takes effect now and the rest of the term is charged pro rata;
+/// a cheaper plan takes effect at the next renewal; the current plan cancels a scheduled change.
 #[utoipa::path(post, path = "/orgs/{org_id}/subscriptions/{subscription_id}/change-plan", tag = "billing", request_body = ChangePlanIn,
     responses((status = 200, body = ChangePlanOut), (status = 402, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn change_plan(
@@ -346,8 +368,16 @@ pub async fn change_plan(
     axum::extract::Path((_org, id)): axum::extract::Path<(String, String)>,
     ApiJson(input): ApiJson<ChangePlanIn>,
 ) -> Result<Json<ChangePlanOut>> {
-    let (s, due) = crate::subscriptions::upgrade(&state, &caller, &org_id, &id, &input.plan_id, rid.as_deref()).await?;
-    Ok(Json(ChangePlanOut { subscription: SubscriptionOut::from(&s), charged_minor: due.minor }))
+    let (s, change) = crate::subscriptions::change_plan(&state, &caller, &org_id, &id, &input.plan_id, rid.as_deref()).await?;
+    let subscription = SubscriptionOut::from(&s);
+    Ok(Json(match change {
+        PlanChange::Upgraded { charged } => {
+            ChangePlanOut { subscription, outcome: "upgraded".into(), charged_minor: charged.minor, effective_at: None }
+        }
+        PlanChange::Scheduled { at } => {
+            ChangePlanOut { subscription, outcome: "scheduled".into(), charged_minor: 0, effective_at: at }
+        }
+    }))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

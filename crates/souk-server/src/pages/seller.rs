@@ -387,10 +387,20 @@ fn content_from_form(f: &HashMap<String, String>, kind: ProductKind) -> Result<P
     } else {
         None
     };
+    let mut days = |name: &'static str| match field(f, name).trim() {
+        "" => None,
+        d => d.parse::<u32>().map(Some).unwrap_or_else(|_| {
+            errors.push(FieldError::new(name, "a whole number of days"));
+            None
+        }),
+    };
+    let (grace_days, no_reason_days) = (days("grace_days"), days("no_reason_days"));
     if !errors.is_empty() {
         return Err(Error::validation(errors));
     }
     Ok(ProductContent {
+        grace_days,
+        no_reason_days,
         name: field(f, "name").to_owned(),
         summary: field(f, "summary").to_owned(),
         description: field(f, "description").to_owned(),
@@ -417,6 +427,8 @@ fn form_values(c: &ProductContent) -> HashMap<String, String> {
     v.insert("support_email".into(), c.support_email.clone().unwrap_or_default());
     v.insert("support_phone".into(), c.support_phone.clone().unwrap_or_default());
     v.insert("support_url".into(), c.support_url.clone().unwrap_or_default());
+    v.insert("grace_days".into(), c.grace_days.map(|d| d.to_string()).unwrap_or_default());
+    v.insert("no_reason_days".into(), c.no_reason_days.map(|d| d.to_string()).unwrap_or_default());
     if c.sites.contains(&Site::Cn) {
         v.insert("site_cn".into(), "1".into());
     }

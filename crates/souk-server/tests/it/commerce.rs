@@ -13,6 +13,7 @@ both_backends!(
     a_wallet_that_covers_ten_buys_exactly_ten,
     a_subscription_lives_renews_upgrades_refunds_expires_and_is_released,
     fifty_concurrent_trial_requests_make_one_trial,
+    downgrades_wait_for_renewal_trials_convert_or_expire_and_terms_are_per_product,
     reminders_and_auto_renewal_happen_once_per_term
 );
 
@@ -280,8 +281,17 @@ async fn a_subscription_lives_renews_upgrades_refunds_expires_and_is_released(b:
     let up: Value = app.post(&buyer, &format!("{subs}/{a}/change-plan"), json!({"plan_id": pro})).await.json().await.unwrap();
     assert_eq!(up["charged_minor"], 26_133);
     assert_eq!(up["subscription"]["plan_id"], pro);
-    let res = app.post(&buyer, &format!("{subs}/{a}/change-plan"), json!({"plan_id": standard})).await;
-    assert_problem(res, StatusCode::CONFLICT, "downgrade_at_renewal").await;
+    assert_eq!(up["outcome"], "upgraded");
+    // Back to Standard: cheaper, so it waits for the renewal; nothing is charged or refunded.
+    let down: Value =
+        app.post(&buyer, &format!("{subs}/{a}/change-plan"), json!({"plan_id": standard})).await.json().await.unwrap();
+    assert_eq!(down["outcome"], "scheduled");
+    assert_eq!(down["effective_at"], "2026-07-02T09:00:00Z");
+    assert_eq!(down["subscription"]["plan_id"], pro);
+    assert_eq!(down["subscription"]["next_plan_id"], standard);
+    // Choosing the current plan again cancels the scheduled change.
+    let kept: Value = app.post(&buyer, &format!("{subs}/{a}/change-plan"), json!({"plan_id": pro})).await.json().await.unwrap();
+    assert_eq!(kept["subscription"]["next_plan_id"], Value::Null);
     assert_eq!(balance().await, 1_000_000 - 28_000 - 26_133);
 
     // Outside the five-day window: the three whole months not yet begun, at the Pro price.
@@ -461,4 +471,119 @@ async fn reminders_and_auto_renewal_happen_once_per_term(b: Backend) {
     assert_eq!(notices().await.unwrap(), (0, 0, 0));
     assert_eq!(app.count("SELECT COUNT(*) AS n FROM outbox_events WHERE topic = 'subscription.auto_renew_failed'").await, 1);
     assert_eq!(app.count("SELECT COUNT(*) AS n FROM outbox_events WHERE topic = 'subscription.expiry_reminder'").await, 4);
+}
+
+async fn downgrades_wait_for_renewal_trials_convert_or_expire_and_terms_are_per_product(b: Backend) {
+    let app = spawn_app(b).await;
+    let op = operator_with_agreement(&app).await;
+    let (seller_c, seller_org) = seller(&app, &op, "acme@example.com", "intl").await;
+    // 3 days of grace, no no-reason refunds, a 14-day trial on Standard (¥70), and Pro (¥140).
+    let mut terms = content("Acme Monitor", "Uptime monitoring", "devops", 1000, true);
+    terms["grace_days"] = json!(3);
+    terms["no_reason_days"] = json!(0);
+    let mut pro = terms["plans"][0].clone();
+    pro["code"] = json!("pro-monthly");
+    pro["trial"] = Value::Null;
+    pro["prices"] = json!([{"site": "intl", "amount_minor": 2000}, {"site": "cn", "amount_minor": 14000}]);
+    terms["plans"].as_array_mut().unwrap().push(pro);
+    let product = publish(&app, &seller_c, &op, &seller_org, "saas", terms).await;
+    let page: Value = app.get(&client(), &format!("/api/v1/storefront/cn/products/{product}")).await.json().await.unwrap();
+    let plan_id = |code: &str| {
+        page["plans"].as_array().unwrap().iter().find(|p| p["code"] == code).unwrap()["id"].as_str().unwrap().to_owned()
+    };
+    let (standard, pro) = (plan_id("standard-monthly"), plan_id("pro-monthly"));
+    let (buyer, org) = verified_buyer(&app, &op, "buyer@example.com", "cn").await;
+    app.post(
+        &op,
+        &format!("/api/v1/admin/wallets/{org}/top-ups"),
+        json!({"currency": "CNY", "amount_minor": 100_000, "reason": "t"}),
+    )
+    .await;
+    let balance = || async {
+        app.get(&buyer, &format!("/api/v1/orgs/{org}/wallet")).await.json::<Value>().await.unwrap()["balances"][0]["amount_minor"]
+            .as_i64()
+            .unwrap()
+    };
+    let subs = format!("/api/v1/orgs/{org}/subscriptions");
+    let fulfil = |sub: String| {
+        let (c, url) = (seller_c.clone(), app.url(&format!("/api/v1/orgs/{seller_org}/sales/subscriptions/{sub}/fulfilled")));
+        async move { assert_eq!(c.post(url).json(&json!({})).send().await.unwrap().status(), StatusCode::OK) }
+    };
+
+    // A trial, converted to paid by auto-renewal when it is about to end.
+    let trial: Value = app
+        .post(&buyer, &format!("/api/v1/orgs/{org}/trials"), json!({"product_id": product, "plan_id": standard}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let t = trial["id"].as_str().unwrap().to_owned();
+    assert_eq!(trial["trial"], true);
+    assert_eq!(
+        (trial["grace_days"].as_i64(), trial["no_reason_days"].as_i64()),
+        (Some(3), Some(0)),
+        "sold under the product's terms"
+    );
+    fulfil(t.clone()).await;
+    let preview: Value = app.get(&buyer, &format!("{subs}/{t}/refund-preview")).await.json().await.unwrap();
+    assert_eq!((preview["kind"].as_str(), preview["amount_minor"].as_i64()), (Some("none"), Some(0)), "a trial paid nothing");
+    app.post(&buyer, &format!("{subs}/{t}/auto-renew"), json!({"enabled": true})).await;
+    app.clock.advance(Duration::days(12));
+    app.post(&buyer, "/api/v1/auth/signin", json!({"email": "buyer@example.com", "password": PASSWORD})).await;
+    assert_eq!(souk_server::subscriptions::notices(&app.state).await.unwrap().1, 1, "converted");
+    let converted: Value = app.get(&buyer, &subs).await.json().await.unwrap();
+    let converted = converted["items"].as_array().unwrap().iter().find(|s| s["id"] == t.as_str()).unwrap().clone();
+    assert_eq!(converted["trial"], false);
+    assert_eq!(converted["state"], "active");
+    assert_eq!(converted["term_end"], "2026-04-14T09:00:00Z", "a month paid from the conversion on 14 March");
+    assert_eq!(balance().await, 100_000 - 7_000);
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM orders WHERE kind = 'new'").await, 1);
+
+    // No no-reason window on this product: unsubscribing the day after buying refunds the
+    // whole months not yet begun (none of a one-month term), not everything.
+    let order: Value = app
+        .post(&buyer, &format!("/api/v1/orgs/{org}/orders"), json!({"product_id": product, "plan_id": pro, "periods": 2}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let p = order["subscription_id"].as_str().unwrap().to_owned();
+    fulfil(p.clone()).await;
+    app.clock.advance(Duration::days(1));
+    let preview: Value = app.get(&buyer, &format!("{subs}/{p}/refund-preview")).await.json().await.unwrap();
+    assert_eq!(preview["kind"], "unused_periods");
+    assert_eq!(preview["amount_minor"], 14_000, "the second month, not begun");
+
+    // Downgrade Pro to Standard: nothing now; the renewal is priced at Standard and switches plan.
+    let before = balance().await;
+    let down: Value =
+        app.post(&buyer, &format!("{subs}/{p}/change-plan"), json!({"plan_id": standard})).await.json().await.unwrap();
+    assert_eq!(down["outcome"], "scheduled");
+    assert_eq!(balance().await, before);
+    let renewed: Value = app.post(&buyer, &format!("{subs}/{p}/renew"), json!({"periods": 1})).await.json().await.unwrap();
+    assert_eq!(renewed["plan_id"], standard);
+    assert_eq!(renewed["next_plan_id"], Value::Null);
+    assert_eq!(balance().await, before - 7_000, "renewed at the Standard price");
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM outbox_events WHERE topic = 'instance.change_plan'").await, 1);
+
+    // A trial left alone expires at its end and is released after the product's 3 days of grace.
+    let (other, other_org) = verified_buyer(&app, &op, "other@example.com", "cn").await;
+    let trial: Value = app
+        .post(&other, &format!("/api/v1/orgs/{other_org}/trials"), json!({"product_id": product, "plan_id": standard}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let t2 = trial["id"].as_str().unwrap().to_owned();
+    fulfil(t2.clone()).await;
+    app.clock.advance(Duration::days(14));
+    souk_server::subscriptions::tick(&app.state).await.unwrap();
+    let state = || async { souk_store::orders::get_subscription(&mut app.db.clone(), &t2).await.unwrap().state };
+    assert_eq!(state().await, "expired", "the trial ended: in grace");
+    app.clock.advance(Duration::days(2));
+    souk_server::subscriptions::tick(&app.state).await.unwrap();
+    assert_eq!(state().await, "expired", "still in the 3-day grace");
+    app.clock.advance(Duration::days(2));
+    souk_server::subscriptions::tick(&app.state).await.unwrap();
+    assert_eq!(state().await, "released", "released after 3 days, not the default 15");
 }
