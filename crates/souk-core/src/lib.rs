@@ -8,6 +8,7 @@
 pub mod calendar;
 pub mod catalog;
 pub mod clock;
+pub mod compute;
 pub mod id;
 pub mod identity;
 pub mod money;

@@ -633,9 +633,8 @@ impl Slas {
     /// The SLA status of a submission by `org` due at `due`, on the org's site calendar.
     async fn status(&mut self, db: &mut souk_store::Db, org: &OrgId, due: DateTime<Utc>) -> Result<SlaStatus> {
         let site = orgs::get(db, org).await?.site;
-        if !self.calendars.contains_key(&site) {
-            let cal = calendars::load(db, site).await?;
-            self.calendars.insert(site, cal);
+        if let std::collections::hash_map::Entry::Vacant(slot) = self.calendars.entry(site) {
+            slot.insert(calendars::load(db, site).await?);
         }
         Ok(self.calendars[&site].status(self.now, due))
     }

@@ -2,7 +2,7 @@
 //! sees before ordering); orders, subscriptions and bills build on these.
 
 use chrono::{DateTime, Utc};
-use souk_core::catalog::{Billing, Period};
+use souk_core::catalog::{Billing, Period, ProductKind};
 use souk_core::id::{OrgId, ProductId};
 use souk_core::identity::{FieldError, StaffRole};
 use souk_core::money::Currency;
@@ -38,6 +38,9 @@ pub struct PricedQuote {
     pub coupon_code: Option<String>,
     /// The product's subscription terms: grace days, no-reason refund days.
     pub terms: (u32, u32),
+    pub kind: ProductKind,
+    /// What a machine-image product deploys.
+    pub image: Option<souk_core::catalog::ImageSpec>,
 }
 
 /// The most periods one order may buy.
@@ -71,6 +74,11 @@ pub async fn quote(state: &AppState, buyer: &OrgId, req: &QuoteRequest<'_>) -> R
                 Some(s) if !(s.min..=s.max).contains(&req.quantity) => {
                     errors.push(FieldError::new("quantity", format!("between {} and {} seats", s.min, s.max)))
                 }
+                // A machine image is priced per server.
+                None if product.kind == ProductKind::Image && !(1..=souk_core::compute::MAX_SERVERS).contains(&req.quantity) => {
+                    errors.push(FieldError::new("quantity", format!("1 to {} servers", souk_core::compute::MAX_SERVERS)));
+                }
+                None if product.kind == ProductKind::Image => {}
                 None if req.quantity != 1 => {
                     errors.push(FieldError::new("quantity", "this plan is not sold per seat; quantity is 1"))
                 }
@@ -134,8 +142,14 @@ pub async fn quote(state: &AppState, buyer: &OrgId, req: &QuoteRequest<'_>) -> R
     })
     .map_err(|e| Error::field("quantity", e.to_string()))?;
     let terms = crate::subscriptions::live_terms(&mut db, &product).await?;
+    let image = match &product.live_revision_id {
+        Some(rev) if product.kind == ProductKind::Image => products::get_revision(&mut db, rev).await?.content.image,
+        _ => None,
+    };
     Ok(PricedQuote {
         terms,
+        kind: product.kind,
+        image,
         quote: q,
         seller_org_id: product.seller_org_id.to_string(),
         product_id: product_id.to_string(),
@@ -242,12 +256,15 @@ pub async fn create_coupon(state: &AppState, caller: &Caller, input: NewCoupon<'
 /// Places an order: prices it, takes the money from the wallet, and creates the order
 /// (paid) and its subscription (waiting for the seller to provision) in one transaction,
 /// with the `instance.create` event for the seller. With an idempotency key, a retry returns
-/// the first order instead of buying twice.
+/// the first order instead of buying twice. A machine image needs the wizard's `deployment`
+/// answers: its servers are recorded and deployed through the compute provider instead.
+#[allow(clippy::too_many_arguments)]
 pub async fn place_order(
     state: &AppState,
     caller: &Caller,
     buyer: &OrgId,
     req: &QuoteRequest<'_>,
+    deployment: Option<&souk_core::compute::DeployInput>,
     idempotency_key: Option<&str>,
     request_id: Option<&str>,
 ) -> Result<(souk_store::orders::Order, bool)> {
@@ -263,6 +280,19 @@ pub async fn place_order(
         return Err(Error::forbidden("complete real-name verification before buying"));
     }
     let priced = quote(state, buyer, req).await?;
+    let deploy = match (priced.kind, deployment) {
+        (ProductKind::Image, Some(input)) => {
+            Some(crate::compute::prepare(state, priced.image.as_ref(), input, priced.quantity).await?)
+        }
+        (ProductKind::Image, None) => {
+            return Err(Error::field(
+                "deployment",
+                "a machine image needs the deployment details: region, flavor, network, password",
+            ));
+        }
+        (_, Some(_)) => return Err(Error::field("deployment", "only machine-image products are deployed")),
+        (_, None) => None,
+    };
     let now = state.clock.now();
     let term_end = match &priced.plan.billing {
         Billing::Periodic { period, .. } => souk_core::subscription::term_end(now, *period, priced.periods),
@@ -335,7 +365,10 @@ pub async fn place_order(
     if let Some(coupon_id) = &priced.coupon_id {
         souk_store::orders::redeem_coupon(&mut tx, now, coupon_id, buyer.as_str(), &order.id).await?;
     }
-    souk_store::outbox::enqueue(
+    if let Some((spec, sealed)) = &deploy {
+        crate::compute::record(&mut tx, now, &sub.id, &order.id, buyer, spec, sealed, priced.quantity).await?;
+    } else {
+        souk_store::outbox::enqueue(
         &mut tx,
         now,
         "instance.create",
@@ -346,6 +379,7 @@ pub async fn place_order(
         }),
     )
     .await?;
+    }
     audit::record(
         &mut tx,
         now,

@@ -6,6 +6,7 @@ pub mod api;
 pub mod auth;
 pub mod catalog;
 pub mod commerce;
+pub mod compute;
 pub mod demo;
 mod demo_catalog;
 pub mod error;
@@ -37,11 +38,15 @@ pub struct ServerConfig {
     pub secure_cookies: bool,
     /// Names this process in outbox claims and logs; unique per process.
     pub node_id: String,
+    /// 32 bytes that seal secrets waiting in the store (machine passwords until a provider
+    /// takes them). Without it the first node generates a key and keeps it in the database,
+    /// which protects nothing from someone who has the database: configure it in production.
+    pub secret_key: Option<Vec<u8>>,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        Self { secure_cookies: false, node_id: default_node_id() }
+        Self { secure_cookies: false, node_id: default_node_id(), secret_key: None }
     }
 }
 
@@ -56,11 +61,22 @@ pub struct AppState {
     pub db: Db,
     pub clock: Arc<dyn Clock>,
     pub config: Arc<ServerConfig>,
+    /// Where machine-image purchases are deployed: the simulated cloud unless replaced.
+    pub compute: Arc<dyn compute::ComputeProvider>,
+    /// The sealing key, loaded on first use.
+    pub(crate) sealer: Arc<std::sync::OnceLock<compute::Sealer>>,
 }
 
 impl AppState {
     pub fn new(db: Db, clock: Arc<dyn Clock>, config: ServerConfig) -> Self {
-        Self { db, clock, config: Arc::new(config) }
+        let compute = Arc::new(compute::SimulatedCompute::new(clock.clone(), chrono::Duration::seconds(20)));
+        Self { db, clock, config: Arc::new(config), compute, sealer: Arc::default() }
+    }
+
+    /// The same state deploying machine images to `compute`.
+    pub fn with_compute(mut self, compute: Arc<dyn compute::ComputeProvider>) -> Self {
+        self.compute = compute;
+        self
     }
 }
 
@@ -68,6 +84,10 @@ impl AppState {
 pub async fn serve(state: AppState, listener: TcpListener, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
     let housekeeping = tokio::spawn(workers::housekeeping(state.db.clone(), state.clock.clone(), shutdown.clone()));
     let sla_watch = tokio::spawn(watch_review_slas(state.clone(), shutdown.clone()));
+    let outbox_workers: Vec<_> = compute::workers(&state)
+        .into_iter()
+        .map(|w| tokio::spawn(w.run(shutdown.clone(), std::time::Duration::from_millis(500))))
+        .collect();
     let app = app(state);
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
@@ -76,6 +96,9 @@ pub async fn serve(state: AppState, listener: TcpListener, mut shutdown: watch::
         .await?;
     housekeeping.abort();
     sla_watch.abort();
+    for w in outbox_workers {
+        w.abort();
+    }
     Ok(())
 }
 

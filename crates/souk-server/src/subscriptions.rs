@@ -61,9 +61,14 @@ async fn event(tx: &mut Tx, now: DateTime<Utc>, topic: &str, s: &Subscription, e
         p.extend(e.clone());
     }
     outbox::enqueue(tx, now, topic, &s.id, &payload).await?;
+    if topic == "instance.release" {
+        // Servers deployed for a machine image are deleted too (a no-op for other products).
+        outbox::enqueue(tx, now, crate::compute::RELEASE_TOPIC, &s.id, &json!({ "subscription_id": s.id })).await?;
+    }
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn audited(
     tx: &mut Tx,
     now: DateTime<Utc>,

@@ -11,7 +11,7 @@ use crate::auth::Caller;
 use crate::error::{Error, Result};
 
 /// Largest single top-up, in minor units (a typo guard, not a business rule).
-pub const MAX_TOP_UP_MINOR: i64 = 100_000_000_00;
+pub const MAX_TOP_UP_MINOR: i64 = 10_000_000_000;
 
 pub async fn top_up(
     state: &AppState,

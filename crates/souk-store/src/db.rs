@@ -363,6 +363,8 @@ impl Conn for Db {
     }
 }
 
+// The futures are written out (not `async fn`) so the trait can promise they are `Send`.
+#[allow(clippy::manual_async_fn)]
 impl Conn for Tx {
     fn backend(&self) -> Backend {
         Tx::backend(self)

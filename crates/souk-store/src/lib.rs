@@ -17,6 +17,7 @@ pub mod orgs;
 pub mod outbox;
 pub mod products;
 pub mod sellers;
+pub mod servers;
 pub mod sessions;
 pub mod shops;
 pub mod storefront;

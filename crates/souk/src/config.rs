@@ -19,6 +19,8 @@ pub struct FileConfig {
     pub database_url: Option<String>,
     pub secure_cookies: Option<bool>,
     pub log_format: Option<String>,
+    /// 64 hex digits: the key that seals secrets waiting in the database.
+    pub secret_key: Option<String>,
 }
 
 impl FileConfig {
@@ -37,6 +39,7 @@ pub struct Overrides {
     pub database_url: Option<String>,
     pub secure_cookies: Option<bool>,
     pub log_format: Option<String>,
+    pub secret_key: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +56,8 @@ pub struct Config {
     pub database_url: DatabaseUrl,
     pub secure_cookies: bool,
     pub log_format: LogFormat,
+    /// 32 bytes, when configured (see `souk_server::ServerConfig::secret_key`).
+    pub secret_key: Option<Vec<u8>>,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -76,7 +81,15 @@ impl Config {
             Some("json") => LogFormat::Json,
             Some(other) => anyhow::bail!("log format {other:?} is not text or json"),
         };
+        let secret_key = match o.secret_key.or(file.secret_key) {
+            None => None,
+            Some(hex_key) => match hex::decode(hex_key.trim()) {
+                Ok(k) if k.len() == 32 => Some(k),
+                _ => anyhow::bail!("the secret key must be 64 hex digits (32 bytes); generate one with `openssl rand -hex 32`"),
+            },
+        };
         Ok(Self {
+            secret_key,
             listen,
             data_dir,
             database_url,
@@ -96,6 +109,16 @@ mod tests {
         assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
         assert_eq!(c.data_dir, PathBuf::from("souk-data"));
         assert_eq!(c.database_url.expose(), "sqlite://souk-data/souk.db");
+        assert_eq!(c.secret_key, None);
+    }
+
+    #[test]
+    fn a_secret_key_is_32_bytes_of_hex() {
+        let key = "ab".repeat(32);
+        let c = Config::resolve(Overrides { secret_key: Some(key), ..Default::default() }).unwrap();
+        assert_eq!(c.secret_key, Some(vec![0xab; 32]));
+        let short = Config::resolve(Overrides { secret_key: Some("abcd".into()), ..Default::default() });
+        assert!(short.unwrap_err().to_string().contains("64 hex digits"));
     }
 
     #[test]

@@ -114,6 +114,9 @@ fn main() -> anyhow::Result<()> {
         database_url: cli.global.database_url.clone(),
         secure_cookies,
         log_format: cli.global.log_format.clone(),
+        // A secret: from the environment or the config file only, never a flag (which
+        // would show in process listings).
+        secret_key: std::env::var("SOUK_SECRET_KEY").ok().filter(|k| !k.is_empty()),
     })?;
     init_tracing(config.log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -144,7 +147,11 @@ fn state(db: Db, config: &Config) -> AppState {
     AppState::new(
         db,
         Arc::new(SystemClock),
-        ServerConfig { secure_cookies: config.secure_cookies, node_id: souk_server::default_node_id() },
+        ServerConfig {
+            secure_cookies: config.secure_cookies,
+            node_id: souk_server::default_node_id(),
+            secret_key: config.secret_key.clone(),
+        },
     )
 }
 

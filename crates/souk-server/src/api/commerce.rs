@@ -26,10 +26,62 @@ pub struct QuoteIn {
     #[serde(default = "one")]
     pub quantity: u32,
     pub coupon_code: Option<String>,
+    /// Machine-image orders only: the deployment wizard's answers (ignored by quotes).
+    pub deployment: Option<DeploymentIn>,
 }
 
 fn one() -> u32 {
     1
+}
+
+/// Where and how to deploy a machine image: one server per unit of `quantity`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeploymentIn {
+    /// One of the image's regions.
+    pub region: String,
+    /// One of the image's flavors.
+    pub flavor: String,
+    /// System disk in GB; the image's minimum when absent.
+    pub disk_gb: Option<u32>,
+    pub vpc: String,
+    pub subnet: String,
+    pub security_group: String,
+    /// Bandwidth of a public IP in Mbit/s (1 to 300); no public IP when absent.
+    pub public_ip_mbps: Option<u32>,
+    /// The server's name; several servers are named `name-1`, `name-2`, ...
+    pub server_name: String,
+    /// 8 to 26 characters, three of upper, lower, digit, special; not the user name.
+    /// Handed to the compute provider, never stored in clear and never shown again.
+    pub admin_password: String,
+    /// The image's license and the terms of purchase are accepted.
+    pub accept_agreement: bool,
+}
+
+impl std::fmt::Debug for DeploymentIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeploymentIn")
+            .field("region", &self.region)
+            .field("server_name", &self.server_name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl From<&DeploymentIn> for souk_core::compute::DeployInput {
+    fn from(d: &DeploymentIn) -> Self {
+        Self {
+            region: d.region.clone(),
+            flavor: d.flavor.clone(),
+            disk_gb: d.disk_gb,
+            vpc: d.vpc.clone(),
+            subnet: d.subnet.clone(),
+            security_group: d.security_group.clone(),
+            public_ip_mbps: d.public_ip_mbps,
+            server_name: d.server_name.clone(),
+            admin_password: d.admin_password.clone(),
+            accept_agreement: d.accept_agreement,
+        }
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -217,6 +269,7 @@ pub async fn place_order(
     ApiJson(input): ApiJson<QuoteIn>,
 ) -> Result<Response> {
     let key = headers.get(crate::idempotency::HEADER).and_then(|v| v.to_str().ok());
+    let deployment = input.deployment.as_ref().map(souk_core::compute::DeployInput::from);
     let (order, created) = commerce::place_order(
         &state,
         &caller,
@@ -228,6 +281,7 @@ pub async fn place_order(
             quantity: input.quantity,
             coupon_code: input.coupon_code.as_deref(),
         },
+        deployment.as_ref(),
         key,
         rid.as_deref(),
     )
@@ -475,4 +529,53 @@ pub async fn auto_renew(
     Ok(Json(SubscriptionOut::from(
         &crate::subscriptions::set_auto_renew(&state, &caller, &org_id, &id, input.enabled, rid.as_deref()).await?,
     )))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ServerOut {
+    pub id: String,
+    pub subscription_id: String,
+    pub order_id: String,
+    pub name: String,
+    /// `requested`, `creating`, `running`, `failed` or `released`.
+    pub state: String,
+    /// Region, flavor, image, disk, network, security group, public bandwidth.
+    #[schema(value_type = Object)]
+    pub spec: serde_json::Value,
+    pub private_ip: Option<String>,
+    pub public_ip: Option<String>,
+    /// Why it failed.
+    pub failure: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&souk_store::servers::Server> for ServerOut {
+    fn from(s: &souk_store::servers::Server) -> Self {
+        Self {
+            id: s.id.clone(),
+            subscription_id: s.subscription_id.clone(),
+            order_id: s.order_id.clone(),
+            name: s.name.clone(),
+            state: s.state.as_str().to_owned(),
+            spec: s.spec.clone(),
+            private_ip: s.private_ip.clone(),
+            public_ip: s.public_ip.clone(),
+            failure: s.failure.clone(),
+            created_at: s.created_at,
+            updated_at: s.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ServerList {
+    pub items: Vec<ServerOut>,
+}
+
+/// The servers deployed for the organization's machine-image purchases, newest first.
+#[utoipa::path(get, path = "/orgs/{org_id}/servers", tag = "billing", responses((status = 200, body = ServerList), (status = 404, body = Problem)))]
+pub async fn list_servers(State(state): State<AppState>, OrgScope { org_id, .. }: OrgScope) -> Result<Json<ServerList>> {
+    let items = crate::compute::list(&state, &org_id).await?.iter().map(ServerOut::from).collect();
+    Ok(Json(ServerList { items }))
 }

@@ -116,7 +116,7 @@ pub async fn pay(
         coupon_code: Some(coupon).filter(|c| !c.is_empty()),
     };
     let key = Some(field(&f, "key")).filter(|k| !k.is_empty());
-    match commerce::place_order(&state, &caller, &account.personal_org_id, &req, key, rid.as_deref()).await {
+    match commerce::place_order(&state, &caller, &account.personal_org_id, &req, None, key, rid.as_deref()).await {
         Ok(_) => Redirect::to("/subscriptions").into_response(),
         Err(e) if e.status().is_client_error() && e.status() != StatusCode::NOT_FOUND => {
             checkout_page(&state, &ctx, &f, Some(e.message())).await

@@ -104,7 +104,7 @@ async fn quotes_show_list_price_coupon_total_and_tax(b: Backend) {
 }
 
 /// A signed-in person whose real-name verification an operator approved.
-async fn verified_buyer(app: &TestApp, op: &reqwest::Client, email: &str, site: &str) -> (reqwest::Client, String) {
+pub(crate) async fn verified_buyer(app: &TestApp, op: &reqwest::Client, email: &str, site: &str) -> (reqwest::Client, String) {
     let (c, me) = app.user(email, site).await;
     let org = me["account"]["personal_org_id"].as_str().unwrap().to_owned();
     let v: Value = app

@@ -5,6 +5,7 @@ mod helpers;
 mod api;
 mod catalog;
 mod commerce;
+mod compute;
 mod identity;
 mod outbox;
 mod pages;
