@@ -63,6 +63,8 @@ pub struct AppState {
     pub config: Arc<ServerConfig>,
     /// Where machine-image purchases are deployed: the simulated cloud unless replaced.
     pub compute: Arc<dyn compute::ComputeProvider>,
+    /// Where wallet top-ups are paid: the sandbox unless replaced.
+    pub payments: Arc<dyn wallet::PaymentProvider>,
     /// The sealing key, loaded on first use.
     pub(crate) sealer: Arc<std::sync::OnceLock<compute::Sealer>>,
 }
@@ -70,7 +72,7 @@ pub struct AppState {
 impl AppState {
     pub fn new(db: Db, clock: Arc<dyn Clock>, config: ServerConfig) -> Self {
         let compute = Arc::new(compute::SimulatedCompute::new(clock.clone(), chrono::Duration::seconds(20)));
-        Self { db, clock, config: Arc::new(config), compute, sealer: Arc::default() }
+        Self { db, clock, config: Arc::new(config), compute, payments: Arc::new(wallet::Sandbox), sealer: Arc::default() }
     }
 
     /// The same state deploying machine images to `compute`.

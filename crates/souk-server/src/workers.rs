@@ -134,6 +134,11 @@ pub async fn housekeeping(db: Db, clock: Arc<dyn Clock>, mut shutdown: watch::Re
         if let Err(e) = idempotency::purge(&mut conn, now - Duration::hours(24)).await {
             tracing::warn!(error = %e, "purging idempotency keys failed");
         }
+        if let Err(e) =
+            souk_store::payments::expire_before(&mut conn, now, now - Duration::hours(crate::wallet::TOP_UP_EXPIRES_HOURS)).await
+        {
+            tracing::warn!(error = %e, "expiring abandoned top-ups failed");
+        }
         tokio::select! {
             _ = tokio::time::sleep(std::time::Duration::from_secs(600)) => {}
             _ = shutdown.changed() => return,

@@ -15,6 +15,7 @@ pub mod idempotency;
 pub mod orders;
 pub mod orgs;
 pub mod outbox;
+pub mod payments;
 pub mod products;
 pub mod sellers;
 pub mod servers;

@@ -105,6 +105,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(catalog::decide_shop))
         .routes(routes!(wallet::get_wallet))
         .routes(routes!(wallet::top_up))
+        .routes(routes!(wallet::list_top_ups, wallet::start_top_up))
+        .routes(routes!(wallet::sandbox_pay))
         .routes(routes!(commerce::quote))
         .routes(routes!(commerce::list_orders, commerce::place_order))
         .routes(routes!(commerce::list_sales))

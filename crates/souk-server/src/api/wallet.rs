@@ -94,3 +94,94 @@ pub async fn top_up(
             .await?;
     Ok((StatusCode::CREATED, Json(TopUpOut { balance: balance.into() })).into_response())
 }
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PaidTopUpIn {
+    /// CNY, USD, EUR or JPY.
+    pub currency: String,
+    /// In minor units (fen, cents).
+    pub amount_minor: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PaidTopUpOut {
+    pub id: String,
+    pub currency: String,
+    pub amount_minor: i64,
+    /// The payment provider (`sandbox` built in).
+    pub provider: String,
+    /// `pending` until the provider reports; then `succeeded`, `failed`; `expired` after a day unpaid.
+    pub state: String,
+    /// Where the buyer pays (pending top-ups only).
+    pub pay_url: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+impl PaidTopUpOut {
+    fn new(t: &souk_store::payments::TopUp, pay_url: Option<String>) -> Self {
+        Self {
+            id: t.id.clone(),
+            currency: t.currency.clone(),
+            amount_minor: t.amount_minor,
+            provider: t.provider.clone(),
+            state: t.state.clone(),
+            pay_url: if t.state == "pending" { pay_url } else { None },
+            created_at: t.created_at,
+            completed_at: t.completed_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PaidTopUpList {
+    pub items: Vec<PaidTopUpOut>,
+}
+
+/// Pay money into the wallet: starts a top-up and answers with the provider's checkout URL.
+/// The wallet is credited when the provider reports the payment.
+#[utoipa::path(post, path = "/orgs/{org_id}/wallet/top-ups", tag = "billing", request_body = PaidTopUpIn,
+    responses((status = 201, body = PaidTopUpOut), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn start_top_up(
+    State(state): State<AppState>,
+    OrgScope { caller, org_id, .. }: OrgScope,
+    rid: RequestId,
+    ApiJson(input): ApiJson<PaidTopUpIn>,
+) -> Result<Response> {
+    let (t, url) =
+        crate::wallet::start_top_up(&state, &caller, &org_id, &input.currency, input.amount_minor, rid.as_deref()).await?;
+    Ok((StatusCode::CREATED, Json(PaidTopUpOut::new(&t, Some(url)))).into_response())
+}
+
+/// The organization's top-ups, newest first.
+#[utoipa::path(get, path = "/orgs/{org_id}/wallet/top-ups", tag = "billing",
+    responses((status = 200, body = PaidTopUpList), (status = 404, body = Problem)))]
+pub async fn list_top_ups(State(state): State<AppState>, OrgScope { org_id, .. }: OrgScope) -> Result<Json<PaidTopUpList>> {
+    let items = souk_store::payments::list(&mut state.db.clone(), &org_id)
+        .await?
+        .iter()
+        .map(|t| PaidTopUpOut::new(t, Some(state.payments.checkout_url(t))))
+        .collect();
+    Ok(Json(PaidTopUpList { items }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SandboxPayIn {
+    /// Pay (true) or decline (false), as the buyer would on a provider's checkout.
+    pub pay: bool,
+}
+
+/// The sandbox provider's checkout, for scripts and tests: pay or decline a pending top-up.
+#[utoipa::path(post, path = "/orgs/{org_id}/wallet/top-ups/{top_up_id}/sandbox", tag = "billing", request_body = SandboxPayIn,
+    responses((status = 200, body = PaidTopUpOut), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn sandbox_pay(
+    State(state): State<AppState>,
+    OrgScope { caller, org_id, .. }: OrgScope,
+    Path((_org, id)): Path<(String, String)>,
+    ApiJson(input): ApiJson<SandboxPayIn>,
+) -> Result<Json<PaidTopUpOut>> {
+    let t = crate::wallet::sandbox_checkout(&state, &caller, &org_id, &id, input.pay).await?;
+    Ok(Json(PaidTopUpOut::new(&t, None)))
+}

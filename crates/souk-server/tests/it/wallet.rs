@@ -13,7 +13,11 @@ use souk_store::wallets;
 use crate::both_backends;
 use crate::helpers::*;
 
-both_backends!(operators_top_up_and_members_see_the_ledger, concurrent_debits_never_overdraw);
+both_backends!(
+    operators_top_up_and_members_see_the_ledger,
+    concurrent_debits_never_overdraw,
+    buyers_pay_in_through_the_sandbox_provider_credited_once
+);
 
 async fn operators_top_up_and_members_see_the_ledger(b: Backend) {
     let app = spawn_app(b).await;
@@ -104,4 +108,72 @@ async fn concurrent_debits_never_overdraw(b: Backend) {
     assert_eq!(wallets::balance(&mut c, &org, Currency::Cny).await.unwrap().minor, 0);
     assert_eq!(wallets::ledger_sum(&mut c, &org, Currency::Cny).await.unwrap(), 0, "the ledger adds up to the balance");
     assert_eq!(wallets::ledger(&mut c, &org, None, 100).await.unwrap().len(), 11);
+}
+
+async fn buyers_pay_in_through_the_sandbox_provider_credited_once(b: Backend) {
+    let app = spawn_app(b).await;
+    let (buyer, me) = app.user("buyer@example.com", "cn").await;
+    let org = me["account"]["personal_org_id"].as_str().unwrap().to_owned();
+    let top_ups = format!("/api/v1/orgs/{org}/wallet/top-ups");
+    let balance = || async {
+        let w: Value = app.get(&buyer, &format!("/api/v1/orgs/{org}/wallet")).await.json().await.unwrap();
+        w["balances"].as_array().unwrap().first().map(|b| b["amount_minor"].as_i64().unwrap()).unwrap_or(0)
+    };
+
+    for bad in [json!({"currency": "CNY", "amount_minor": 0}), json!({"currency": "XXX", "amount_minor": 100})] {
+        assert_problem(app.post(&buyer, &top_ups, bad).await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    }
+    let res = app.post(&buyer, &top_ups, json!({"currency": "CNY", "amount_minor": 10_000})).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let t: Value = res.json().await.unwrap();
+    assert_eq!(t["state"], "pending");
+    assert_eq!(t["provider"], "sandbox");
+    let id = t["id"].as_str().unwrap().to_owned();
+    assert_eq!(t["pay_url"], format!("/sandbox/pay/{id}"));
+    assert_eq!(balance().await, 0, "nothing until the provider reports the payment");
+
+    // The provider's report arrives many times at once (retried notifications): one credit.
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let (state, id) = (app.state.clone(), id.clone());
+        tasks.push(tokio::spawn(async move { souk_server::wallet::settle(&state, &id, true, "sbx_1").await.unwrap().state }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), "succeeded");
+    }
+    assert_eq!(balance().await, 10_000);
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM wallet_ledger WHERE reason = 'top_up'").await, 1);
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM outbox_events WHERE topic = 'wallet.topped_up'").await, 1);
+    let res = app.post(&buyer, &format!("{top_ups}/{id}/sandbox"), json!({"pay": true})).await;
+    assert_problem(res, StatusCode::CONFLICT, "top_up_settled").await;
+
+    // Declined: nothing credited. Abandoned: expires after a day and can no longer be paid.
+    let declined: Value =
+        app.post(&buyer, &top_ups, json!({"currency": "CNY", "amount_minor": 5_000})).await.json().await.unwrap();
+    let res = app.post(&buyer, &format!("{top_ups}/{}/sandbox", declined["id"].as_str().unwrap()), json!({"pay": false})).await;
+    assert_eq!(res.json::<Value>().await.unwrap()["state"], "failed");
+    let abandoned: Value =
+        app.post(&buyer, &top_ups, json!({"currency": "CNY", "amount_minor": 7_000})).await.json().await.unwrap();
+    app.clock.advance(chrono::Duration::hours(25));
+    let expired = souk_store::payments::expire_before(
+        &mut app.db.clone(),
+        app.clock.now_utc(),
+        app.clock.now_utc() - chrono::Duration::hours(souk_server::wallet::TOP_UP_EXPIRES_HOURS),
+    )
+    .await
+    .unwrap();
+    assert_eq!(expired, 1);
+    app.post(&buyer, "/api/v1/auth/signin", json!({"email": "buyer@example.com", "password": PASSWORD})).await;
+    let res = app.post(&buyer, &format!("{top_ups}/{}/sandbox", abandoned["id"].as_str().unwrap()), json!({"pay": true})).await;
+    assert_problem(res, StatusCode::CONFLICT, "top_up_settled").await;
+    assert_eq!(balance().await, 10_000);
+    let list: Value = app.get(&buyer, &top_ups).await.json().await.unwrap();
+    let states: Vec<&str> = list["items"].as_array().unwrap().iter().map(|t| t["state"].as_str().unwrap()).collect();
+    assert_eq!(states, vec!["expired", "failed", "succeeded"]);
+
+    // Another organization cannot see or pay this one's top-ups.
+    let (stranger, _) = app.user("stranger@example.com", "cn").await;
+    let res =
+        app.post(&stranger, &format!("{top_ups}/{}/sandbox", abandoned["id"].as_str().unwrap()), json!({"pay": true})).await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
 }
