@@ -60,6 +60,16 @@ pub struct CouponRule {
     pub valid_until: chrono::DateTime<chrono::Utc>,
     /// Uses per buyer organization.
     pub per_buyer_limit: u32,
+    /// A seller's test coupon (seed §19): only this organization (the seller itself) may
+    /// use it, and what it buys is marked as a test.
+    #[serde(default)]
+    pub only_buyer: Option<String>,
+}
+
+impl CouponRule {
+    pub fn is_test(&self) -> bool {
+        self.only_buyer.is_some()
+    }
 }
 
 /// Why a coupon does not apply.
@@ -75,6 +85,8 @@ pub enum CouponRefused {
     WrongCurrency,
     #[error("you have used this coupon as many times as it allows")]
     UsedUp,
+    #[error("this coupon was issued to another organization")]
+    NotYours,
 }
 
 /// What the coupon is being tried on.
@@ -85,6 +97,7 @@ pub struct CouponUse<'a> {
     pub plan: &'a str,
     pub currency: Currency,
     pub used_by_buyer: u32,
+    pub buyer: &'a str,
 }
 
 impl CouponRule {
@@ -106,6 +119,9 @@ impl CouponRule {
         }
         if matches!(self.value, CouponValue::Fixed { .. }) && self.currency != Some(u.currency) {
             return Err(CouponRefused::WrongCurrency);
+        }
+        if self.only_buyer.as_deref().is_some_and(|b| b != u.buyer) {
+            return Err(CouponRefused::NotYours);
         }
         if u.used_by_buyer >= self.per_buyer_limit {
             return Err(CouponRefused::UsedUp);
@@ -363,6 +379,7 @@ mod tests {
             valid_from: t("2026-03-01T00:00:00Z"),
             valid_until: t("2026-04-01T00:00:00Z"),
             per_buyer_limit: 1,
+            only_buyer: None,
         };
         let ok = CouponUse {
             now: t("2026-03-15T00:00:00Z"),
@@ -371,6 +388,7 @@ mod tests {
             plan: "pl",
             currency: Currency::Cny,
             used_by_buyer: 0,
+            buyer: "org_buyer",
         };
         assert_eq!(rule.apply(&ok), Ok(CouponValue::Fixed { amount_minor: 1000 }));
         assert_eq!(rule.apply(&CouponUse { now: t("2026-02-28T00:00:00Z"), ..ok }), Err(CouponRefused::NotYetValid));
@@ -381,6 +399,7 @@ mod tests {
             plan: "pl",
             currency: Currency::Cny,
             used_by_buyer: 0,
+            buyer: "org_buyer",
         };
         assert_eq!(rule.apply(&CouponUse { now: t("2026-04-01T00:00:00Z"), ..ok }), Err(CouponRefused::Expired));
         let ok = CouponUse {
@@ -390,6 +409,7 @@ mod tests {
             plan: "pl",
             currency: Currency::Cny,
             used_by_buyer: 0,
+            buyer: "org_buyer",
         };
         assert_eq!(rule.apply(&CouponUse { seller: "org_b", ..ok }), Err(CouponRefused::OutOfScope));
         let ok = CouponUse {
@@ -399,6 +419,7 @@ mod tests {
             plan: "pl",
             currency: Currency::Cny,
             used_by_buyer: 0,
+            buyer: "org_buyer",
         };
         assert_eq!(rule.apply(&CouponUse { currency: Currency::Usd, ..ok }), Err(CouponRefused::WrongCurrency));
         let ok = CouponUse {
@@ -408,8 +429,15 @@ mod tests {
             plan: "pl",
             currency: Currency::Cny,
             used_by_buyer: 0,
+            buyer: "org_buyer",
         };
         assert_eq!(rule.apply(&CouponUse { used_by_buyer: 1, ..ok }), Err(CouponRefused::UsedUp));
+        let test = CouponRule { only_buyer: Some("org_a".into()), ..rule };
+        assert!(test.is_test());
+        let mine = CouponUse { buyer: "org_a", ..ok };
+        assert_eq!(test.apply(&mine), Ok(CouponValue::Fixed { amount_minor: 1000 }));
+        let theirs = CouponUse { buyer: "org_buyer", ..mine };
+        assert_eq!(test.apply(&theirs), Err(CouponRefused::NotYours));
     }
 
     proptest! {

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use souk_core::catalog::{Billing, Period, ProductKind};
 use souk_core::id::{OrgId, ProductId};
 use souk_core::identity::{FieldError, StaffRole};
-use souk_core::money::Currency;
+use souk_core::money::{Currency, Money};
 use souk_core::pricing::{self, CouponRule, CouponScope, CouponUse, CouponValue, Quote, QuoteInput};
 use souk_store::coupons::{self, Coupon};
 use souk_store::{StoreError, audit, orgs, products, storefront};
@@ -38,6 +38,8 @@ pub struct PricedQuote {
     pub coupon_code: Option<String>,
     /// The product's subscription terms: grace days, no-reason refund days.
     pub terms: (u32, u32),
+    /// Bought with a seller's test coupon: the seller's system is told it is a test.
+    pub test: bool,
     pub kind: ProductKind,
     /// What a machine-image product deploys.
     pub image: Option<souk_core::catalog::ImageSpec>,
@@ -100,6 +102,7 @@ pub async fn quote(state: &AppState, buyer: &OrgId, req: &QuoteRequest<'_>) -> R
         .iter()
         .find(|p| p.site == site)
         .ok_or_else(|| Error::field("plan_id", "this plan has no price on your site"))?;
+    let mut coupon_test = false;
     let coupon = match req.coupon_code.map(str::trim).filter(|c| !c.is_empty()) {
         None => None,
         Some(code) => {
@@ -118,9 +121,13 @@ pub async fn quote(state: &AppState, buyer: &OrgId, req: &QuoteRequest<'_>) -> R
                         plan: plan.id.as_str(),
                         currency: site.currency(),
                         used_by_buyer: used,
+                        buyer: buyer.as_str(),
                     });
                     match applied {
-                        Ok(v) => Some((code, v, c.id.clone())),
+                        Ok(v) => {
+                            coupon_test = c.rule.is_test();
+                            Some((code, v, c.id.clone()))
+                        }
                         Err(refused) => {
                             errors.push(FieldError::new("coupon_code", refused.to_string()));
                             None
@@ -147,6 +154,7 @@ pub async fn quote(state: &AppState, buyer: &OrgId, req: &QuoteRequest<'_>) -> R
         _ => None,
     };
     Ok(PricedQuote {
+        test: coupon_test,
         terms,
         kind: product.kind,
         image,
@@ -229,8 +237,15 @@ pub async fn create_coupon(state: &AppState, caller: &Caller, input: NewCoupon<'
     if !errors.is_empty() {
         return Err(Error::validation(errors));
     }
-    let rule =
-        CouponRule { value, currency, scope, valid_from, valid_until: input.valid_until, per_buyer_limit: input.per_buyer_limit };
+    let rule = CouponRule {
+        value,
+        currency,
+        scope,
+        valid_from,
+        valid_until: input.valid_until,
+        per_buyer_limit: input.per_buyer_limit,
+        only_buyer: None,
+    };
     let mut tx = state.db.begin().await?;
     let coupon = coupons::create(&mut tx, now, &code, &rule, operator.id.as_str()).await.map_err(|e| match e {
         StoreError::Conflict(_) => Error::field("code", "is already used by another coupon"),
@@ -375,7 +390,7 @@ pub async fn place_order(
         &sub.id,
         &serde_json::json!({
             "order_id": order.id, "subscription_id": sub.id, "product_id": priced.product_id, "plan_id": priced.plan_id,
-            "buyer_org_id": buyer, "quantity": priced.quantity, "periods": priced.periods, "expires_at": term_end, "trial": false, "test": false,
+            "buyer_org_id": buyer, "quantity": priced.quantity, "periods": priced.periods, "expires_at": term_end, "trial": false, "test": priced.test,
         }),
     )
     .await?;
@@ -395,4 +410,99 @@ pub async fn place_order(
     .await?;
     tx.commit().await?;
     Ok((order, true))
+}
+
+/// A seller's yearly test-coupon allowance (seed §19: ¥1,000 a year), per currency. Partner
+/// tiers will raise it later.
+pub fn test_coupon_quota(currency: Currency) -> i64 {
+    match currency {
+        Currency::Cny => 100_000,
+        Currency::Usd => 15_000,
+        Currency::Eur => 14_000,
+        Currency::Jpy => 20_000,
+    }
+}
+
+/// Days a test coupon stays valid.
+pub const TEST_COUPON_DAYS: i64 = 30;
+
+/// A seller issues itself a coupon for buying its own product to test it end to end. The
+/// amount comes out of the seller's yearly quota (in its site's currency, by UTC calendar
+/// year); only the seller's organization can use the coupon, once, and the purchase reaches
+/// the seller's system marked as a test.
+pub async fn issue_test_coupon(
+    state: &AppState,
+    caller: &Caller,
+    seller: &OrgId,
+    product_id: &str,
+    amount_minor: i64,
+    request_id: Option<&str>,
+) -> Result<Coupon> {
+    caller.admin_of(state, seller).await?;
+    let now = state.clock.now();
+    let mut tx = state.db.begin().await?;
+    let org = orgs::get(&mut tx, seller).await?;
+    let pid: ProductId = product_id.parse().map_err(|_| Error::field("product_id", "not one of your products"))?;
+    match products::get(&mut tx, &pid).await {
+        Ok(p) if p.seller_org_id == *seller => {}
+        Ok(_) | Err(StoreError::NotFound) => return Err(Error::field("product_id", "not one of your products")),
+        Err(e) => return Err(e.into()),
+    }
+    let currency = org.site.currency();
+    let quota = test_coupon_quota(currency);
+    if !(1..=quota).contains(&amount_minor) {
+        return Err(Error::field(
+            "amount_minor",
+            format!("between 1 and {} (your yearly allowance)", Money::new(quota, currency)),
+        ));
+    }
+    let year = chrono::Datelike::year(&now);
+    if !coupons::take_test_quota(&mut tx, seller, year, currency.code(), amount_minor, quota).await? {
+        let used = coupons::test_quota_used(&mut tx, seller, year, currency.code()).await?;
+        return Err(Error::conflict(
+            "test_coupon_quota_exceeded",
+            format!(
+                "{} of this year's {} test-coupon allowance is left",
+                Money::new(quota - used, currency),
+                Money::new(quota, currency)
+            ),
+        ));
+    }
+    let code = format!("TEST-{}", hex::encode(rand::random::<[u8; 5]>()).to_uppercase());
+    let rule = CouponRule {
+        value: CouponValue::Fixed { amount_minor },
+        currency: Some(currency),
+        scope: CouponScope::Product(pid.to_string()),
+        valid_from: now,
+        valid_until: now + chrono::Duration::days(TEST_COUPON_DAYS),
+        per_buyer_limit: 1,
+        only_buyer: Some(seller.to_string()),
+    };
+    let coupon = coupons::create(&mut tx, now, &code, &rule, seller.as_str()).await?;
+    audit::record(
+        &mut tx,
+        now,
+        audit::NewEntry {
+            actor: &caller.actor(),
+            actor_org: Some(seller),
+            action: "coupon.test_issued",
+            target: &coupon.id,
+            summary: format!("test coupon {code} for {} on {pid}", Money::new(amount_minor, currency)),
+            request_id,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(coupon)
+}
+
+/// A seller's test coupons and what is left of this year's allowance.
+pub async fn test_coupons(state: &AppState, caller: &Caller, seller: &OrgId) -> Result<(Vec<Coupon>, Money, Money)> {
+    caller.role_in(state, seller).await?;
+    let mut db = state.db.clone();
+    let currency = orgs::get(&mut db, seller).await?.site.currency();
+    let year = chrono::Datelike::year(&state.clock.now());
+    let used = coupons::test_quota_used(&mut db, seller, year, currency.code()).await?;
+    let quota = test_coupon_quota(currency);
+    Ok((coupons::issued_by_org(&mut db, seller).await?, Money::new(quota, currency), Money::new(quota - used, currency)))
 }

@@ -73,3 +73,57 @@ pub async fn used_by(c: &mut impl Conn, coupon_id: &str, buyer: &OrgId) -> Resul
         .get("n")?;
     Ok(u32::try_from(n).unwrap_or(u32::MAX))
 }
+
+/// Takes `amount` from a seller's yearly test-coupon quota of `quota_minor`. Returns false,
+/// taking nothing, when the amount does not fit in what is left.
+pub async fn take_test_quota(
+    c: &mut impl Conn,
+    seller: &OrgId,
+    year: i32,
+    currency: &str,
+    amount_minor: i64,
+    quota_minor: i64,
+) -> Result<bool, StoreError> {
+    c.execute(
+        q("INSERT INTO test_coupon_quotas (seller_org_id, year, currency, used_minor) VALUES ($1, $2, $3, 0)
+           ON CONFLICT (seller_org_id, year, currency) DO NOTHING")
+        .bind(seller.as_str())
+        .bind(i64::from(year))
+        .bind(currency),
+    )
+    .await?;
+    let n = c
+        .execute(
+            q("UPDATE test_coupon_quotas SET used_minor = used_minor + $1
+               WHERE seller_org_id = $2 AND year = $3 AND currency = $4 AND used_minor + $1 <= $5")
+            .bind(amount_minor)
+            .bind(seller.as_str())
+            .bind(i64::from(year))
+            .bind(currency)
+            .bind(quota_minor),
+        )
+        .await?;
+    Ok(n == 1)
+}
+
+/// How much of its test-coupon quota a seller has used this year, in `currency`.
+pub async fn test_quota_used(c: &mut impl Conn, seller: &OrgId, year: i32, currency: &str) -> Result<i64, StoreError> {
+    let row = c
+        .fetch_optional(
+            q("SELECT used_minor FROM test_coupon_quotas WHERE seller_org_id = $1 AND year = $2 AND currency = $3")
+                .bind(seller.as_str())
+                .bind(i64::from(year))
+                .bind(currency),
+        )
+        .await?;
+    row.map(|r| r.get("used_minor")).transpose().map(|v| v.unwrap_or(0))
+}
+
+/// The test coupons a seller issued to itself, newest first.
+pub async fn issued_by_org(c: &mut impl Conn, seller: &OrgId) -> Result<Vec<Coupon>, StoreError> {
+    c.fetch_all(q("SELECT * FROM coupons WHERE issued_by = $1 ORDER BY id DESC LIMIT 200").bind(seller.as_str()))
+        .await?
+        .iter()
+        .map(coupon)
+        .collect()
+}

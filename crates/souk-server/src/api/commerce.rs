@@ -579,3 +579,62 @@ pub async fn list_servers(State(state): State<AppState>, OrgScope { org_id, .. }
     let items = crate::compute::list(&state, &org_id).await?.iter().map(ServerOut::from).collect();
     Ok(Json(ServerList { items }))
 }
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TestCouponIn {
+    /// One of the seller's own products.
+    pub product_id: String,
+    /// Off the price, in the seller's site currency (minor units).
+    pub amount_minor: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TestCouponList {
+    pub items: Vec<CouponOut>,
+    /// This year's allowance, and what is left of it.
+    pub quota: PriceOutRef,
+    pub remaining: PriceOutRef,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PriceOutRef {
+    pub currency: String,
+    pub amount_minor: i64,
+}
+
+impl From<souk_core::money::Money> for PriceOutRef {
+    fn from(m: souk_core::money::Money) -> Self {
+        Self { currency: m.currency.code().to_owned(), amount_minor: m.minor }
+    }
+}
+
+/// Issue a test coupon for one of the seller's own products (seed §19): usable once, only by
+/// the seller's organization, within 30 days; the purchase reaches the seller's system marked
+/// as a test. Amounts come out of a yearly allowance (¥1,000 on the China site).
+#[utoipa::path(post, path = "/orgs/{org_id}/test-coupons", tag = "catalog", request_body = TestCouponIn,
+    responses((status = 201, body = CouponOut), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn issue_test_coupon(
+    State(state): State<AppState>,
+    OrgScope { caller, org_id, .. }: OrgScope,
+    rid: RequestId,
+    ApiJson(input): ApiJson<TestCouponIn>,
+) -> Result<Response> {
+    let c = commerce::issue_test_coupon(&state, &caller, &org_id, &input.product_id, input.amount_minor, rid.as_deref()).await?;
+    Ok((StatusCode::CREATED, Json(CouponOut::from(&c))).into_response())
+}
+
+/// The seller's test coupons and what is left of this year's allowance.
+#[utoipa::path(get, path = "/orgs/{org_id}/test-coupons", tag = "catalog",
+    responses((status = 200, body = TestCouponList), (status = 404, body = Problem)))]
+pub async fn list_test_coupons(
+    State(state): State<AppState>,
+    OrgScope { caller, org_id, .. }: OrgScope,
+) -> Result<Json<TestCouponList>> {
+    let (items, quota, remaining) = commerce::test_coupons(&state, &caller, &org_id).await?;
+    Ok(Json(TestCouponList {
+        items: items.iter().map(CouponOut::from).collect(),
+        quota: quota.into(),
+        remaining: remaining.into(),
+    }))
+}

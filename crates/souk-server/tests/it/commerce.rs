@@ -14,6 +14,7 @@ both_backends!(
     a_subscription_lives_renews_upgrades_refunds_expires_and_is_released,
     fifty_concurrent_trial_requests_make_one_trial,
     downgrades_wait_for_renewal_trials_convert_or_expire_and_terms_are_per_product,
+    sellers_test_their_own_products_with_coupons_within_a_yearly_quota,
     reminders_and_auto_renewal_happen_once_per_term
 );
 
@@ -586,4 +587,84 @@ async fn downgrades_wait_for_renewal_trials_convert_or_expire_and_terms_are_per_
     app.clock.advance(Duration::days(2));
     souk_server::subscriptions::tick(&app.state).await.unwrap();
     assert_eq!(state().await, "released", "released after 3 days, not the default 15");
+}
+
+async fn sellers_test_their_own_products_with_coupons_within_a_yearly_quota(b: Backend) {
+    let app = spawn_app(b).await;
+    let op = operator_with_agreement(&app).await;
+    let (seller_c, seller_org) = seller(&app, &op, "acme@example.com", "cn").await;
+    let product =
+        publish(&app, &seller_c, &op, &seller_org, "saas", content("Acme Monitor", "Uptime", "devops", 1500, false)).await;
+    let (other_c, other_org) = seller(&app, &op, "rival@example.com", "cn").await;
+    let rival = publish(&app, &other_c, &op, &other_org, "saas", content("Rival Monitor", "Uptime", "devops", 1500, false)).await;
+    let test_coupons = format!("/api/v1/orgs/{seller_org}/test-coupons");
+
+    // ¥1,000 a year: ¥600, then ¥500 does not fit.
+    let res = app.post(&seller_c, &test_coupons, json!({"product_id": product, "amount_minor": 60_000})).await;
+    assert_eq!(res.status(), StatusCode::CREATED, "{}", res.text().await.unwrap());
+    let coupon: Value = res.json().await.unwrap();
+    let code = coupon["code"].as_str().unwrap().to_owned();
+    assert!(code.starts_with("TEST-"));
+    let res = app.post(&seller_c, &test_coupons, json!({"product_id": product, "amount_minor": 50_000})).await;
+    let body = assert_problem(res, StatusCode::CONFLICT, "test_coupon_quota_exceeded").await;
+    assert!(body["detail"].as_str().unwrap().contains("¥400.00"), "{body}");
+    let res = app.post(&seller_c, &test_coupons, json!({"product_id": rival, "amount_minor": 100})).await;
+    assert_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+
+    // Ten requests for ¥50 at once against the ¥400 left: exactly eight fit.
+    let mut tasks = Vec::new();
+    for _ in 0..10 {
+        let (c, url) = (seller_c.clone(), app.url(&test_coupons));
+        let body = json!({"product_id": product, "amount_minor": 5_000});
+        tasks.push(tokio::spawn(async move { c.post(url).json(&body).send().await.unwrap().status() }));
+    }
+    let mut issued = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            StatusCode::CREATED => issued += 1,
+            StatusCode::CONFLICT => {}
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(issued, 8);
+    let list: Value = app.get(&seller_c, &test_coupons).await.json().await.unwrap();
+    assert_eq!(list["items"].as_array().unwrap().len(), 9);
+    assert_eq!(list["remaining"]["amount_minor"], 0);
+    assert_eq!(list["quota"]["amount_minor"], 100_000);
+
+    // Only the seller can use it; its purchase reaches its system marked as a test.
+    let plan = {
+        let page: Value = app.get(&client(), &format!("/api/v1/storefront/cn/products/{product}")).await.json().await.unwrap();
+        page["plans"][0]["id"].as_str().unwrap().to_owned()
+    };
+    let (buyer, borg) = verified_buyer(&app, &op, "buyer@example.com", "cn").await;
+    let res = app
+        .post(
+            &buyer,
+            &format!("/api/v1/orgs/{borg}/quotes"),
+            json!({"product_id": product, "plan_id": plan, "coupon_code": code}),
+        )
+        .await;
+    let body = assert_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains("another organization"));
+    app.post(
+        &op,
+        &format!("/api/v1/admin/wallets/{seller_org}/top-ups"),
+        json!({"currency": "CNY", "amount_minor": 10_000, "reason": "t"}),
+    )
+    .await;
+    let res = app
+        .post(
+            &seller_c,
+            &format!("/api/v1/orgs/{seller_org}/orders"),
+            json!({"product_id": product, "plan_id": plan, "coupon_code": code}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED, "{}", res.text().await.unwrap());
+    let order: Value = res.json().await.unwrap();
+    assert_eq!(order["total_minor"], 0, "the ¥600 coupon covers the whole ¥105.00");
+    let event = app
+        .count("SELECT COUNT(*) AS n FROM outbox_events WHERE topic = 'instance.create' AND payload LIKE '%\"test\":true%'")
+        .await;
+    assert_eq!(event, 1);
 }
