@@ -5,6 +5,7 @@
 //! (an [`identity::Email`] is a plausible address, a [`money::Money`] has a real currency).
 //! The store and server crates depend on this one, never the other way round.
 
+pub mod billing;
 pub mod calendar;
 pub mod catalog;
 pub mod clock;

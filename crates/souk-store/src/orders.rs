@@ -456,3 +456,48 @@ pub async fn set_auto_renew(c: &mut impl Conn, now: DateTime<Utc>, id: &str, on:
     c.execute(q("UPDATE subscriptions SET auto_renew = $1, updated_at = $2 WHERE id = $3").bind(on).bind(now).bind(id)).await?;
     Ok(())
 }
+
+/// Narrows a list of orders; every field is optional.
+#[derive(Debug, Clone, Default)]
+pub struct OrderFilter {
+    pub state: Option<String>,
+    pub product_id: Option<String>,
+    pub kind: Option<String>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    /// Orders older than this id (the next page).
+    pub before: Option<String>,
+    pub limit: u32,
+}
+
+/// Which side of the sale the organization is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Buyer,
+    Seller,
+}
+
+/// An organization's orders, newest first, filtered.
+pub async fn list_filtered(c: &mut impl Conn, side: Side, org: &OrgId, f: &OrderFilter) -> Result<Vec<Order>, StoreError> {
+    const FILTERS: &str = "AND ($2 IS NULL OR state = $2) AND ($3 IS NULL OR product_id = $3) AND ($4 IS NULL OR kind = $4)
+        AND ($5 IS NULL OR created_at >= $5) AND ($6 IS NULL OR created_at < $6) AND ($7 IS NULL OR id < $7) ORDER BY id DESC LIMIT $8";
+    let sql = match side {
+        Side::Buyer => format!("SELECT * FROM orders WHERE buyer_org_id = $1 {FILTERS}"),
+        Side::Seller => format!("SELECT * FROM orders WHERE seller_org_id = $1 {FILTERS}"),
+    };
+    c.fetch_all(
+        crate::q_built(sql.clone(), sql)
+            .bind(org.as_str())
+            .bind(f.state.as_deref())
+            .bind(f.product_id.as_deref())
+            .bind(f.kind.as_deref())
+            .bind(f.from)
+            .bind(f.to)
+            .bind(f.before.as_deref())
+            .bind(i64::from(f.limit.clamp(1, 500))),
+    )
+    .await?
+    .iter()
+    .map(order)
+    .collect()
+}

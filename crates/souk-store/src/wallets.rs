@@ -171,3 +171,37 @@ pub async fn ledger_sum(c: &mut impl Conn, org: &OrgId, currency: Currency) -> R
     .await?
     .get("n")
 }
+
+/// The ledger entries of one currency in `[from, to)`, oldest first (a bill's lines).
+pub async fn entries_between(
+    c: &mut impl Conn,
+    org: &OrgId,
+    currency: Currency,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<Entry>, StoreError> {
+    c.fetch_all(
+        q("SELECT * FROM wallet_ledger WHERE org_id = $1 AND currency = $2 AND at >= $3 AND at < $4 ORDER BY at, id LIMIT 10000")
+            .bind(org.as_str())
+            .bind(currency.code())
+            .bind(from)
+            .bind(to),
+    )
+    .await?
+    .iter()
+    .map(entry)
+    .collect()
+}
+
+/// The balance just before `at` (a bill's opening balance).
+pub async fn balance_before(c: &mut impl Conn, org: &OrgId, currency: Currency, at: DateTime<Utc>) -> Result<i64, StoreError> {
+    let row = c
+        .fetch_optional(
+            q("SELECT balance_after FROM wallet_ledger WHERE org_id = $1 AND currency = $2 AND at < $3 ORDER BY at DESC, id DESC LIMIT 1")
+                .bind(org.as_str())
+                .bind(currency.code())
+                .bind(at),
+        )
+        .await?;
+    Ok(row.map(|r| r.get::<i64>("balance_after")).transpose()?.unwrap_or(0))
+}

@@ -11,7 +11,7 @@ use crate::AppState;
 use crate::auth::{Operator, OrgScope};
 use crate::commerce::{self, NewCoupon, QuoteRequest};
 use crate::error::{Problem, Result};
-use crate::extract::{ApiJson, RequestId};
+use crate::extract::{ApiJson, ApiQuery, RequestId};
 use crate::subscriptions::PlanChange;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -293,20 +293,87 @@ pub async fn place_order(
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OrderList {
     pub items: Vec<OrderOut>,
+    pub next_cursor: Option<String>,
+}
+
+/// Filters of order lists; all optional.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct OrderQuery {
+    /// `pending_payment`, `paid`, `fulfilling`, `completed`, `fulfillment_failed`, `cancelled` or `refunded`.
+    pub state: Option<String>,
+    pub product_id: Option<String>,
+    /// `new`, `renewal` or `upgrade`.
+    pub kind: Option<String>,
+    /// Placed at or after (RFC 3339).
+    pub from: Option<DateTime<Utc>>,
+    /// Placed before (RFC 3339).
+    pub to: Option<DateTime<Utc>>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// 1 to 100 (default 50).
+    pub limit: Option<u32>,
+}
+
+const ORDER_STATES: &[&str] =
+    &["pending_payment", "paid", "fulfilling", "completed", "fulfillment_failed", "cancelled", "refunded"];
+
+impl OrderQuery {
+    fn filter(self) -> Result<souk_store::orders::OrderFilter> {
+        let page = super::PageQuery { cursor: self.cursor, limit: self.limit };
+        if self.state.as_deref().is_some_and(|s| !ORDER_STATES.contains(&s)) {
+            return Err(crate::error::Error::bad_request(
+                "invalid_query",
+                format!("state must be one of {}", ORDER_STATES.join(", ")),
+            ));
+        }
+        if self.kind.as_deref().is_some_and(|k| !["new", "renewal", "upgrade"].contains(&k)) {
+            return Err(crate::error::Error::bad_request("invalid_query", "kind must be new, renewal or upgrade"));
+        }
+        Ok(souk_store::orders::OrderFilter {
+            state: self.state,
+            product_id: self.product_id,
+            kind: self.kind,
+            from: self.from,
+            to: self.to,
+            before: page.after()?,
+            limit: page.limit()?,
+        })
+    }
+}
+
+async fn order_list(
+    state: &AppState,
+    side: souk_store::orders::Side,
+    org: &souk_core::id::OrgId,
+    q: OrderQuery,
+) -> Result<Json<OrderList>> {
+    let filter = q.filter()?;
+    let orders = souk_store::orders::list_filtered(&mut state.db.clone(), side, org, &filter).await?;
+    let next_cursor = super::next_cursor(orders.last().map(|o| o.id.as_str()), orders.len(), filter.limit);
+    Ok(Json(OrderList { items: orders.iter().map(OrderOut::from).collect(), next_cursor }))
 }
 
 /// The organization's orders, newest first.
-#[utoipa::path(get, path = "/orgs/{org_id}/orders", tag = "billing", responses((status = 200, body = OrderList), (status = 404, body = Problem)))]
-pub async fn list_orders(State(state): State<AppState>, OrgScope { org_id, .. }: OrgScope) -> Result<Json<OrderList>> {
-    let items = souk_store::orders::list_for_buyer(&mut state.db.clone(), &org_id).await?.iter().map(OrderOut::from).collect();
-    Ok(Json(OrderList { items }))
+#[utoipa::path(get, path = "/orgs/{org_id}/orders", tag = "billing", params(OrderQuery),
+    responses((status = 200, body = OrderList), (status = 400, body = Problem), (status = 404, body = Problem)))]
+pub async fn list_orders(
+    State(state): State<AppState>,
+    OrgScope { org_id, .. }: OrgScope,
+    ApiQuery(q): ApiQuery<OrderQuery>,
+) -> Result<Json<OrderList>> {
+    order_list(&state, souk_store::orders::Side::Buyer, &org_id, q).await
 }
 
-/// A seller's sales: orders of its products, newest first.
-#[utoipa::path(get, path = "/orgs/{org_id}/sales", tag = "billing", responses((status = 200, body = OrderList), (status = 404, body = Problem)))]
-pub async fn list_sales(State(state): State<AppState>, OrgScope { org_id, .. }: OrgScope) -> Result<Json<OrderList>> {
-    let items = souk_store::orders::list_for_seller(&mut state.db.clone(), &org_id).await?.iter().map(OrderOut::from).collect();
-    Ok(Json(OrderList { items }))
+/// A seller's sales: orders of its products, newest first, with filters.
+#[utoipa::path(get, path = "/orgs/{org_id}/sales", tag = "billing", params(OrderQuery),
+    responses((status = 200, body = OrderList), (status = 400, body = Problem), (status = 404, body = Problem)))]
+pub async fn list_sales(
+    State(state): State<AppState>,
+    OrgScope { org_id, .. }: OrgScope,
+    ApiQuery(q): ApiQuery<OrderQuery>,
+) -> Result<Json<OrderList>> {
+    order_list(&state, souk_store::orders::Side::Seller, &org_id, q).await
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -637,4 +704,129 @@ pub async fn list_test_coupons(
         quota: quota.into(),
         remaining: remaining.into(),
     }))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct BillQuery {
+    /// `2026-03`; the current month (on the site's clock) when absent.
+    pub month: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BillLineOut {
+    pub at: DateTime<Utc>,
+    /// `top_up`, `purchase`, `renewal`, `upgrade`, `refund` or `other`.
+    pub kind: String,
+    /// The order or top-up the line concerns.
+    pub reference: Option<String>,
+    pub product_id: Option<String>,
+    pub plan_name: Option<String>,
+    /// Money in (positive) or out (negative), minor units.
+    pub amount_minor: i64,
+    pub balance_after: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BillOut {
+    pub month: String,
+    pub currency: String,
+    /// The month's bounds on the site's clock (Beijing time on the China site).
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub opening_minor: i64,
+    pub top_ups_minor: i64,
+    /// Spent on purchases, renewals and upgrades (a positive amount).
+    pub charges_minor: i64,
+    pub refunds_minor: i64,
+    pub closing_minor: i64,
+    pub lines: Vec<BillLineOut>,
+    /// The same bill as CSV.
+    pub csv_url: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BillList {
+    pub items: Vec<BillOut>,
+}
+
+async fn month_of(state: &AppState, org: &souk_core::id::OrgId, raw: Option<&str>) -> Result<souk_core::billing::BillMonth> {
+    match raw {
+        Some(m) => crate::billing::parse_month(m),
+        None => {
+            let site = souk_store::orgs::get(&mut state.db.clone(), org).await?.site;
+            Ok(souk_core::billing::BillMonth::containing(state.clock.now(), site))
+        }
+    }
+}
+
+/// The organization's bill for a month: one per currency, with every wallet movement and the
+/// order behind it; opening balance plus the lines is the closing balance.
+#[utoipa::path(get, path = "/orgs/{org_id}/bills", tag = "billing", params(BillQuery),
+    responses((status = 200, body = BillList), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn bills(
+    State(state): State<AppState>,
+    OrgScope { caller, org_id, .. }: OrgScope,
+    ApiQuery(q): ApiQuery<BillQuery>,
+) -> Result<Json<BillList>> {
+    let month = month_of(&state, &org_id, q.month.as_deref()).await?;
+    let items = crate::billing::bills(&state, &caller, &org_id, month)
+        .await?
+        .into_iter()
+        .map(|b| BillOut {
+            csv_url: format!("/api/v1/orgs/{org_id}/bills/{}/{}.csv", b.month, b.currency.code()),
+            month: b.month,
+            currency: b.currency.code().to_owned(),
+            from: b.from,
+            to: b.to,
+            opening_minor: b.totals.opening_minor,
+            top_ups_minor: b.totals.top_ups_minor,
+            charges_minor: b.totals.charges_minor,
+            refunds_minor: b.totals.refunds_minor,
+            closing_minor: b.totals.closing_minor,
+            lines: b
+                .lines
+                .into_iter()
+                .map(|l| BillLineOut {
+                    at: l.at,
+                    kind: l.kind.as_str().to_owned(),
+                    reference: l.reference,
+                    product_id: l.product_id,
+                    plan_name: l.plan_name,
+                    amount_minor: l.delta_minor,
+                    balance_after: l.balance_after,
+                })
+                .collect(),
+        })
+        .collect();
+    Ok(Json(BillList { items }))
+}
+
+/// A month's bill in one currency as CSV (`text/csv`), for spreadsheets and accounting.
+#[utoipa::path(get, path = "/orgs/{org_id}/bills/{month}/{file}", tag = "billing",
+    params(("file" = String, Path, description = "the currency and `.csv`, like `CNY.csv`")),
+    responses((status = 200, content_type = "text/csv", body = String), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn bill_csv(
+    State(state): State<AppState>,
+    OrgScope { caller, org_id, .. }: OrgScope,
+    axum::extract::Path((_org, month, file)): axum::extract::Path<(String, String, String)>,
+) -> Result<Response> {
+    let month = crate::billing::parse_month(&month)?;
+    let currency = file
+        .strip_suffix(".csv")
+        .and_then(|c| souk_core::money::Currency::parse(c).ok())
+        .ok_or_else(crate::error::Error::not_found)?;
+    let site = souk_store::orgs::get(&mut state.db.clone(), &org_id).await?.site;
+    let bills = crate::billing::bills(&state, &caller, &org_id, month).await?;
+    let bill = bills.iter().find(|b| b.currency == currency).ok_or_else(crate::error::Error::not_found)?;
+    let body = crate::billing::csv(bill, site)?;
+    let name = format!("souk-bill-{}-{}.csv", bill.month, currency.code());
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (axum::http::header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
+        ],
+        body,
+    )
+        .into_response())
 }

@@ -119,6 +119,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(commerce::start_trial))
         .routes(routes!(commerce::auto_renew))
         .routes(routes!(commerce::list_servers))
+        .routes(routes!(commerce::bills))
+        .routes(routes!(commerce::bill_csv))
         .routes(routes!(commerce::list_test_coupons, commerce::issue_test_coupon))
         .routes(routes!(commerce::list_coupons, commerce::create_coupon))
         .routes(routes!(storefront::categories))

@@ -15,6 +15,7 @@ both_backends!(
     fifty_concurrent_trial_requests_make_one_trial,
     downgrades_wait_for_renewal_trials_convert_or_expire_and_terms_are_per_product,
     sellers_test_their_own_products_with_coupons_within_a_yearly_quota,
+    monthly_bills_add_up_on_the_sites_clock_and_export_as_csv,
     reminders_and_auto_renewal_happen_once_per_term
 );
 
@@ -667,4 +668,100 @@ async fn sellers_test_their_own_products_with_coupons_within_a_yearly_quota(b: B
         .count("SELECT COUNT(*) AS n FROM outbox_events WHERE topic = 'instance.create' AND payload LIKE '%\"test\":true%'")
         .await;
     assert_eq!(event, 1);
+}
+
+async fn monthly_bills_add_up_on_the_sites_clock_and_export_as_csv(b: Backend) {
+    let app = spawn_app(b).await;
+    let op = operator_with_agreement(&app).await;
+    let (seller_c, seller_org) = seller(&app, &op, "acme@example.com", "intl").await;
+    let product =
+        publish(&app, &seller_c, &op, &seller_org, "saas", content("Acme Monitor", "Uptime", "devops", 1000, false)).await;
+    let page: Value = app.get(&client(), &format!("/api/v1/storefront/cn/products/{product}")).await.json().await.unwrap();
+    let plan = page["plans"][0]["id"].as_str().unwrap().to_owned();
+    let (buyer, org) = verified_buyer(&app, &op, "buyer@example.com", "cn").await;
+    app.post(
+        &op,
+        &format!("/api/v1/admin/wallets/{org}/top-ups"),
+        json!({"currency": "CNY", "amount_minor": 100_000, "reason": "t"}),
+    )
+    .await;
+    let orders = format!("/api/v1/orgs/{org}/orders");
+    let buy = |periods: u32| {
+        let (c, url, body) =
+            (buyer.clone(), app.url(&orders), json!({"product_id": product, "plan_id": plan, "periods": periods}));
+        async move { c.post(url).json(&body).send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    // March (Beijing time): three months at ¥70, then a renewal of one.
+    let first = buy(3).await;
+    let sub = first["subscription_id"].as_str().unwrap().to_owned();
+    app.post(&seller_c, &format!("/api/v1/orgs/{seller_org}/sales/subscriptions/{sub}/fulfilled"), json!({})).await;
+    app.clock.advance(Duration::days(1));
+    app.post(&buyer, &format!("/api/v1/orgs/{org}/subscriptions/{sub}/renew"), json!({"periods": 1})).await;
+    // 31 March 17:00 UTC is 1 April 01:00 in Beijing: April's bill. Bought, then returned.
+    app.clock.set(chrono::DateTime::parse_from_rfc3339("2026-03-31T17:00:00Z").unwrap().to_utc());
+    for (c, email) in [(&buyer, "buyer@example.com"), (&seller_c, "acme@example.com")] {
+        app.post(c, "/api/v1/auth/signin", json!({"email": email, "password": PASSWORD})).await;
+    }
+    let second = buy(1).await;
+    let sub2 = second["subscription_id"].as_str().unwrap();
+    let refund: Value =
+        app.post(&buyer, &format!("/api/v1/orgs/{org}/subscriptions/{sub2}/unsubscribe"), json!({})).await.json().await.unwrap();
+    assert_eq!(refund["amount_minor"], 7_000);
+
+    let bill = |month: &str| {
+        let (c, url) = (buyer.clone(), app.url(&format!("/api/v1/orgs/{org}/bills?month={month}")));
+        async move { c.get(url).send().await.unwrap().json::<Value>().await.unwrap()["items"][0].clone() }
+    };
+    let march = bill("2026-03").await;
+    assert_eq!(march["currency"], "CNY");
+    assert_eq!(march["from"], "2026-02-28T16:00:00Z");
+    let sums = |b: &Value| {
+        ["opening_minor", "top_ups_minor", "charges_minor", "refunds_minor", "closing_minor"].map(|k| b[k].as_i64().unwrap())
+    };
+    assert_eq!(sums(&march), [0, 100_000, 28_000, 0, 72_000]);
+    let kinds: Vec<&str> = march["lines"].as_array().unwrap().iter().map(|l| l["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, vec!["top_up", "purchase", "renewal"]);
+    assert_eq!(march["lines"][1]["product_id"], product.as_str());
+    assert_eq!(march["lines"][1]["plan_name"], "Standard");
+    let april = bill("2026-04").await;
+    assert_eq!(sums(&april), [72_000, 0, 7_000, 7_000, 72_000], "opens where March closed");
+    let may = bill("2026-05").await;
+    assert_eq!(sums(&may), [72_000, 0, 0, 0, 72_000], "a quiet month");
+    let current = app.get(&buyer, &format!("/api/v1/orgs/{org}/bills")).await.json::<Value>().await.unwrap();
+    assert_eq!(current["items"][0]["month"], "2026-04", "the current month on the site's clock");
+
+    let res = app.get(&buyer, march["csv_url"].as_str().unwrap()).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
+    let csv = res.text().await.unwrap();
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows.len(), 4);
+    assert_eq!(rows[0], "time,type,reference,product_id,plan,amount,currency,balance_after");
+    assert!(rows[2].starts_with("2026-03-02T17:00:00+08:00,purchase,ord_"), "{}", rows[2]);
+    assert!(rows[2].ends_with(",Standard,-210.00,CNY,790.00"), "{}", rows[2]);
+    assert_problem(
+        app.get(&buyer, &format!("/api/v1/orgs/{org}/bills?month=2026-13")).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
+    assert_eq!(app.get(&buyer, &format!("/api/v1/orgs/{org}/bills/2026-03/USD.csv")).await.status(), StatusCode::NOT_FOUND);
+
+    // The seller's sales, filtered.
+    let sales = |query: &str| {
+        let (c, url) = (seller_c.clone(), app.url(&format!("/api/v1/orgs/{seller_org}/sales?{query}")));
+        async move { c.get(url).send().await.unwrap() }
+    };
+    let count = |v: Value| v["items"].as_array().unwrap().len();
+    assert_eq!(count(sales("").await.json().await.unwrap()), 3);
+    assert_eq!(count(sales("state=refunded").await.json().await.unwrap()), 1);
+    assert_eq!(count(sales("kind=renewal").await.json().await.unwrap()), 1);
+    assert_eq!(count(sales(&format!("product_id={product}&from=2026-03-31T00:00:00Z")).await.json().await.unwrap()), 1);
+    assert_eq!(count(sales("to=2026-03-03T00:00:00Z").await.json().await.unwrap()), 1);
+    assert_problem(sales("state=lost").await, StatusCode::BAD_REQUEST, "invalid_query").await;
+    let page1: Value = sales("limit=2").await.json().await.unwrap();
+    assert_eq!(count(page1.clone()), 2);
+    let page2: Value = sales(&format!("limit=2&cursor={}", page1["next_cursor"].as_str().unwrap())).await.json().await.unwrap();
+    assert_eq!(count(page2.clone()), 1);
+    assert_eq!(page2["next_cursor"], Value::Null);
 }
