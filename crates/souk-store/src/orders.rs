@@ -501,3 +501,12 @@ pub async fn list_filtered(c: &mut impl Conn, side: Side, org: &OrgId, f: &Order
     .map(order)
     .collect()
 }
+
+/// The products a buyer organization has tried (one trial each, ever).
+pub async fn tried_products(c: &mut impl Conn, buyer: &OrgId) -> Result<Vec<String>, StoreError> {
+    c.fetch_all(q("SELECT product_id FROM trials WHERE buyer_org_id = $1").bind(buyer.as_str()))
+        .await?
+        .iter()
+        .map(|r| r.get("product_id"))
+        .collect()
+}

@@ -43,6 +43,36 @@ struct CheckoutPage<'a> {
     /// Makes a double-clicked "Pay" buy once.
     key: String,
     error: Option<String>,
+    /// A machine image: the deployment wizard's choices.
+    image: Option<souk_core::catalog::ImageSpec>,
+    /// The wizard's answers so far (never the password).
+    form: HashMap<String, String>,
+}
+
+impl CheckoutPage<'_> {
+    fn val(&self, k: &str) -> &str {
+        self.form.get(k).map(String::as_str).unwrap_or("")
+    }
+}
+
+/// The deployment wizard's answers from the checkout form, when the product is an image.
+fn deployment(f: &HashMap<String, String>) -> Option<souk_core::compute::DeployInput> {
+    if field(f, "region").is_empty() {
+        return None;
+    }
+    let num = |k: &str| field(f, k).trim().parse::<u32>().ok();
+    Some(souk_core::compute::DeployInput {
+        region: field(f, "region").to_owned(),
+        flavor: field(f, "flavor").to_owned(),
+        disk_gb: num("disk_gb"),
+        vpc: field(f, "vpc").trim().to_owned(),
+        subnet: field(f, "subnet").trim().to_owned(),
+        security_group: field(f, "security_group").trim().to_owned(),
+        public_ip_mbps: num("public_ip_mbps").filter(|m| *m > 0),
+        server_name: field(f, "server_name").trim().to_owned(),
+        admin_password: field(f, "admin_password").to_owned(),
+        accept_agreement: field(f, "accept_agreement") == "1",
+    })
 }
 
 async fn checkout_page(state: &AppState, ctx: &PageCtx, f: &HashMap<String, String>, error: Option<String>) -> Response {
@@ -74,6 +104,12 @@ async fn checkout_page(state: &AppState, ctx: &PageCtx, f: &HashMap<String, Stri
                 tax: money(q.quote.tax_included_minor, c),
                 key: random_token(16),
                 error,
+                image: q.image.clone(),
+                form: f
+                    .iter()
+                    .filter(|(k, _)| k.as_str() != "admin_password" && k.as_str() != "_csrf")
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
             };
             render(&page)
         }
@@ -116,10 +152,13 @@ pub async fn pay(
         coupon_code: Some(coupon).filter(|c| !c.is_empty()),
     };
     let key = Some(field(&f, "key")).filter(|k| !k.is_empty());
-    match commerce::place_order(&state, &caller, &account.personal_org_id, &req, None, key, rid.as_deref()).await {
+    let deploy = deployment(&f);
+    match commerce::place_order(&state, &caller, &account.personal_org_id, &req, deploy.as_ref(), key, rid.as_deref()).await {
         Ok(_) => Redirect::to("/subscriptions").into_response(),
         Err(e) if e.status().is_client_error() && e.status() != StatusCode::NOT_FOUND => {
-            checkout_page(&state, &ctx, &f, Some(e.message())).await
+            let fields = e.field_errors().iter().map(|f| format!("{}: {}", f.field, f.message)).collect::<Vec<_>>().join("; ");
+            let message = if fields.is_empty() { e.message() } else { fields };
+            checkout_page(&state, &ctx, &f, Some(message)).await
         }
         Err(e) => ctx.fail(e),
     }
@@ -133,6 +172,14 @@ pub struct SubRow {
     pub term_end: String,
     pub refund: Option<String>,
     pub can_renew: bool,
+    pub trial: bool,
+    pub auto_renew: bool,
+    /// The plans it can change to: (id, name), and the one waiting for the renewal.
+    pub plans: Vec<(String, String)>,
+    pub plan_id: String,
+    pub next_plan: Option<String>,
+    /// Servers of a machine image: (name, state, public IP).
+    pub servers: Vec<(String, String, String)>,
 }
 
 #[derive(Template)]
@@ -156,6 +203,19 @@ pub async fn subscriptions(State(state): State<AppState>, ctx: PageCtx) -> Respo
                 None => String::new(),
             };
             let live = matches!(s.state.as_str(), "pending_fulfillment" | "active" | "expired");
+            let plans: Vec<(String, String)> = souk_store::products::plans(&mut db, &pid, false)
+                .await?
+                .into_iter()
+                .filter(|p| matches!(p.spec.billing, souk_core::catalog::Billing::Periodic { .. }))
+                .map(|p| (p.id.to_string(), p.spec.name))
+                .collect();
+            let next_plan =
+                s.next_plan_id.as_ref().and_then(|n| plans.iter().find(|(id, _)| id == n)).map(|(_, name)| name.clone());
+            let servers = souk_store::servers::of_subscription(&mut db, &s.id)
+                .await?
+                .into_iter()
+                .map(|v| (v.name, v.state.as_str().to_owned(), v.public_ip.unwrap_or_default()))
+                .collect();
             let refund = if live {
                 let r = crate::subscriptions::preview(&state, &org, &s.id).await?;
                 Some(r.amount.to_string())
@@ -164,6 +224,12 @@ pub async fn subscriptions(State(state): State<AppState>, ctx: PageCtx) -> Respo
             };
             rows.push(SubRow {
                 can_renew: matches!(s.state.as_str(), "active" | "expired") && s.term_end.is_some(),
+                trial: s.trial,
+                auto_renew: s.auto_renew,
+                plans: if s.state == "active" && !s.trial { plans } else { Vec::new() },
+                plan_id: s.plan_id.clone(),
+                next_plan,
+                servers,
                 id: s.id,
                 product_id: s.product_id,
                 name,
@@ -196,6 +262,13 @@ pub async fn subscription_action(
     let result = match field(&f, "action") {
         "unsubscribe" => crate::subscriptions::unsubscribe(&state, &caller, &org, id, rid.as_deref()).await.map(|_| ()),
         "renew" => crate::subscriptions::renew(&state, &caller, &org, id, 1, rid.as_deref()).await.map(|_| ()),
+        "auto_renew_on" | "auto_renew_off" => {
+            let on = field(&f, "action") == "auto_renew_on";
+            crate::subscriptions::set_auto_renew(&state, &caller, &org, id, on, rid.as_deref()).await.map(|_| ())
+        }
+        "change_plan" => {
+            crate::subscriptions::change_plan(&state, &caller, &org, id, field(&f, "plan_id"), rid.as_deref()).await.map(|_| ())
+        }
         _ => Err(Error::bad_request("unknown_action", "unknown action")),
     };
     match result {

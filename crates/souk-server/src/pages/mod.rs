@@ -7,6 +7,7 @@
 
 mod account;
 pub(crate) mod admin;
+mod billing;
 mod buyer;
 mod orgs;
 pub(crate) mod seller;
@@ -43,6 +44,15 @@ pub fn router() -> Router<AppState> {
         .route("/checkout", get(buyer::checkout).post(buyer::pay))
         .route("/subscriptions", get(buyer::subscriptions).post(buyer::subscription_action))
         .route("/wallet", get(buyer::wallet))
+        .route("/wallet/top-up", post(billing::start_top_up))
+        .route("/sandbox/pay/{id}", get(billing::sandbox_page).post(billing::sandbox_pay))
+        .route("/orders", get(billing::orders))
+        .route("/bills", get(billing::bills))
+        .route("/trials", get(billing::trials).post(billing::start_trial))
+        .route("/orgs/{org_id}/sales", get(billing::sales))
+        .route("/orgs/{org_id}/test-coupons", get(billing::test_coupons).post(billing::issue_test_coupon))
+        .route("/admin/coupons", get(billing::admin_coupons).post(billing::admin_create_coupon))
+        .route("/admin/top-ups", get(billing::admin_top_up_page).post(billing::admin_top_up))
         .route("/shops/{org_id}", get(store::shop))
         .route("/signup", get(account::signup_page).post(account::signup))
         .route("/signin", get(account::signin_page).post(account::signin))
