@@ -16,11 +16,29 @@ pub struct RetryPolicy {
     pub max_attempts: u32,
     /// Jitter as a fraction of the delay, in per mille (200 = ±20%).
     pub jitter_per_mille: u32,
+    /// When not empty, the delays after each failure in seconds, instead of doubling from
+    /// `base`; an event gives up after the last (and `max_attempts` is ignored).
+    pub schedule: &'static [i64],
 }
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        Self { base: Duration::seconds(5), max_delay: Duration::hours(6), max_attempts: 25, jitter_per_mille: 200 }
+        Self { base: Duration::seconds(5), max_delay: Duration::hours(6), max_attempts: 25, jitter_per_mille: 200, schedule: &[] }
+    }
+}
+
+/// Deliveries to sellers: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h (about 27.6 hours in all),
+/// then the order is given up as failed.
+pub const SELLER_SCHEDULE: &[i64] = &[5, 300, 1800, 7200, 18_000, 36_000, 36_000];
+
+impl RetryPolicy {
+    pub fn seller_deliveries() -> Self {
+        Self { schedule: SELLER_SCHEDULE, jitter_per_mille: 100, ..Self::default() }
+    }
+
+    /// Attempts made before giving up.
+    pub fn attempts(&self) -> u32 {
+        if self.schedule.is_empty() { self.max_attempts } else { u32::try_from(self.schedule.len()).unwrap_or(u32::MAX) + 1 }
     }
 }
 
@@ -34,12 +52,17 @@ impl RetryPolicy {
     /// What to do after attempt number `attempt` (1-based) failed. `unit` is a random
     /// number in [0, 1) that picks the jitter.
     pub fn after_failure(&self, attempt: u32, unit: f64) -> AfterFailure {
-        if attempt >= self.max_attempts {
+        if attempt >= self.attempts() {
             return AfterFailure::GiveUp;
         }
-        let exp = attempt.saturating_sub(1).min(30);
-        let base_ms = self.base.num_milliseconds().max(1);
-        let raw = base_ms.saturating_mul(1i64 << exp).min(self.max_delay.num_milliseconds());
+        let raw = match self.schedule.get(attempt.saturating_sub(1) as usize) {
+            Some(secs) => secs.saturating_mul(1000),
+            None => {
+                let exp = attempt.saturating_sub(1).min(30);
+                let base_ms = self.base.num_milliseconds().max(1);
+                base_ms.saturating_mul(1i64 << exp).min(self.max_delay.num_milliseconds())
+            }
+        };
         let spread = raw * i64::from(self.jitter_per_mille) / 1000;
         // unit in [0,1) maps to an offset in [-spread, +spread).
         let unit = unit.clamp(0.0, 0.999_999);
@@ -51,6 +74,21 @@ impl RetryPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn seller_deliveries_follow_their_schedule_then_give_up() {
+        let p = RetryPolicy::seller_deliveries();
+        assert_eq!(p.attempts(), 8);
+        let mid = |n| match p.after_failure(n, 0.5) {
+            AfterFailure::RetryIn(d) => d.num_seconds(),
+            AfterFailure::GiveUp => -1,
+        };
+        assert_eq!((1..=8).map(mid).collect::<Vec<_>>(), vec![5, 300, 1800, 7200, 18_000, 36_000, 36_000, -1]);
+        match p.after_failure(2, 0.0) {
+            AfterFailure::RetryIn(d) => assert_eq!(d.num_seconds(), 270, "10% jitter"),
+            AfterFailure::GiveUp => panic!(),
+        }
+    }
 
     #[test]
     fn delays_grow_and_are_capped() {

@@ -22,10 +22,9 @@ use serde_json::json;
 use souk_core::clock::Clock;
 use souk_core::compute::{DeployInput, DeploySpec, DeploymentOutcome, ServerState, outcome};
 use souk_core::id::OrgId;
-use souk_core::money::{Currency, Money};
 use souk_core::outbox::RetryPolicy;
 use souk_store::servers::{self, Server};
-use souk_store::{Tx, audit, orders, outbox, wallets};
+use souk_store::{Tx, audit, orders, outbox};
 
 use crate::AppState;
 use crate::error::{Error, Result};
@@ -39,7 +38,13 @@ pub const DEPLOY_TIMEOUT_MINUTES: i64 = 30;
 /// The polling schedule while servers are being built: 5 s, 10 s, 20 s, then every 30 s,
 /// without jitter, until well past the deployment timeout (which ends it first).
 pub fn polling_policy() -> RetryPolicy {
-    RetryPolicy { base: Duration::seconds(5), max_delay: Duration::seconds(30), max_attempts: 200, jitter_per_mille: 0 }
+    RetryPolicy {
+        base: Duration::seconds(5),
+        max_delay: Duration::seconds(30),
+        max_attempts: 200,
+        jitter_per_mille: 0,
+        schedule: &[],
+    }
 }
 
 /// What the provider is asked to create.
@@ -358,39 +363,14 @@ async fn finish(state: &AppState, sub: &orders::Subscription, all: &[Server]) ->
 async fn fail(state: &AppState, sub: &orders::Subscription, all: &[Server]) -> Result<()> {
     let why = all.iter().find_map(|s| s.failure.clone()).unwrap_or_else(|| "deployment failed".into());
     // Provider calls first: if this run dies here, the next run deletes again (idempotent).
+    let mut db = state.db.clone();
     for s in all.iter().filter(|s| matches!(s.state, ServerState::Creating | ServerState::Running)) {
         if let Some(r) = &s.provider_ref {
             state.compute.delete(r).await.map_err(|e| Error::Internal(e.into()))?;
         }
+        servers::released(&mut db, state.clock.now(), &s.id).await?;
     }
-    let now = state.clock.now();
-    let mut tx = state.db.begin().await?;
-    if !orders::transition(&mut tx, now, &sub.id, &["pending_fulfillment"], "cancelled").await? {
-        return Ok(());
-    }
-    for s in all.iter().filter(|s| matches!(s.state, ServerState::Creating | ServerState::Running)) {
-        servers::released(&mut tx, now, &s.id).await?;
-    }
-    let buyer: OrgId = sub.buyer_org_id.parse().map_err(|_| Error::not_found())?;
-    for o in orders::orders_of(&mut tx, &sub.id).await? {
-        orders::set_order_state(&mut tx, now, &o.id, "fulfillment_failed").await?;
-        let currency = Currency::parse(&o.currency).map_err(|e| Error::Internal(e.into()))?;
-        orders::record_refund(&mut tx, now, &sub.id, &o.id, buyer.as_str(), "fulfillment_failed", &o.currency, o.total_minor)
-            .await?;
-        if o.total_minor > 0 {
-            wallets::credit(&mut tx, now, &buyer, Money::new(o.total_minor, currency), "refund", Some(&o.id), "system").await?;
-        }
-    }
-    outbox::enqueue(
-        &mut tx,
-        now,
-        "order.fulfillment_failed",
-        &sub.id,
-        &json!({ "subscription_id": sub.id, "buyer_org_id": sub.buyer_org_id, "seller_org_id": sub.seller_org_id, "reason": why }),
-    )
-    .await?;
-    audit_entry(&mut tx, now, sub, "deployment.failed", format!("deployment failed ({why}); refunded in full")).await?;
-    tx.commit().await?;
+    crate::subscriptions::fail_fulfillment(state, sub, &format!("deployment failed: {why}")).await?;
     Ok(())
 }
 

@@ -12,6 +12,7 @@ pub mod demo;
 mod demo_catalog;
 pub mod error;
 pub mod extract;
+pub mod fulfillment;
 mod http;
 pub mod i18n;
 pub mod idempotency;
@@ -43,11 +44,14 @@ pub struct ServerConfig {
     /// takes them). Without it the first node generates a key and keeps it in the database,
     /// which protects nothing from someone who has the database: configure it in production.
     pub secret_key: Option<Vec<u8>>,
+    /// Hosts or IP addresses inside the operator's network that deliveries may reach anyway
+    /// (a seller stub on localhost in the demo and tests). Everything private is refused otherwise.
+    pub outbound_allow: Vec<String>,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        Self { secure_cookies: false, node_id: default_node_id(), secret_key: None }
+        Self { secure_cookies: false, node_id: default_node_id(), secret_key: None, outbound_allow: Vec::new() }
     }
 }
 
@@ -89,6 +93,7 @@ pub async fn serve(state: AppState, listener: TcpListener, mut shutdown: watch::
     let sla_watch = tokio::spawn(watch_review_slas(state.clone(), shutdown.clone()));
     let outbox_workers: Vec<_> = compute::workers(&state)
         .into_iter()
+        .chain([fulfillment::worker(&state)])
         .map(|w| tokio::spawn(w.run(shutdown.clone(), std::time::Duration::from_millis(500))))
         .collect();
     let app = app(state);

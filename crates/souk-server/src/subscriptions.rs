@@ -83,44 +83,123 @@ async fn audited(
     Ok(())
 }
 
-/// The seller's system reports the instance provisioned (until the signed protocol of the
-/// fulfillment work answers this itself).
+/// The seller reports the instance provisioned through the API (after answering a create
+/// with 202, or for a product provisioned by hand), with the instance and access details.
 pub async fn fulfilled(
     state: &AppState,
     caller: &Caller,
     seller: &OrgId,
     id: &str,
+    answer: &souk_isv::answer::Answer,
     request_id: Option<&str>,
 ) -> Result<Subscription> {
     caller.role_in(state, seller).await?;
-    let now = state.clock.now();
-    let mut tx = state.db.begin().await?;
-    let s = orders::get_subscription(&mut tx, id).await?;
+    let s = orders::get_subscription(&mut state.db.clone(), id).await?;
     if s.seller_org_id != seller.as_str() {
         return Err(Error::not_found());
     }
-    let to = state_of(&s)?.fulfilled().map_err(illegal)?;
-    if !orders::transition(&mut tx, now, id, &["pending_fulfillment"], to.as_str()).await? {
+    state_of(&s)?.fulfilled().map_err(illegal)?;
+    if !provisioned(state, id, answer, &caller.actor()).await? {
         return Err(Error::conflict("illegal_transition", "the subscription changed meanwhile"));
     }
+    let _ = request_id;
+    Ok(orders::get_subscription(&mut state.db.clone(), id).await?)
+}
+
+/// The seller's system provisioned the instance: the subscription becomes active, its paid
+/// orders complete, and the instance and access details are kept (the password only as the
+/// seller encrypted it). Returns false if the subscription was no longer waiting.
+pub async fn provisioned(state: &AppState, id: &str, answer: &souk_isv::answer::Answer, actor: &str) -> Result<bool> {
+    let now = state.clock.now();
+    let mut tx = state.db.begin().await?;
+    if !orders::transition(&mut tx, now, id, &["pending_fulfillment"], SubscriptionState::Active.as_str()).await? {
+        return Ok(false);
+    }
     for o in orders::orders_of(&mut tx, id).await? {
-        if o.state == "paid" {
+        if o.state == "paid" || o.state == "fulfilling" {
             orders::set_order_state(&mut tx, now, &o.id, "completed").await?;
         }
     }
+    let access = answer.access.as_ref().map(|a| serde_json::to_value(a).unwrap_or_default());
+    souk_store::fulfillment::set_instance(&mut tx, now, id, answer.instance_id.as_deref(), access.as_ref()).await?;
+    let s = orders::get_subscription(&mut tx, id).await?;
+    let buyer: Option<OrgId> = s.buyer_org_id.parse().ok();
+    outbox::enqueue(
+        &mut tx,
+        now,
+        "subscription.provisioned",
+        id,
+        &json!({ "subscription_id": id, "buyer_org_id": s.buyer_org_id, "instance_id": answer.instance_id }),
+    )
+    .await?;
     audited(
         &mut tx,
         now,
-        &caller.actor(),
-        Some(seller),
+        actor,
+        buyer.as_ref(),
         "subscription.fulfilled",
         id,
-        "provisioned by the seller".into(),
-        request_id,
+        format!("provisioned as {}", answer.instance_id.as_deref().unwrap_or("-")),
+        None,
     )
     .await?;
     tx.commit().await?;
-    Ok(orders::get_subscription(&mut state.db.clone(), id).await?)
+    Ok(true)
+}
+
+/// The seller accepted a create and is still provisioning (it answered 202).
+pub async fn fulfilling(state: &AppState, id: &str) -> Result<()> {
+    let now = state.clock.now();
+    let mut tx = state.db.begin().await?;
+    for o in orders::orders_of(&mut tx, id).await? {
+        if o.state == "paid" {
+            orders::set_order_state(&mut tx, now, &o.id, "fulfilling").await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Provisioning failed for good: the subscription is cancelled, its orders marked
+/// `fulfillment_failed`, every cent paid goes back to the wallet, and seller and operators are
+/// told (`order.fulfillment_failed`). Returns false if it was no longer waiting (done before).
+pub async fn fail_fulfillment(state: &AppState, sub: &Subscription, why: &str) -> Result<bool> {
+    let now = state.clock.now();
+    let mut tx = state.db.begin().await?;
+    if !orders::transition(&mut tx, now, &sub.id, &["pending_fulfillment"], "cancelled").await? {
+        return Ok(false);
+    }
+    let buyer: OrgId = sub.buyer_org_id.parse().map_err(|_| Error::not_found())?;
+    for o in orders::orders_of(&mut tx, &sub.id).await? {
+        orders::set_order_state(&mut tx, now, &o.id, "fulfillment_failed").await?;
+        let currency = Currency::parse(&o.currency).map_err(|e| Error::Internal(e.into()))?;
+        orders::record_refund(&mut tx, now, &sub.id, &o.id, buyer.as_str(), "fulfillment_failed", &o.currency, o.total_minor)
+            .await?;
+        if o.total_minor > 0 {
+            wallets::credit(&mut tx, now, &buyer, Money::new(o.total_minor, currency), "refund", Some(&o.id), "system").await?;
+        }
+    }
+    outbox::enqueue(
+        &mut tx,
+        now,
+        "order.fulfillment_failed",
+        &sub.id,
+        &json!({ "subscription_id": sub.id, "buyer_org_id": sub.buyer_org_id, "seller_org_id": sub.seller_org_id, "reason": why }),
+    )
+    .await?;
+    audited(
+        &mut tx,
+        now,
+        "system",
+        Some(&buyer),
+        "subscription.fulfillment_failed",
+        &sub.id,
+        format!("{why}; refunded in full"),
+        None,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(true)
 }
 
 #[allow(clippy::too_many_arguments)]

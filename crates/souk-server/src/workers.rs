@@ -13,22 +13,60 @@ use souk_store::outbox::{self, Event, Outcome};
 use souk_store::{Db, StoreError, idempotency, sessions};
 use tokio::sync::watch;
 
-pub type HandlerFuture<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
+/// Why an attempt failed, and when the other side asked to be tried again (`Retry-After`).
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub message: String,
+    pub retry_after: Option<Duration>,
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Self { message, retry_after: None }
+    }
+}
+
+impl From<&str> for Failure {
+    fn from(message: &str) -> Self {
+        Self { message: message.to_owned(), retry_after: None }
+    }
+}
+
+pub type HandlerFuture<'a> = Pin<Box<dyn Future<Output = Result<(), Failure>> + Send + 'a>>;
 
 /// Does the effect an event asks for (a call to a seller, an email). It may run more than
 /// once for the same event (after a crash), so it must be idempotent on `event.id`.
 pub trait Handler: Send + Sync + 'static {
     fn handle<'a>(&'a self, event: &'a Event) -> HandlerFuture<'a>;
+
+    /// Called once the policy's last attempt failed, before the event is marked dead (for a
+    /// seller delivery: fail the order and refund). If it fails, the event stays pending and
+    /// is tried again later, so it must be idempotent too.
+    fn given_up<'a>(&'a self, _event: &'a Event, _error: &'a str) -> HandlerFuture<'a> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
-impl<F, Fut> Handler for F
+impl<F, Fut, E> Handler for F
 where
     F: Fn(Event) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<(), String>> + Send + 'static,
+    Fut: Future<Output = Result<(), E>> + Send + 'static,
+    E: Into<Failure> + 'static,
 {
     fn handle<'a>(&'a self, event: &'a Event) -> HandlerFuture<'a> {
-        Box::pin(self(event.clone()))
+        let fut = self(event.clone());
+        Box::pin(async move { fut.await.map_err(Into::into) })
     }
+}
+
+/// Which events a worker claims.
+#[derive(Debug, Clone)]
+pub enum Claim {
+    /// Every due event of one topic.
+    Topic(String),
+    /// Due events of every topic starting with this prefix, one at a time per aggregate and in
+    /// order (seller deliveries).
+    InOrder(String),
 }
 
 #[derive(Clone)]
@@ -36,6 +74,7 @@ pub struct Worker {
     pub db: Db,
     pub clock: Arc<dyn Clock>,
     pub topic: String,
+    pub claim: Claim,
     pub handler: Arc<dyn Handler>,
     pub policy: RetryPolicy,
     /// Names this worker in claims and attempts: node and loop.
@@ -52,6 +91,7 @@ impl Worker {
             db,
             clock,
             topic: topic.to_owned(),
+            claim: Claim::Topic(topic.to_owned()),
             handler,
             policy: RetryPolicy::default(),
             id: format!("{node}/{topic}"),
@@ -64,7 +104,10 @@ impl Worker {
     pub async fn tick(&self) -> Result<usize, StoreError> {
         let now = self.clock.now();
         let mut db = self.db.clone();
-        let events = outbox::claim(&mut db, now, &self.topic, &self.id, self.lease, self.batch).await?;
+        let events = match &self.claim {
+            Claim::Topic(topic) => outbox::claim(&mut db, now, topic, &self.id, self.lease, self.batch).await?,
+            Claim::InOrder(prefix) => outbox::claim_in_order(&mut db, now, prefix, &self.id, self.lease, self.batch).await?,
+        };
         let n = events.len();
         for event in events {
             self.handle_one(event).await?;
@@ -77,16 +120,29 @@ impl Worker {
         let limit = self.lease.to_std().unwrap_or(std::time::Duration::from_secs(60));
         let result = match tokio::time::timeout(limit, self.handler.handle(&event)).await {
             Ok(r) => r,
-            Err(_) => Err(format!("handler timed out after {}s", limit.as_secs())),
+            Err(_) => Err(Failure::from(format!("handler timed out after {}s", limit.as_secs()))),
         };
         let now = self.clock.now();
+        let mut compensation_error = None;
         let outcome = match &result {
             Ok(()) => Outcome::Done,
-            Err(error) => match self.policy.after_failure(event.attempts, rand::random::<f64>()) {
-                AfterFailure::RetryIn(delay) => Outcome::RetryAt { due: now + delay, error },
-                AfterFailure::GiveUp => Outcome::Dead { error },
+            Err(f) => match self.policy.after_failure(event.attempts, rand::random::<f64>()) {
+                // The other side's Retry-After wins when it asks for more time than the policy.
+                AfterFailure::RetryIn(delay) => {
+                    Outcome::RetryAt { due: now + f.retry_after.map_or(delay, |r| r.max(delay)), error: &f.message }
+                }
+                AfterFailure::GiveUp => match self.handler.given_up(&event, &f.message).await {
+                    Ok(()) => Outcome::Dead { error: &f.message },
+                    Err(e) => {
+                        compensation_error = Some(e.message);
+                        Outcome::RetryAt { due: now + self.policy.base, error: &f.message }
+                    }
+                },
             },
         };
+        if let Some(e) = &compensation_error {
+            tracing::error!(event = %event.id, error = %e, "giving up on an event failed; will try again");
+        }
         let mut tx = self.db.begin().await?;
         let held = outbox::finish(&mut tx, &event, &self.id, started, now, outcome).await?;
         tx.commit().await?;
@@ -94,7 +150,7 @@ impl Worker {
         if !held {
             tracing::warn!(event = %event.id, worker = %self.id, "lease lost before the attempt finished; outcome dropped");
         } else if let Err(e) = result {
-            tracing::warn!(event = %event.id, attempt = event.attempts, error = %e, "outbox handler failed");
+            tracing::warn!(event = %event.id, attempt = event.attempts, error = %e.message, "outbox handler failed");
         }
         Ok(())
     }

@@ -11,6 +11,7 @@ pub mod calendars;
 pub mod clock;
 pub mod coupons;
 mod db;
+pub mod fulfillment;
 pub mod idempotency;
 pub mod orders;
 pub mod orgs;

@@ -21,6 +21,8 @@ pub struct FileConfig {
     pub log_format: Option<String>,
     /// 64 hex digits: the key that seals secrets waiting in the database.
     pub secret_key: Option<String>,
+    /// Private hosts deliveries to sellers may reach.
+    pub outbound_allow: Option<Vec<String>>,
 }
 
 impl FileConfig {
@@ -40,6 +42,7 @@ pub struct Overrides {
     pub secure_cookies: Option<bool>,
     pub log_format: Option<String>,
     pub secret_key: Option<String>,
+    pub outbound_allow: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +61,7 @@ pub struct Config {
     pub log_format: LogFormat,
     /// 32 bytes, when configured (see `souk_server::ServerConfig::secret_key`).
     pub secret_key: Option<Vec<u8>>,
+    pub outbound_allow: Vec<String>,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -88,7 +92,16 @@ impl Config {
                 _ => anyhow::bail!("the secret key must be 64 hex digits (32 bytes); generate one with `openssl rand -hex 32`"),
             },
         };
+        let outbound_allow = o
+            .outbound_allow
+            .or(file.outbound_allow)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|h| h.trim().to_owned())
+            .filter(|h| !h.is_empty())
+            .collect();
         Ok(Self {
+            outbound_allow,
             secret_key,
             listen,
             data_dir,

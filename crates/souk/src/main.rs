@@ -78,6 +78,10 @@ struct ServeArgs {
     /// Mark cookies Secure (when Souk is served over HTTPS).
     #[arg(long, env = "SOUK_SECURE_COOKIES")]
     secure_cookies: Option<bool>,
+    /// Hosts or IPs in your own network that deliveries to sellers may reach (comma-separated;
+    /// private and loopback addresses are refused otherwise).
+    #[arg(long, env = "SOUK_OUTBOUND_ALLOW", value_delimiter = ',')]
+    outbound_allow: Option<Vec<String>>,
 }
 
 #[derive(Subcommand)]
@@ -103,9 +107,9 @@ struct CreateOperatorArgs {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let (listen, secure_cookies) = match &cli.command {
-        Command::Serve(s) => (s.listen.clone(), s.secure_cookies),
-        _ => (None, None),
+    let (listen, secure_cookies, outbound_allow) = match &cli.command {
+        Command::Serve(s) => (s.listen.clone(), s.secure_cookies, s.outbound_allow.clone()),
+        _ => (None, None, None),
     };
     let config = Config::resolve(Overrides {
         config: cli.global.config.clone(),
@@ -113,6 +117,7 @@ fn main() -> anyhow::Result<()> {
         data_dir: cli.global.data_dir.clone(),
         database_url: cli.global.database_url.clone(),
         secure_cookies,
+        outbound_allow,
         log_format: cli.global.log_format.clone(),
         // A secret: from the environment or the config file only, never a flag (which
         // would show in process listings).
@@ -151,6 +156,7 @@ fn state(db: Db, config: &Config) -> AppState {
             secure_cookies: config.secure_cookies,
             node_id: souk_server::default_node_id(),
             secret_key: config.secret_key.clone(),
+            outbound_allow: config.outbound_allow.clone(),
         },
     )
 }

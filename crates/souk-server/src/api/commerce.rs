@@ -399,6 +399,11 @@ pub struct SubscriptionOut {
     pub no_reason_days: i64,
     /// When an expired subscription will be released.
     pub release_at: Option<DateTime<Utc>>,
+    /// The seller's instance, once provisioned.
+    pub instance_id: Option<String>,
+    /// How to reach it, as the seller answered (the password decrypted for the buyer).
+    #[schema(value_type = Option<Object>)]
+    pub access: Option<serde_json::Value>,
 }
 
 impl From<&souk_store::orders::Subscription> for SubscriptionOut {
@@ -417,6 +422,8 @@ impl From<&souk_store::orders::Subscription> for SubscriptionOut {
             grace_days: s.grace_days,
             no_reason_days: s.no_reason_days,
             release_at: s.release_at,
+            instance_id: None,
+            access: None,
         }
     }
 }
@@ -432,11 +439,18 @@ pub async fn list_subscriptions(
     State(state): State<AppState>,
     OrgScope { org_id, .. }: OrgScope,
 ) -> Result<Json<SubscriptionList>> {
-    let items = souk_store::orders::subscriptions_for_buyer(&mut state.db.clone(), &org_id)
-        .await?
-        .iter()
-        .map(SubscriptionOut::from)
-        .collect();
+    let mut db = state.db.clone();
+    let mut items = Vec::new();
+    for s in souk_store::orders::subscriptions_for_buyer(&mut db, &org_id).await? {
+        let mut out = SubscriptionOut::from(&s);
+        let (instance_id, access) = souk_store::fulfillment::instance(&mut db, &s.id).await?;
+        out.instance_id = instance_id;
+        out.access = match access {
+            Some(a) => Some(crate::fulfillment::access_for_buyer(&state, &s.product_id, a).await?),
+            None => None,
+        };
+        items.push(out);
+    }
     Ok(Json(SubscriptionList { items }))
 }
 
@@ -542,16 +556,31 @@ pub async fn unsubscribe(
     Ok(Json(RefundOut::from(&crate::subscriptions::unsubscribe(&state, &caller, &org_id, &id, rid.as_deref()).await?)))
 }
 
-/// The seller reports an instance provisioned (until the signed fulfillment protocol does).
-#[utoipa::path(post, path = "/orgs/{org_id}/sales/subscriptions/{subscription_id}/fulfilled", tag = "billing",
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FulfilledIn {
+    /// The seller's instance.
+    pub instance_id: Option<String>,
+    /// How the buyer reaches it; `password_encrypted` as docs/PROTOCOL.md describes.
+    #[schema(value_type = Option<Object>)]
+    pub access: Option<souk_isv::answer::Access>,
+}
+
+/// The seller reports an instance provisioned: after answering `instance.create` with 202, or
+/// for a product without an integration. Same body as the answer to `instance.create`.
+#[utoipa::path(post, path = "/orgs/{org_id}/sales/subscriptions/{subscription_id}/fulfilled", tag = "billing", request_body = FulfilledIn,
     responses((status = 200, body = SubscriptionOut), (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn fulfilled(
     State(state): State<AppState>,
     OrgScope { caller, org_id, .. }: OrgScope,
     rid: RequestId,
     axum::extract::Path((_org, id)): axum::extract::Path<(String, String)>,
+    ApiJson(input): ApiJson<FulfilledIn>,
 ) -> Result<Json<SubscriptionOut>> {
-    Ok(Json(SubscriptionOut::from(&crate::subscriptions::fulfilled(&state, &caller, &org_id, &id, rid.as_deref()).await?)))
+    let answer = souk_isv::answer::Answer { instance_id: input.instance_id, access: input.access };
+    Ok(Json(SubscriptionOut::from(
+        &crate::subscriptions::fulfilled(&state, &caller, &org_id, &id, &answer, rid.as_deref()).await?,
+    )))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

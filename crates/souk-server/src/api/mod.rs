@@ -4,6 +4,7 @@
 mod admin;
 mod catalog;
 mod commerce;
+mod fulfillment;
 mod identity;
 mod orgs;
 pub(crate) mod storefront;
@@ -33,7 +34,8 @@ pub(crate) use verification::multipart_error;
         (name = "verification", description = "Real-name verification"),
         (name = "catalog", description = "Seller onboarding, products, plans, drafts and applications"),
         (name = "storefront", description = "What buyers browse and search"),
-        (name = "billing", description = "Wallets and their ledger"),
+        (name = "billing", description = "Wallets, top-ups, orders, subscriptions, servers, bills"),
+        (name = "fulfillment", description = "Sellers' integrations, delivery log, redelivery (docs/PROTOCOL.md)"),
         (name = "admin", description = "Platform staff: review queues, audit log, staff roles"),
     )
 )]
@@ -120,6 +122,11 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(commerce::auto_renew))
         .routes(routes!(commerce::list_servers))
         .routes(routes!(commerce::bills))
+        .routes(routes!(fulfillment::get_integration, fulfillment::configure))
+        .routes(routes!(fulfillment::rotate))
+        .routes(routes!(fulfillment::finish_rotation))
+        .routes(routes!(fulfillment::log))
+        .routes(routes!(fulfillment::redeliver))
         .routes(routes!(commerce::bill_csv))
         .routes(routes!(commerce::list_test_coupons, commerce::issue_test_coupon))
         .routes(routes!(commerce::list_coupons, commerce::create_coupon))

@@ -147,7 +147,9 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 /// Another `souk serve` process on the same database (the scale path).
 pub async fn spawn_node(testdb: Arc<TestDb>, clock: Arc<MockClock>) -> TestApp {
     let db = testdb.connect().await;
-    let state = AppState::new(db.clone(), clock.clone(), ServerConfig::default());
+    // Deliveries reach the seller stubs the tests run on this machine.
+    let config = ServerConfig { outbound_allow: vec!["127.0.0.1".into(), "localhost".into()], ..ServerConfig::default() };
+    let state = AppState::new(db.clone(), clock.clone(), config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = format!("http://{}", listener.local_addr().unwrap());
     let (tx, rx) = watch::channel(false);

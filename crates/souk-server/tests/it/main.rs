@@ -6,6 +6,7 @@ mod api;
 mod catalog;
 mod commerce;
 mod compute;
+mod fulfillment;
 mod identity;
 mod outbox;
 mod pages;

@@ -59,7 +59,7 @@ impl Handler for Recorder {
             // Give the other worker a chance to interleave.
             tokio::task::yield_now().await;
             if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
-                return Err("seller answered 503".to_owned());
+                return Err("seller answered 503".into());
             }
             self.handled.lock().unwrap().push(event.id.to_string());
             Ok(())

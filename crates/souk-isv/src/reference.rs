@@ -1,0 +1,187 @@
+//! A reference seller: a small, working implementation of the seller's side, built on this
+//! SDK. `souk isv demo` serves it. It verifies every delivery, keeps its instances in memory,
+//! answers `instance.create` idempotently (the same subscription always gets the same
+//! instance, the same event id the same answer), and can be told to fail or be slow so Souk's
+//! retries can be watched.
+//!
+//! Routes: `POST /` (deliveries), `GET /instances` (what it holds), `POST /control`
+//! (`{"fail_next": n, "fail_all": bool, "delay_ms": n}`), `GET /received` (event ids in the
+//! order they were accepted).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Json, Response};
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
+
+use crate::answer::{Access, Answer};
+use crate::crypto::encrypt_password;
+use crate::event::Event;
+use crate::signature::{Headers, Secret, TOLERANCE_SECS, verify};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Instance {
+    pub instance_id: String,
+    pub subscription_id: String,
+    pub plan_id: String,
+    /// `active`, `suspended`, `released`.
+    pub state: String,
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub last_sequence: u64,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct Behaviour {
+    /// Answer the next n deliveries with 503.
+    #[serde(default)]
+    pub fail_next: u32,
+    /// Answer every delivery with 503 until told otherwise.
+    #[serde(default)]
+    pub fail_all: bool,
+    /// Wait this long before answering.
+    #[serde(default)]
+    pub delay_ms: u64,
+}
+
+#[derive(Default)]
+struct Inner {
+    instances: HashMap<String, Instance>,
+    answers: HashMap<String, (u16, serde_json::Value)>,
+    received: Vec<(String, String, u64)>,
+    behaviour: Behaviour,
+}
+
+/// The reference seller's state; clone it to share.
+#[derive(Clone)]
+pub struct Seller {
+    secrets: Arc<Vec<Secret>>,
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl Seller {
+    /// A seller accepting signatures made with any of `secrets` (two during a rotation).
+    pub fn new(secrets: Vec<Secret>) -> Self {
+        Self { secrets: Arc::new(secrets), inner: Arc::default() }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub fn instances(&self) -> Vec<Instance> {
+        let mut v: Vec<Instance> = self.lock().instances.values().cloned().collect();
+        v.sort_by(|a, b| a.instance_id.cmp(&b.instance_id));
+        v
+    }
+
+    /// (event id, type, sequence) of every delivery accepted, in order.
+    pub fn received(&self) -> Vec<(String, String, u64)> {
+        self.lock().received.clone()
+    }
+
+    pub fn set_behaviour(&self, b: Behaviour) {
+        self.lock().behaviour = b;
+    }
+
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/", post(deliver))
+            .route("/instances", get(|State(s): State<Seller>| async move { Json(s.instances()) }))
+            .route("/received", get(|State(s): State<Seller>| async move { Json(s.received()) }))
+            .route(
+                "/control",
+                post(|State(s): State<Seller>, Json(b): Json<Behaviour>| async move {
+                    s.set_behaviour(b);
+                    StatusCode::NO_CONTENT
+                }),
+            )
+            .with_state(self.clone())
+    }
+
+    /// Handles one delivery: (status, body).
+    pub fn handle(&self, headers: &HeaderMap, body: &[u8], now: i64) -> (StatusCode, serde_json::Value) {
+        let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let h =
+            Headers { id: header("webhook-id"), timestamp: header("webhook-timestamp"), signature: header("webhook-signature") };
+        let secrets: Vec<&Secret> = self.secrets.iter().collect();
+        if let Err(e) = verify(&h, body, &secrets, now, TOLERANCE_SECS) {
+            return (StatusCode::UNAUTHORIZED, serde_json::json!({ "error": e.to_string() }));
+        }
+        let event: Event = match serde_json::from_slice(body) {
+            Ok(e) => e,
+            Err(e) => return (StatusCode::BAD_REQUEST, serde_json::json!({ "error": e.to_string() })),
+        };
+        let mut inner = self.lock();
+        if inner.behaviour.fail_all || inner.behaviour.fail_next > 0 {
+            inner.behaviour.fail_next = inner.behaviour.fail_next.saturating_sub(1);
+            return (StatusCode::SERVICE_UNAVAILABLE, serde_json::json!({ "error": "told to fail" }));
+        }
+        if let Some((status, answer)) = inner.answers.get(&event.id) {
+            return (StatusCode::from_u16(*status).unwrap_or(StatusCode::OK), answer.clone());
+        }
+        let sub = event.data.subscription_id.clone();
+        let (status, answer) = if event.is("instance.create") {
+            let n = inner.instances.len() + 1;
+            let primary = &self.secrets[0];
+            let inst = inner.instances.entry(sub.clone()).or_insert_with(|| Instance {
+                instance_id: format!("inst-{n:04}"),
+                subscription_id: sub.clone(),
+                plan_id: event.data.plan_id.clone(),
+                state: "active".into(),
+                expires_at: event.data.expires_at,
+                last_sequence: event.sequence,
+            });
+            let id = inst.instance_id.clone();
+            let answer = Answer {
+                instance_id: Some(id.clone()),
+                access: Some(Access {
+                    url: Some(format!("https://{id}.seller.example/")),
+                    admin_url: Some(format!("https://{id}.seller.example/admin")),
+                    username: Some("admin".into()),
+                    password_encrypted: Some(encrypt_password(primary, &format!("pw-{id}"))),
+                }),
+            };
+            (StatusCode::OK, serde_json::to_value(answer).unwrap_or_default())
+        } else {
+            match inner.instances.get_mut(&sub) {
+                None => (StatusCode::NOT_FOUND, serde_json::json!({ "error": "no instance for this subscription" })),
+                Some(inst) => {
+                    match event.kind.as_str() {
+                        "instance.renew" => inst.expires_at = event.data.expires_at.or(inst.expires_at),
+                        "instance.change_plan" => inst.plan_id = event.data.plan_id.clone(),
+                        "instance.suspend" => inst.state = "suspended".into(),
+                        "instance.resume" => inst.state = "active".into(),
+                        "instance.release" => inst.state = "released".into(),
+                        _ => {}
+                    }
+                    inst.last_sequence = event.sequence;
+                    (StatusCode::OK, serde_json::json!({ "instance_id": inst.instance_id }))
+                }
+            }
+        };
+        if status.is_success() {
+            inner.received.push((event.id.clone(), event.kind.clone(), event.sequence));
+        }
+        inner.answers.insert(event.id, (status.as_u16(), answer.clone()));
+        (status, answer)
+    }
+}
+
+async fn deliver(State(s): State<Seller>, headers: HeaderMap, body: Bytes) -> Response {
+    let delay = s.lock().behaviour.delay_ms;
+    if delay > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+    }
+    let (status, answer) = s.handle(&headers, &body, chrono::Utc::now().timestamp());
+    (status, Json(answer)).into_response()
+}
+
+/// Serves the reference seller on `listener` until the process ends.
+pub async fn serve(listener: tokio::net::TcpListener, seller: Seller) -> std::io::Result<()> {
+    axum::serve(listener, seller.router()).await
+}

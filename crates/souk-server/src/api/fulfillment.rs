@@ -1,0 +1,207 @@
+//! Sellers' integration settings, delivery log and redelivery.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::{PageQuery, next_cursor};
+use crate::AppState;
+use crate::auth::OrgScope;
+use crate::error::{Problem, Result};
+use crate::extract::{ApiJson, ApiQuery};
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IntegrationIn {
+    /// Where deliveries are POSTed: an http(s) URL of your system.
+    pub endpoint: String,
+    /// `native` (docs/PROTOCOL.md).
+    #[serde(default = "native")]
+    pub protocol: String,
+}
+
+fn native() -> String {
+    "native".into()
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IntegrationOut {
+    pub product_id: String,
+    pub endpoint: String,
+    pub protocol: String,
+    /// A rotation is under way: deliveries carry the new and the previous signature.
+    pub rotating: bool,
+    pub rotated_at: Option<DateTime<Utc>>,
+    /// The signing secret (`whsec_…`), only in the answer that created it: keep it now.
+    pub secret: Option<String>,
+}
+
+impl IntegrationOut {
+    fn new(i: &souk_store::fulfillment::Integration, secret: Option<String>) -> Self {
+        Self {
+            product_id: i.product_id.clone(),
+            endpoint: i.endpoint.clone(),
+            protocol: i.protocol.clone(),
+            rotating: i.previous_sealed.is_some(),
+            rotated_at: i.rotated_at,
+            secret,
+        }
+    }
+}
+
+/// Set where a product's deliveries go. The first time, the answer holds the signing secret.
+#[utoipa::path(put, path = "/orgs/{org_id}/products/{product_id}/integration", tag = "fulfillment", request_body = IntegrationIn,
+    responses((status = 200, body = IntegrationOut), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn configure(
+    State(state): State<AppState>,
+    OrgScope { caller, org_id, .. }: OrgScope,
+    Path((_org, product_id)): Path<(String, String)>,
+    ApiJson(input): ApiJson<IntegrationIn>,
+) -> Result<Json<IntegrationOut>> {
+    let s = crate::fulfillment::configure(&state, &caller, &org_id, &product_id, &input.endpoint, &input.protocol).await?;
+    Ok(Json(IntegrationOut::new(&s.integration, s.new_secret)))
+}
+
+/// A product's integration settings (never its secrets).
+#[utoipa::path(get, path = "/orgs/{org_id}/products/{product_id}/integration", tag = "fulfillment",
+    responses((status = 200, body = IntegrationOut), (status = 404, body = Problem)))]
+pub async fn get_integration(
+    State(state): State<AppState>,
+    OrgScope { caller, org_id, .. }: OrgScope,
+    Path((_org, product_id)): Path<(String, String)>,
+) -> Result<Json<IntegrationOut>> {
+    let i = crate::fulfillment::settings(&state, &caller, &org_id, &product_id).await?;
+    Ok(Json(IntegrationOut::new(&i, None)))
+}
+
+/// Start rotating the signing secret: the answer holds the new one; deliveries carry both
+/// signatures until the rotation is finished.
+#[utoipa::path(post, path = "/orgs/{org_id}/products/{product_id}/integration/rotate", tag = "fulfillment",
+    responses((status = 200, body = IntegrationOut), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn rotate(
+    State(state): State<AppState>,
+    OrgScope { caller, org_id, .. }: OrgScope,
+    Path((_org, product_id)): Path<(String, String)>,
+) -> Result<Json<IntegrationOut>> {
+    let secret = crate::fulfillment::rotate(&state, &caller, &org_id, &product_id).await?;
+    let i = crate::fulfillment::settings(&state, &caller, &org_id, &product_id).await?;
+    Ok(Json(IntegrationOut::new(&i, Some(secret))))
+}
+
+/// Finish a rotation: only the new secret signs from now on.
+#[utoipa::path(post, path = "/orgs/{org_id}/products/{product_id}/integration/finish-rotation", tag = "fulfillment",
+    responses((status = 200, body = IntegrationOut), (status = 404, body = Problem)))]
+pub async fn finish_rotation(
+    State(state): State<AppState>,
+    OrgScope { caller, org_id, .. }: OrgScope,
+    Path((_org, product_id)): Path<(String, String)>,
+) -> Result<Json<IntegrationOut>> {
+    let i = crate::fulfillment::finish_rotation(&state, &caller, &org_id, &product_id).await?;
+    Ok(Json(IntegrationOut::new(&i, None)))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryQuery {
+    pub subscription_id: Option<String>,
+    pub event_id: Option<String>,
+    /// `true`: successful attempts only; `false`: failed ones only.
+    pub ok: Option<bool>,
+    pub cursor: Option<String>,
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliveryOut {
+    pub id: String,
+    pub event_id: String,
+    /// `instance.create`, …
+    pub topic: String,
+    pub subscription_id: String,
+    pub attempt: i64,
+    pub url: String,
+    /// Exactly what was sent.
+    pub request_body: String,
+    /// The seller's HTTP status; absent when no answer came (refused, timeout, connection).
+    pub status: Option<i64>,
+    /// The start of the seller's answer.
+    pub response_excerpt: Option<String>,
+    pub latency_ms: i64,
+    pub error: Option<String>,
+    pub at: DateTime<Utc>,
+    /// When the event is tried next, if it is waiting for a retry.
+    pub next_retry_at: Option<DateTime<Utc>>,
+    /// The event: `pending`, `done` or `dead`.
+    pub event_status: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliveryList {
+    pub items: Vec<DeliveryOut>,
+    pub next_cursor: Option<String>,
+}
+
+/// The seller's delivery log: every attempt, newest first.
+#[utoipa::path(get, path = "/orgs/{org_id}/deliveries", tag = "fulfillment", params(DeliveryQuery),
+    responses((status = 200, body = DeliveryList), (status = 400, body = Problem), (status = 404, body = Problem)))]
+pub async fn log(
+    State(state): State<AppState>,
+    OrgScope { caller, org_id, .. }: OrgScope,
+    ApiQuery(q): ApiQuery<DeliveryQuery>,
+) -> Result<Json<DeliveryList>> {
+    caller.role_in(&state, &org_id).await?;
+    let page = PageQuery { cursor: q.cursor, limit: q.limit };
+    let filter = souk_store::fulfillment::DeliveryFilter {
+        subscription_id: q.subscription_id,
+        event_id: q.event_id,
+        ok: q.ok,
+        before: page.after()?,
+        limit: page.limit()?,
+    };
+    let mut db = state.db.clone();
+    let rows = souk_store::fulfillment::log(&mut db, &org_id, &filter).await?;
+    let next = next_cursor(rows.last().map(|d| d.id.as_str()), rows.len(), filter.limit);
+    let mut items = Vec::with_capacity(rows.len());
+    for d in rows {
+        let event = match souk_core::id::EventId::parse(&d.event_id) {
+            Ok(id) => souk_store::outbox::get(&mut db, &id).await.ok(),
+            Err(_) => None,
+        };
+        let (event_status, next_retry_at) = match &event {
+            Some(e) if e.status == "pending" => (e.status.clone(), Some(e.due_at)),
+            Some(e) => (e.status.clone(), None),
+            None => (String::new(), None),
+        };
+        items.push(DeliveryOut {
+            id: d.id,
+            event_id: d.event_id,
+            topic: d.topic,
+            subscription_id: d.subscription_id,
+            attempt: d.attempt,
+            url: d.url,
+            request_body: d.request_body,
+            status: d.status,
+            response_excerpt: d.response_excerpt,
+            latency_ms: d.latency_ms,
+            error: d.error,
+            at: d.at,
+            next_retry_at,
+            event_status,
+        });
+    }
+    Ok(Json(DeliveryList { items, next_cursor: next }))
+}
+
+/// Send an event again now (after fixing your endpoint, say).
+#[utoipa::path(post, path = "/orgs/{org_id}/deliveries/{event_id}/redeliver", tag = "fulfillment",
+    responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn redeliver(
+    State(state): State<AppState>,
+    OrgScope { caller, org_id, .. }: OrgScope,
+    Path((_org, event_id)): Path<(String, String)>,
+) -> Result<axum::http::StatusCode> {
+    crate::fulfillment::redeliver(&state, &caller, &org_id, &event_id).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}

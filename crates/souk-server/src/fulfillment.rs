@@ -1,0 +1,430 @@
+//! The fulfillment engine (seed §5): each subscription's events delivered to its seller's
+//! system over the native protocol (docs/PROTOCOL.md), signed as Standard Webhooks specifies,
+//! in order per subscription, retried on a schedule, logged attempt by attempt; the seller's
+//! answer provisions the subscription, and when every retry failed the order fails and the
+//! buyer is refunded in full.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::Duration;
+use serde_json::{Value, json};
+use souk_core::id::{OrgId, ProductId};
+use souk_core::outbox::RetryPolicy;
+use souk_isv::answer::Answer;
+use souk_isv::signature::{Secret, sign};
+use souk_store::fulfillment::{self as store, Integration};
+use souk_store::outbox::{self, Event};
+use souk_store::{orders, products};
+
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::{Error, Result};
+use crate::workers::{Failure, Handler, HandlerFuture, Worker};
+
+/// Seller deliveries are the outbox events whose topic starts with this.
+pub const DELIVERY_PREFIX: &str = "instance.";
+/// How long a seller has to answer.
+pub const REQUEST_TIMEOUT_SECS: u64 = 15;
+/// How much of a seller's answer the delivery log keeps.
+pub const EXCERPT_CHARS: usize = 2000;
+
+/// What a seller set for a product, and a newly created secret (shown once).
+pub struct Settings {
+    pub integration: Integration,
+    pub new_secret: Option<String>,
+}
+
+async fn own_product(state: &AppState, caller: &Caller, seller: &OrgId, product_id: &str) -> Result<ProductId> {
+    caller.admin_of(state, seller).await?;
+    let pid: ProductId = product_id.parse().map_err(|_| Error::not_found())?;
+    let p = products::get(&mut state.db.clone(), &pid).await?;
+    if p.seller_org_id != *seller {
+        return Err(Error::not_found());
+    }
+    Ok(pid)
+}
+
+/// Where a product's deliveries go. The first time, a signing secret is created and returned.
+pub async fn configure(
+    state: &AppState,
+    caller: &Caller,
+    seller: &OrgId,
+    product_id: &str,
+    endpoint: &str,
+    protocol: &str,
+) -> Result<Settings> {
+    let pid = own_product(state, caller, seller, product_id).await?;
+    let url = url::Url::parse(endpoint.trim()).map_err(|_| Error::field("endpoint", "an http(s) URL"))?;
+    if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none() || endpoint.len() > 500 {
+        return Err(Error::field("endpoint", "an http(s) URL of at most 500 characters"));
+    }
+    if protocol != "native" {
+        return Err(Error::field("protocol", "native (the KooGallery-compatible protocol is not available yet)"));
+    }
+    let now = state.clock.now();
+    // Loaded before the transaction: on first use it writes the key on a connection of its own.
+    let sealer = crate::compute::sealer(state).await?;
+    let mut tx = state.db.begin().await?;
+    let mut integration = store::upsert(&mut tx, now, pid.as_str(), seller, url.as_str(), protocol).await?;
+    let mut new_secret = None;
+    if integration.secret_sealed.is_none() {
+        let secret = Secret::generate();
+        let sealed = sealer.seal(secret.bytes())?;
+        store::rotate_secret(&mut tx, now, pid.as_str(), &sealed).await?;
+        store::drop_previous_secret(&mut tx, now, pid.as_str()).await?;
+        integration = store::get(&mut tx, pid.as_str()).await?.ok_or_else(Error::not_found)?;
+        new_secret = Some(secret.expose());
+    }
+    audit(&mut tx, now, caller, seller, "integration.configured", pid.as_str(), format!("deliveries to {url} ({protocol})"))
+        .await?;
+    tx.commit().await?;
+    Ok(Settings { integration, new_secret })
+}
+
+pub async fn settings(state: &AppState, caller: &Caller, seller: &OrgId, product_id: &str) -> Result<Integration> {
+    let pid = own_product(state, caller, seller, product_id).await?;
+    store::get(&mut state.db.clone(), pid.as_str()).await?.ok_or_else(Error::not_found)
+}
+
+/// Starts a rotation: a new secret signs from now on, alongside the previous one until the
+/// seller finishes the rotation. Returns the new secret (shown once).
+pub async fn rotate(state: &AppState, caller: &Caller, seller: &OrgId, product_id: &str) -> Result<String> {
+    let pid = own_product(state, caller, seller, product_id).await?;
+    let now = state.clock.now();
+    let secret = Secret::generate();
+    let sealed = crate::compute::sealer(state).await?.seal(secret.bytes())?;
+    let mut tx = state.db.begin().await?;
+    store::get(&mut tx, pid.as_str()).await?.ok_or_else(|| Error::conflict("no_integration", "set the endpoint first"))?;
+    store::rotate_secret(&mut tx, now, pid.as_str(), &sealed).await?;
+    audit(
+        &mut tx,
+        now,
+        caller,
+        seller,
+        "integration.secret_rotated",
+        pid.as_str(),
+        "new signing secret; the previous one still signs".into(),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(secret.expose())
+}
+
+/// Ends a rotation: the previous secret stops signing.
+pub async fn finish_rotation(state: &AppState, caller: &Caller, seller: &OrgId, product_id: &str) -> Result<Integration> {
+    let pid = own_product(state, caller, seller, product_id).await?;
+    let now = state.clock.now();
+    let mut tx = state.db.begin().await?;
+    store::drop_previous_secret(&mut tx, now, pid.as_str()).await?;
+    audit(&mut tx, now, caller, seller, "integration.rotation_finished", pid.as_str(), "previous signing secret retired".into())
+        .await?;
+    let i = store::get(&mut tx, pid.as_str()).await?.ok_or_else(Error::not_found)?;
+    tx.commit().await?;
+    Ok(i)
+}
+
+async fn audit(
+    tx: &mut souk_store::Tx,
+    now: chrono::DateTime<chrono::Utc>,
+    caller: &Caller,
+    org: &OrgId,
+    action: &str,
+    target: &str,
+    summary: String,
+) -> Result<()> {
+    souk_store::audit::record(
+        tx,
+        now,
+        souk_store::audit::NewEntry { actor: &caller.actor(), actor_org: Some(org), action, target, summary, request_id: None },
+    )
+    .await?;
+    Ok(())
+}
+
+/// The integration's signing secrets, current first.
+async fn secrets(state: &AppState, i: &Integration) -> Result<Vec<Secret>> {
+    let sealer = crate::compute::sealer(state).await?;
+    let mut out = Vec::new();
+    for sealed in [&i.secret_sealed, &i.previous_sealed].into_iter().flatten() {
+        out.push(Secret::from_bytes(sealer.open(sealed)?));
+    }
+    Ok(out)
+}
+
+/// The current signing secret of a product (to decrypt what its seller encrypted).
+pub async fn current_secret(state: &AppState, product_id: &str) -> Result<Option<Secret>> {
+    match store::get(&mut state.db.clone(), product_id).await? {
+        Some(i) => Ok(secrets(state, &i).await?.into_iter().next()),
+        None => Ok(None),
+    }
+}
+
+/// The state a subscription is in once the event applies.
+fn state_after(topic: &str, payload: &Value) -> &'static str {
+    match topic {
+        "instance.create" => "pending_fulfillment",
+        "instance.suspend" => "expired",
+        "instance.release" if payload.get("reason").and_then(Value::as_str) == Some("grace_ended") => "released",
+        "instance.release" => "cancelled",
+        _ => "active",
+    }
+}
+
+/// The body Souk sends for an event.
+async fn body_of(state: &AppState, event: &Event, sub: &orders::Subscription) -> Result<Value> {
+    let mut db = state.db.clone();
+    let p = &event.payload;
+    let text = |k: &str| p.get(k).and_then(Value::as_str).map(str::to_owned);
+    let plan_id = text("new_plan_id").or_else(|| text("plan_id")).unwrap_or_else(|| sub.plan_id.clone());
+    let pid: ProductId = sub.product_id.parse().map_err(|_| Error::not_found())?;
+    let plan_code =
+        products::plans(&mut db, &pid, true).await?.into_iter().find(|x| x.id.as_str() == plan_id).map(|x| x.spec.code);
+    let sequence = outbox::sequence(&mut db, event, DELIVERY_PREFIX).await?;
+    let (instance_id, _) = store::instance(&mut db, &sub.id).await?;
+    Ok(json!({
+        "id": event.id,
+        "type": event.topic,
+        "sequence": sequence,
+        "timestamp": event.created_at,
+        "test": p.get("test").and_then(Value::as_bool).unwrap_or(false),
+        "data": {
+            "subscription_id": sub.id,
+            "product_id": sub.product_id,
+            "plan_id": plan_id,
+            "plan_code": plan_code,
+            "buyer_org_id": sub.buyer_org_id,
+            "state": state_after(&event.topic, p),
+            "quantity": p.get("quantity").and_then(Value::as_i64).unwrap_or(sub.quantity),
+            "trial": p.get("trial").and_then(Value::as_bool).unwrap_or(sub.trial),
+            "order_id": text("order_id"),
+            "periods": p.get("periods").and_then(Value::as_i64),
+            "expires_at": p.get("expires_at").cloned().filter(|v| !v.is_null()).or_else(|| sub.term_end.map(|t| json!(t))),
+            "instance_id": instance_id,
+            "reason": text("reason"),
+        }
+    }))
+}
+
+/// Refuses addresses inside the operator's network (loopback, private, link-local) unless
+/// the host is on the allow-list.
+pub async fn check_destination(url: &url::Url, allow: &[String]) -> std::result::Result<(), String> {
+    let host = url.host_str().ok_or("the endpoint has no host")?;
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    if allow.iter().any(|a| a.eq_ignore_ascii_case(bare)) {
+        return Ok(());
+    }
+    let port = url.port_or_known_default().unwrap_or(443);
+    let addrs: Vec<IpAddr> = match bare.parse::<IpAddr>() {
+        Ok(ip) => vec![ip],
+        Err(_) => tokio::net::lookup_host((bare, port))
+            .await
+            .map_err(|e| format!("cannot resolve {bare}: {e}"))?
+            .map(|a| a.ip())
+            .collect(),
+    };
+    for ip in &addrs {
+        if allow.iter().any(|a| a.parse::<IpAddr>().is_ok_and(|x| x == *ip)) {
+            continue;
+        }
+        let private = match ip {
+            IpAddr::V4(v) => {
+                v.is_loopback()
+                    || v.is_private()
+                    || v.is_link_local()
+                    || v.is_unspecified()
+                    || v.is_broadcast()
+                    || v.octets()[0] == 100 && (64..128).contains(&v.octets()[1])
+            }
+            IpAddr::V6(v) => {
+                v.is_loopback()
+                    || v.is_unspecified()
+                    || (v.segments()[0] & 0xfe00) == 0xfc00
+                    || (v.segments()[0] & 0xffc0) == 0xfe80
+            }
+        };
+        if private {
+            return Err(format!("refused: {bare} is a private or loopback address ({ip}); an operator can allow it"));
+        }
+    }
+    Ok(())
+}
+
+/// Delivers seller events. Implements the outbox handler with its give-up compensation.
+pub struct Deliverer {
+    state: AppState,
+    client: reqwest::Client,
+}
+
+impl Deliverer {
+    pub fn new(state: AppState) -> Self {
+        let client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(REQUEST_TIMEOUT_SECS))
+            // A redirect is an answer we do not follow: 3xx counts as a failure.
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("Souk/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .unwrap_or_default();
+        Self { state, client }
+    }
+
+    async fn deliver(&self, event: &Event) -> std::result::Result<(), Failure> {
+        let state = &self.state;
+        let internal = |e: Error| Failure::from(e.message());
+        let mut db = state.db.clone();
+        let sub = orders::get_subscription(&mut db, &event.aggregate_id).await.map_err(|e| Failure::from(e.to_string()))?;
+        // A product without an integration is provisioned by hand through the API.
+        let Some(integration) = store::get(&mut db, &sub.product_id).await.map_err(|e| Failure::from(e.to_string()))? else {
+            return Ok(());
+        };
+        let body = body_of(state, event, &sub).await.map_err(internal)?.to_string();
+        let secrets = secrets(state, &integration).await.map_err(internal)?;
+        let refs: Vec<&Secret> = secrets.iter().collect();
+        // The signature's timestamp is the wall clock: receivers check it against theirs.
+        let ts = chrono::Utc::now().timestamp();
+        let signature = sign(&refs, event.id.as_str(), ts, body.as_bytes());
+        let started = Instant::now();
+        let url = url::Url::parse(&integration.endpoint).map_err(|e| Failure::from(e.to_string()))?;
+        let sent = match check_destination(&url, &state.config.outbound_allow).await {
+            Err(refused) => Err(refused),
+            Ok(()) => self
+                .client
+                .post(url.clone())
+                .header("content-type", "application/json")
+                .header("webhook-id", event.id.as_str())
+                .header("webhook-timestamp", ts.to_string())
+                .header("webhook-signature", signature)
+                .body(body.clone())
+                .send()
+                .await
+                .map_err(|e| {
+                    if e.is_timeout() {
+                        format!("no answer within {REQUEST_TIMEOUT_SECS} s")
+                    } else {
+                        format!("request failed: {e}")
+                    }
+                }),
+        };
+        let (status, text, retry_after, error) = match sent {
+            Err(e) => (None, String::new(), None, Some(e)),
+            Ok(res) => {
+                let status = res.status().as_u16();
+                let retry_after = res
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<i64>().ok())
+                    .map(|s| Duration::seconds(s.clamp(0, 86_400)));
+                let text = res.text().await.unwrap_or_default();
+                let error = (!(200..300).contains(&status)).then(|| format!("the seller answered {status}"));
+                (Some(status), text, retry_after, error)
+            }
+        };
+        let latency = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+        let excerpt: String = text.chars().take(EXCERPT_CHARS).collect();
+        let now = state.clock.now();
+        store::record(
+            &mut db,
+            now,
+            store::NewDelivery {
+                event_id: event.id.as_str(),
+                topic: &event.topic,
+                subscription_id: &sub.id,
+                seller: &sub.seller_org_id,
+                product_id: &sub.product_id,
+                attempt: event.attempts,
+                url: url.as_str(),
+                request_body: &body,
+                status,
+                response_excerpt: Some(excerpt.as_str()).filter(|e| !e.is_empty()),
+                latency_ms: latency,
+                error: error.as_deref(),
+            },
+        )
+        .await
+        .map_err(|e| Failure::from(e.to_string()))?;
+        if let Some(message) = error {
+            return Err(Failure { message, retry_after });
+        }
+        if event.topic == "instance.create" {
+            if status == Some(202) {
+                crate::subscriptions::fulfilling(state, &sub.id).await.map_err(internal)?;
+            } else {
+                let answer: Answer = serde_json::from_str(&text).unwrap_or_default();
+                crate::subscriptions::provisioned(state, &sub.id, &answer, "seller").await.map_err(internal)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Handler for Deliverer {
+    fn handle<'a>(&'a self, event: &'a Event) -> HandlerFuture<'a> {
+        Box::pin(self.deliver(event))
+    }
+
+    fn given_up<'a>(&'a self, event: &'a Event, error: &'a str) -> HandlerFuture<'a> {
+        Box::pin(async move {
+            if event.topic != "instance.create" {
+                return Ok(());
+            }
+            let sub = orders::get_subscription(&mut self.state.db.clone(), &event.aggregate_id)
+                .await
+                .map_err(|e| Failure::from(e.to_string()))?;
+            crate::subscriptions::fail_fulfillment(
+                &self.state,
+                &sub,
+                &format!("the seller's system did not provision it: {error}"),
+            )
+            .await
+            .map(|_| ())
+            .map_err(|e| Failure::from(e.message()))
+        })
+    }
+}
+
+/// The delivery worker, for `serve` and for tests.
+pub fn worker(state: &AppState) -> Worker {
+    let mut w = Worker::new(
+        state.db.clone(),
+        state.clock.clone(),
+        "seller.deliveries",
+        Arc::new(Deliverer::new(state.clone())),
+        &state.config.node_id,
+    );
+    w.claim = crate::workers::Claim::InOrder(DELIVERY_PREFIX.to_owned());
+    w.policy = RetryPolicy::seller_deliveries();
+    // Longer than the request timeout, so a slow seller is not taken over mid-request.
+    w.lease = Duration::seconds(i64::try_from(REQUEST_TIMEOUT_SECS).unwrap_or(15) * 2 + 10);
+    w
+}
+
+/// Sends an event again now (from the seller console or the API).
+pub async fn redeliver(state: &AppState, caller: &Caller, seller: &OrgId, event_id: &str) -> Result<()> {
+    caller.admin_of(state, seller).await?;
+    let mut db = state.db.clone();
+    let id = souk_core::id::EventId::parse(event_id).map_err(|_| Error::not_found())?;
+    let event = outbox::get(&mut db, &id).await?;
+    let sub = orders::get_subscription(&mut db, &event.aggregate_id).await?;
+    if sub.seller_org_id != seller.as_str() || !event.topic.starts_with(DELIVERY_PREFIX) {
+        return Err(Error::not_found());
+    }
+    if !outbox::redeliver(&mut db, state.clock.now(), event_id).await? {
+        return Err(Error::conflict("in_flight", "this event is being delivered right now"));
+    }
+    Ok(())
+}
+
+/// The access details as the buyer sees them: the seller's encrypted initial password is
+/// decrypted (with the product's current secret, else the previous) for display only.
+pub async fn access_for_buyer(state: &AppState, product_id: &str, mut access: Value) -> Result<Value> {
+    let Some(enc) = access.get("password_encrypted").and_then(Value::as_str).map(str::to_owned) else { return Ok(access) };
+    let Some(i) = store::get(&mut state.db.clone(), product_id).await? else { return Ok(access) };
+    let plain = secrets(state, &i).await?.iter().find_map(|s| souk_isv::crypto::decrypt_password(s, &enc).ok());
+    if let Some(obj) = access.as_object_mut() {
+        obj.remove("password_encrypted");
+        obj.insert("password".into(), plain.map_or(Value::Null, Value::String));
+    }
+    Ok(access)
+}

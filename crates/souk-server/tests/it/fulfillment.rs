@@ -1,0 +1,195 @@
+//! The fulfillment engine against the reference seller (`souk_isv::reference`), over real
+//! HTTP: signed deliveries, provisioning from the answer, order per subscription, retries on
+//! the delivery schedule, the delivery log, redelivery, and giving up with a full refund.
+
+use chrono::Duration;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use souk_isv::reference::{Behaviour, Seller};
+use souk_isv::signature::Secret;
+
+use crate::both_backends;
+use crate::catalog::{content, operator_with_agreement, publish, seller};
+use crate::commerce::verified_buyer;
+use crate::helpers::*;
+
+both_backends!(
+    purchases_provision_through_the_reference_seller_in_order_despite_an_outage,
+    a_seller_that_never_answers_fails_the_order_and_the_buyer_is_refunded
+);
+
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..150 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting for: {what}");
+}
+
+/// A listed product whose deliveries go to a reference seller on this machine.
+async fn integrated_product(app: &TestApp, op: &reqwest::Client, name: &str) -> (reqwest::Client, String, String, Seller) {
+    let (c, org) = seller(app, op, &format!("{}@example.com", name.to_lowercase()), "cn").await;
+    let product = publish(app, &c, op, &org, "saas", content(name, "Uptime", "devops", 1000, false)).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}/", listener.local_addr().unwrap());
+    let res =
+        app.put_json(&c, &format!("/api/v1/orgs/{org}/products/{product}/integration"), json!({"endpoint": endpoint})).await;
+    assert_eq!(res.status(), StatusCode::OK, "{}", res.text().await.unwrap());
+    let settings: Value = res.json().await.unwrap();
+    let secret = Secret::parse(settings["secret"].as_str().expect("the first answer shows the secret")).unwrap();
+    let again: Value = app.get(&c, &format!("/api/v1/orgs/{org}/products/{product}/integration")).await.json().await.unwrap();
+    assert_eq!(again["secret"], Value::Null, "a secret is shown once");
+    let reference = Seller::new(vec![secret]);
+    tokio::spawn(souk_isv::reference::serve(listener, reference.clone()));
+    (c, org, product, reference)
+}
+
+async fn purchases_provision_through_the_reference_seller_in_order_despite_an_outage(b: Backend) {
+    let app = spawn_app(b).await;
+    let op = operator_with_agreement(&app).await;
+    let (seller_c, seller_org, product, reference) = integrated_product(&app, &op, "Acme").await;
+    let (buyer, org) = verified_buyer(&app, &op, "buyer@example.com", "cn").await;
+    app.post(
+        &op,
+        &format!("/api/v1/admin/wallets/{org}/top-ups"),
+        json!({"currency": "CNY", "amount_minor": 100_000, "reason": "t"}),
+    )
+    .await;
+    let page: Value = app.get(&client(), &format!("/api/v1/storefront/cn/products/{product}")).await.json().await.unwrap();
+    let plan = page["plans"][0]["id"].as_str().unwrap().to_owned();
+    let subs = format!("/api/v1/orgs/{org}/subscriptions");
+    let subscription = || async { app.get(&buyer, &subs).await.json::<Value>().await.unwrap()["items"][0].clone() };
+
+    let order: Value = app
+        .post(&buyer, &format!("/api/v1/orgs/{org}/orders"), json!({"product_id": product, "plan_id": plan}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let sub = order["subscription_id"].as_str().unwrap().to_owned();
+    eventually("provisioned by the seller", || async { subscription().await["state"] == "active" }).await;
+    let s = subscription().await;
+    assert_eq!(s["instance_id"], "inst-0001");
+    assert_eq!(s["access"]["username"], "admin");
+    assert_eq!(s["access"]["password"], "pw-inst-0001", "decrypted for the buyer");
+    assert_eq!(
+        app.count("SELECT COUNT(*) AS n FROM subscriptions WHERE access LIKE '%pw-inst%'").await,
+        0,
+        "never stored in clear"
+    );
+    let orders: Value = app.get(&buyer, &format!("/api/v1/orgs/{org}/orders")).await.json().await.unwrap();
+    assert_eq!(orders["items"][0]["state"], "completed");
+
+    // The seller goes down. The renewal and the unsubscription wait, retried on the schedule,
+    // and arrive after it comes back, in order.
+    reference.set_behaviour(Behaviour { fail_all: true, ..Behaviour::default() });
+    app.post(&buyer, &format!("{subs}/{sub}/renew"), json!({"periods": 1})).await;
+    app.clock.advance(Duration::days(1));
+    app.post(&buyer, &format!("{subs}/{sub}/unsubscribe"), json!({})).await;
+    let failed = || async {
+        let log: Value =
+            app.get(&seller_c, &format!("/api/v1/orgs/{seller_org}/deliveries?ok=false")).await.json().await.unwrap();
+        log["items"].as_array().unwrap().len()
+    };
+    eventually("a failed attempt", || async { failed().await >= 1 }).await;
+    for step in [5, 300] {
+        let before = failed().await;
+        app.clock.advance(Duration::seconds(step + step / 5));
+        eventually("the next retry", || async { failed().await > before }).await;
+    }
+    let log: Value = app.get(&seller_c, &format!("/api/v1/orgs/{seller_org}/deliveries?ok=false")).await.json().await.unwrap();
+    let latest = &log["items"][0];
+    assert_eq!(latest["topic"], "instance.renew", "the release waits behind the renewal");
+    assert_eq!(latest["status"], 503);
+    assert_eq!(latest["event_status"], "pending");
+    assert!(latest["next_retry_at"].is_string());
+    assert!(latest["request_body"].as_str().unwrap().contains("\"sequence\":2"));
+    assert!(reference.received().iter().all(|(_, kind, _)| kind == "instance.create"), "nothing out of order");
+
+    reference.set_behaviour(Behaviour::default());
+    app.clock.advance(Duration::seconds(1800 + 360));
+    eventually("everything delivered", || async { reference.received().len() == 3 }).await;
+    let got: Vec<(String, u64)> = reference.received().into_iter().map(|(_, kind, seq)| (kind, seq)).collect();
+    assert_eq!(got, vec![("instance.create".into(), 1), ("instance.renew".into(), 2), ("instance.release".into(), 3)]);
+    assert_eq!(reference.instances()[0].state, "released");
+
+    // Redelivering the create gets the same instance: sellers answer idempotently.
+    let log: Value = app.get(&seller_c, &format!("/api/v1/orgs/{seller_org}/deliveries?ok=true")).await.json().await.unwrap();
+    let create = log["items"].as_array().unwrap().iter().find(|d| d["topic"] == "instance.create").unwrap()["event_id"].clone();
+    let res = app
+        .post(&seller_c, &format!("/api/v1/orgs/{seller_org}/deliveries/{}/redeliver", create.as_str().unwrap()), json!({}))
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    eventually("redelivered", || async {
+        let log: Value = app
+            .get(&seller_c, &format!("/api/v1/orgs/{seller_org}/deliveries?event_id={}", create.as_str().unwrap()))
+            .await
+            .json()
+            .await
+            .unwrap();
+        log["items"].as_array().unwrap().len() == 2
+    })
+    .await;
+    assert_eq!(reference.instances().len(), 1);
+
+    // Another seller cannot see this one's log or redeliver its events.
+    let (other, other_org, _, _) = integrated_product(&app, &op, "Rival").await;
+    let theirs: Value = app.get(&other, &format!("/api/v1/orgs/{other_org}/deliveries")).await.json().await.unwrap();
+    assert_eq!(theirs["items"].as_array().unwrap().len(), 0);
+    let res =
+        app.post(&other, &format!("/api/v1/orgs/{other_org}/deliveries/{}/redeliver", create.as_str().unwrap()), json!({})).await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+}
+
+async fn a_seller_that_never_answers_fails_the_order_and_the_buyer_is_refunded(b: Backend) {
+    let app = spawn_app(b).await;
+    let op = operator_with_agreement(&app).await;
+    let (_seller_c, _seller_org, product, reference) = integrated_product(&app, &op, "Flaky").await;
+    reference.set_behaviour(Behaviour { fail_all: true, ..Behaviour::default() });
+    let (buyer, org) = verified_buyer(&app, &op, "buyer@example.com", "cn").await;
+    app.post(
+        &op,
+        &format!("/api/v1/admin/wallets/{org}/top-ups"),
+        json!({"currency": "CNY", "amount_minor": 10_000, "reason": "t"}),
+    )
+    .await;
+    let page: Value = app.get(&client(), &format!("/api/v1/storefront/cn/products/{product}")).await.json().await.unwrap();
+    let plan = page["plans"][0]["id"].as_str().unwrap().to_owned();
+    let res = app.post(&buyer, &format!("/api/v1/orgs/{org}/orders"), json!({"product_id": product, "plan_id": plan})).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let attempts = || app.count("SELECT COUNT(*) AS n FROM deliveries");
+    eventually("the first attempt", || async { attempts().await >= 1 }).await;
+    // Through the whole schedule: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
+    for step in souk_core::outbox::SELLER_SCHEDULE {
+        let before = attempts().await;
+        app.clock.advance(Duration::seconds(step + step / 5 + 1));
+        eventually("the next attempt", || async { attempts().await > before }).await;
+    }
+    eventually("the order failed", || async {
+        app.count("SELECT COUNT(*) AS n FROM orders WHERE state = 'fulfillment_failed'").await == 1
+    })
+    .await;
+    assert_eq!(attempts().await, 8);
+    app.post(&buyer, "/api/v1/auth/signin", json!({"email": "buyer@example.com", "password": PASSWORD})).await;
+    let wallet: Value = app.get(&buyer, &format!("/api/v1/orgs/{org}/wallet")).await.json().await.unwrap();
+    assert_eq!(wallet["balances"][0]["amount_minor"], 10_000, "refunded in full");
+    let subs: Value = app.get(&buyer, &format!("/api/v1/orgs/{org}/subscriptions")).await.json().await.unwrap();
+    assert_eq!(subs["items"][0]["state"], "cancelled");
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM outbox_events WHERE topic = 'order.fulfillment_failed'").await, 1);
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM outbox_events WHERE topic = 'instance.create' AND status = 'dead'").await, 1);
+
+    // Private addresses are refused unless the operator allows them.
+    let url = url::Url::parse("http://10.1.2.3/hook").unwrap();
+    let refused = souk_server::fulfillment::check_destination(&url, &[]).await.unwrap_err();
+    assert!(refused.contains("private"), "{refused}");
+    for blocked in ["http://127.0.0.1:9/", "http://localhost:9/", "http://[::1]:9/", "http://169.254.169.254/latest"] {
+        assert!(souk_server::fulfillment::check_destination(&url::Url::parse(blocked).unwrap(), &[]).await.is_err(), "{blocked}");
+    }
+    assert!(souk_server::fulfillment::check_destination(&url, &["10.1.2.3".into()]).await.is_ok());
+}
