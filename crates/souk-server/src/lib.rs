@@ -8,6 +8,7 @@ pub mod billing;
 pub mod catalog;
 pub mod commerce;
 pub mod compute;
+pub mod conformance;
 pub mod demo;
 mod demo_catalog;
 pub mod error;

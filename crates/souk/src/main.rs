@@ -56,6 +56,47 @@ enum Command {
     /// Benchmarks (see docs/BENCHMARKS.md). They use a fresh database of their own.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Tools for sellers' systems (docs/PROTOCOL.md): a reference seller and a conformance check.
+    #[command(subcommand)]
+    Isv(IsvCommand),
+}
+
+#[derive(Subcommand)]
+enum IsvCommand {
+    /// Serve a working reference seller endpoint at http://ADDR/ (instances kept in memory).
+    Demo(IsvDemoArgs),
+    /// Drive a seller endpoint through a whole subscription life and check every answer.
+    Check(IsvCheckArgs),
+}
+
+#[derive(Args)]
+struct IsvDemoArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:9100")]
+    listen: String,
+    /// The product's signing secret (whsec_…) from Souk's integration settings; one is made
+    /// up and printed when not given. Repeat during a rotation.
+    #[arg(long, env = "SOUK_ISV_SECRET", hide_env_values = true)]
+    secret: Vec<String>,
+    /// native (the KooGallery-compatible protocol is not available yet).
+    #[arg(long, default_value = "native")]
+    protocol: String,
+}
+
+#[derive(Args)]
+struct IsvCheckArgs {
+    /// The seller endpoint to check.
+    #[arg(long)]
+    endpoint: String,
+    /// The product's signing secret (whsec_…).
+    #[arg(long, env = "SOUK_ISV_SECRET", hide_env_values = true)]
+    secret: String,
+    /// native (the KooGallery-compatible protocol is not available yet).
+    #[arg(long, default_value = "native")]
+    protocol: String,
+    /// Print the results as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Subcommand)]
@@ -201,6 +242,44 @@ async fn run(command: Command, config: Config, explicit_database_url: Option<Str
         }
         Command::Bench(BenchCommand::Search { products, queries }) => {
             bench::search(bench::Options { database_url: explicit_database_url, products, queries }).await
+        }
+        Command::Isv(IsvCommand::Demo(args)) => {
+            if args.protocol != "native" {
+                anyhow::bail!("protocol {:?}: only native is available yet", args.protocol);
+            }
+            let secrets = if args.secret.is_empty() {
+                let s = souk_isv::signature::Secret::generate();
+                println!("No --secret given; using a new one: {}", s.expose());
+                vec![s]
+            } else {
+                args.secret.iter().map(|s| souk_isv::signature::Secret::parse(s)).collect::<Result<Vec<_>, _>>()?
+            };
+            let listener =
+                tokio::net::TcpListener::bind(&args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
+            println!("Reference seller listening at http://{}/ (native protocol)", listener.local_addr()?);
+            souk_isv::reference::serve(listener, souk_isv::reference::Seller::new(secrets)).await?;
+            Ok(())
+        }
+        Command::Isv(IsvCommand::Check(args)) => {
+            if args.protocol != "native" {
+                anyhow::bail!("protocol {:?}: only native is available yet", args.protocol);
+            }
+            let secret = souk_isv::signature::Secret::parse(&args.secret)?;
+            let checks = souk_server::conformance::run(&args.endpoint, &secret).await;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&checks)?);
+            } else {
+                println!("{:<24} {:<6} {:>8}  detail", "check", "result", "ms");
+                for c in &checks {
+                    println!("{:<24} {:<6} {:>8}  {}", c.name, if c.passed { "pass" } else { "FAIL" }, c.latency_ms, c.detail);
+                }
+            }
+            let failed = checks.iter().filter(|c| !c.passed).count();
+            if failed > 0 {
+                anyhow::bail!("{failed} of {} checks failed against {}", checks.len(), args.endpoint);
+            }
+            println!("All {} checks passed.", checks.len());
+            Ok(())
         }
         Command::Admin(AdminCommand::CreateOperator(args)) => {
             let db = open(&config).await?;

@@ -7,7 +7,15 @@ use std::process::{Command, Stdio};
 fn souk() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_souk"));
     // The tests choose every setting themselves.
-    for var in ["SOUK_CONFIG", "SOUK_DATA_DIR", "SOUK_DATABASE_URL", "SOUK_LISTEN", "SOUK_LOG_FORMAT", "SOUK_ADMIN_PASSWORD"] {
+    for var in [
+        "SOUK_CONFIG",
+        "SOUK_DATA_DIR",
+        "SOUK_DATABASE_URL",
+        "SOUK_LISTEN",
+        "SOUK_LOG_FORMAT",
+        "SOUK_ADMIN_PASSWORD",
+        "SOUK_ISV_SECRET",
+    ] {
         c.env_remove(var);
     }
     c
@@ -28,6 +36,8 @@ fn every_command_has_help() {
         &["demo", "--help"],
         &["admin", "--help"],
         &["admin", "create-operator", "--help"],
+        &["isv", "demo", "--help"],
+        &["isv", "check", "--help"],
     ] {
         let text = run(souk().args(args));
         assert!(text.contains("Usage:"), "{args:?}: {text}");
@@ -105,4 +115,55 @@ fn serve_answers_where_it_says() {
     assert!(health.starts_with("HTTP/1.1 200"), "{health}");
     assert!(health.contains("\"ok\""));
     assert!(dir.path().join("d").join("souk.db").exists(), "data_dir came from the file");
+}
+
+/// A seller endpoint that answers 200 to anything without checking signatures.
+fn careless_endpoint() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut buf = [0u8; 65536];
+            let _ = stream.read(&mut buf);
+            let body = r#"{"instance_id":"always-the-same"}"#;
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    format!("http://{addr}/")
+}
+
+#[test]
+fn the_conformance_kit_passes_the_reference_seller_and_fails_a_careless_one() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let mut seller = souk()
+        .args(["isv", "demo", "--listen", &format!("127.0.0.1:{port}"), "--secret", secret])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(seller.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    assert!(line.contains("listening"), "{line}");
+    let endpoint = format!("http://127.0.0.1:{port}/");
+    let out = souk().args(["isv", "check", "--endpoint", &endpoint, "--secret", secret]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    seller.kill().unwrap();
+    seller.wait().unwrap();
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("duplicate create") && text.contains("All 10 checks passed"), "{text}");
+
+    let out = souk().args(["isv", "check", "--endpoint", &careless_endpoint(), "--secret", secret, "--json"]).output().unwrap();
+    assert!(!out.status.success(), "a careless endpoint fails");
+    let checks: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let failed: Vec<&str> =
+        checks.as_array().unwrap().iter().filter(|c| c["passed"] == false).map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(failed, vec!["bad signature rejected", "old timestamp rejected"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("2 of 10 checks failed"));
 }

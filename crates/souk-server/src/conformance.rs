@@ -1,0 +1,172 @@
+//! The conformance kit: drives a seller endpoint through a subscription's whole life with
+//! synthetic events, without a purchase, and checks the answers the protocol requires. The
+//! CLI (`souk isv check`) and the seller console ("test my endpoint") both run it.
+
+use std::time::Instant;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+use souk_isv::signature::{Secret, sign};
+
+use crate::fulfillment::REQUEST_TIMEOUT_SECS;
+
+/// One check's result.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub name: &'static str,
+    pub passed: bool,
+    pub detail: String,
+    pub latency_ms: u128,
+}
+
+struct Sent {
+    status: Option<u16>,
+    body: Value,
+    latency_ms: u128,
+    error: Option<String>,
+}
+
+struct Kit<'a> {
+    client: reqwest::Client,
+    endpoint: &'a str,
+    secret: &'a Secret,
+    run: String,
+    subscription: String,
+    counter: u32,
+}
+
+impl Kit<'_> {
+    fn event(&mut self, kind: &str, sequence: u64, extra: Value) -> (String, String) {
+        self.counter += 1;
+        let id = format!("evt_check_{}_{}", self.run, self.counter);
+        let mut data = json!({
+            "subscription_id": self.subscription, "product_id": "prd_conformance", "plan_id": "pln_standard",
+            "plan_code": "standard", "buyer_org_id": "org_conformance", "quantity": 1, "trial": false,
+            "state": if kind == "instance.create" { "pending_fulfillment" } else { "active" },
+            "expires_at": chrono::Utc::now() + chrono::Duration::days(30),
+        });
+        if let (Some(d), Some(e)) = (data.as_object_mut(), extra.as_object()) {
+            d.extend(e.clone());
+        }
+        let body =
+            json!({ "id": id, "type": kind, "sequence": sequence, "timestamp": chrono::Utc::now(), "test": true, "data": data });
+        (id, body.to_string())
+    }
+
+    async fn send(&self, id: &str, body: &str, secret: &Secret, ts: i64) -> Sent {
+        let started = Instant::now();
+        let res = self
+            .client
+            .post(self.endpoint)
+            .header("content-type", "application/json")
+            .header("webhook-id", id)
+            .header("webhook-timestamp", ts.to_string())
+            .header("webhook-signature", sign(&[secret], id, ts, body.as_bytes()))
+            .body(body.to_owned())
+            .send()
+            .await;
+        let latency_ms = started.elapsed().as_millis();
+        match res {
+            Err(e) => Sent { status: None, body: Value::Null, latency_ms, error: Some(e.to_string()) },
+            Ok(r) => {
+                let status = r.status().as_u16();
+                let body = r.json::<Value>().await.unwrap_or(Value::Null);
+                Sent { status: Some(status), body, latency_ms, error: None }
+            }
+        }
+    }
+
+    async fn lifecycle(&mut self, name: &'static str, kind: &str, sequence: u64, extra: Value) -> (Check, Sent) {
+        let (id, body) = self.event(kind, sequence, extra);
+        let sent = self.send(&id, &body, self.secret, chrono::Utc::now().timestamp()).await;
+        let passed = sent.status.is_some_and(|s| s == 200 || s == 202);
+        let detail = match (&sent.error, sent.status) {
+            (Some(e), _) => e.clone(),
+            (None, Some(s)) if passed => format!("{s}"),
+            (None, Some(s)) => format!("answered {s}; expected 200 or 202"),
+            (None, None) => "no answer".into(),
+        };
+        (Check { name, passed, detail, latency_ms: sent.latency_ms }, sent)
+    }
+}
+
+/// Runs every check against `endpoint` with `secret`.
+pub async fn run(endpoint: &str, secret: &Secret) -> Vec<Check> {
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(REQUEST_TIMEOUT_SECS))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap_or_default();
+    let run = hex::encode(rand::random::<[u8; 4]>());
+    let mut kit = Kit { client, endpoint, secret, subscription: format!("sub_conformance_{run}"), run, counter: 0 };
+    let mut checks = Vec::new();
+
+    let (mut create, first) = kit.lifecycle("create", "instance.create", 1, json!({ "order_id": "ord_conformance" })).await;
+    let instance = first.body.get("instance_id").and_then(Value::as_str).map(str::to_owned);
+    if create.passed && first.status == Some(200) && instance.is_none() {
+        create.passed = false;
+        create.detail = "200 without an instance_id".into();
+    }
+    checks.push(create);
+    // The same subscription created again (a new event id): the same instance, not a second.
+    let (mut dup, again) =
+        kit.lifecycle("duplicate create", "instance.create", 1, json!({ "order_id": "ord_conformance" })).await;
+    let again_instance = again.body.get("instance_id").and_then(Value::as_str).map(str::to_owned);
+    if dup.passed && again_instance != instance {
+        dup.passed = false;
+        dup.detail =
+            format!("answered instance {again_instance:?}, first {instance:?}: create must be idempotent per subscription");
+    }
+    checks.push(dup);
+    let steps: [(&'static str, &str, Value); 5] = [
+        ("renew", "instance.renew", json!({ "order_id": "ord_conformance_2", "periods": 1 })),
+        ("change plan", "instance.change_plan", json!({ "plan_id": "pln_pro", "plan_code": "pro" })),
+        ("suspend", "instance.suspend", json!({ "state": "expired", "reason": "expired" })),
+        ("resume", "instance.resume", json!({})),
+        ("release", "instance.release", json!({ "state": "released", "reason": "grace_ended" })),
+    ];
+    for (i, (name, kind, extra)) in steps.into_iter().enumerate() {
+        let (c, _) = kit.lifecycle(name, kind, 2 + i as u64, extra).await;
+        checks.push(c);
+    }
+
+    // A signature made with another secret must be refused.
+    let (id, body) = kit.event("instance.renew", 99, json!({}));
+    let forged = kit.send(&id, &body, &Secret::generate(), chrono::Utc::now().timestamp()).await;
+    let refused = forged.status.is_some_and(|s| (400..500).contains(&s));
+    checks.push(Check {
+        name: "bad signature rejected",
+        passed: refused,
+        detail: match forged.status {
+            Some(s) if refused => format!("{s}"),
+            Some(s) => format!("answered {s} to a forged signature; expected 401 (verify every delivery)"),
+            None => forged.error.unwrap_or_default(),
+        },
+        latency_ms: forged.latency_ms,
+    });
+    // A correct signature an hour old must be refused (replay protection).
+    let (id, body) = kit.event("instance.renew", 99, json!({}));
+    let stale = kit.send(&id, &body, secret, chrono::Utc::now().timestamp() - 3600).await;
+    let refused = stale.status.is_some_and(|s| (400..500).contains(&s));
+    checks.push(Check {
+        name: "old timestamp rejected",
+        passed: refused,
+        detail: match stale.status {
+            Some(s) if refused => format!("{s}"),
+            Some(s) => format!("answered {s} to a signature an hour old; expected 401 (check webhook-timestamp)"),
+            None => stale.error.unwrap_or_default(),
+        },
+        latency_ms: stale.latency_ms,
+    });
+    let slowest = checks.iter().map(|c| c.latency_ms).max().unwrap_or(0);
+    let limit = u128::from(REQUEST_TIMEOUT_SECS) * 1000;
+    checks.push(Check {
+        name: "answers in time",
+        passed: slowest < limit,
+        detail: format!(
+            "slowest answer {slowest} ms; the limit is {limit} ms (answer 202 and finish later if provisioning takes longer)"
+        ),
+        latency_ms: slowest,
+    });
+    checks
+}
