@@ -180,6 +180,8 @@ pub struct SubRow {
     pub next_plan: Option<String>,
     /// Servers of a machine image: (name, state, public IP).
     pub servers: Vec<(String, String, String)>,
+    /// How to reach the seller's instance: (url, admin url, username, password).
+    pub access: Option<(String, String, String, String)>,
 }
 
 #[derive(Template)]
@@ -211,6 +213,14 @@ pub async fn subscriptions(State(state): State<AppState>, ctx: PageCtx) -> Respo
                 .collect();
             let next_plan =
                 s.next_plan_id.as_ref().and_then(|n| plans.iter().find(|(id, _)| id == n)).map(|(_, name)| name.clone());
+            let access = match souk_store::fulfillment::instance(&mut db, &s.id).await?.1 {
+                Some(a) => {
+                    let a = crate::fulfillment::access_for_buyer(&state, &s.product_id, a).await?;
+                    let t = |k: &str| a.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
+                    Some((t("url"), t("admin_url"), t("username"), t("password")))
+                }
+                None => None,
+            };
             let servers = souk_store::servers::of_subscription(&mut db, &s.id)
                 .await?
                 .into_iter()
@@ -230,6 +240,7 @@ pub async fn subscriptions(State(state): State<AppState>, ctx: PageCtx) -> Respo
                 plan_id: s.plan_id.clone(),
                 next_plan,
                 servers,
+                access,
                 id: s.id,
                 product_id: s.product_id,
                 name,

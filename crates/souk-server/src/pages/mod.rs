@@ -9,6 +9,7 @@ mod account;
 pub(crate) mod admin;
 mod billing;
 mod buyer;
+mod integration;
 mod orgs;
 pub(crate) mod seller;
 pub(crate) mod store;
@@ -50,6 +51,9 @@ pub fn router() -> Router<AppState> {
         .route("/bills", get(billing::bills))
         .route("/trials", get(billing::trials).post(billing::start_trial))
         .route("/orgs/{org_id}/sales", get(billing::sales))
+        .route("/orgs/{org_id}/products/{product_id}/integration", get(integration::page).post(integration::action))
+        .route("/orgs/{org_id}/deliveries", get(integration::deliveries))
+        .route("/orgs/{org_id}/deliveries/{event_id}/redeliver", post(integration::redeliver))
         .route("/orgs/{org_id}/test-coupons", get(billing::test_coupons).post(billing::issue_test_coupon))
         .route("/admin/coupons", get(billing::admin_coupons).post(billing::admin_create_coupon))
         .route("/admin/top-ups", get(billing::admin_top_up_page).post(billing::admin_top_up))

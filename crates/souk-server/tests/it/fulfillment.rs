@@ -15,7 +15,8 @@ use crate::helpers::*;
 
 both_backends!(
     purchases_provision_through_the_reference_seller_in_order_despite_an_outage,
-    a_seller_that_never_answers_fails_the_order_and_the_buyer_is_refunded
+    a_seller_that_never_answers_fails_the_order_and_the_buyer_is_refunded,
+    sellers_set_up_and_test_their_endpoint_from_the_console_and_buyers_see_access
 );
 
 async fn eventually<F, Fut>(what: &str, mut check: F)
@@ -192,4 +193,68 @@ async fn a_seller_that_never_answers_fails_the_order_and_the_buyer_is_refunded(b
         assert!(souk_server::fulfillment::check_destination(&url::Url::parse(blocked).unwrap(), &[]).await.is_err(), "{blocked}");
     }
     assert!(souk_server::fulfillment::check_destination(&url, &["10.1.2.3".into()]).await.is_ok());
+}
+
+fn csrf(html: &str) -> String {
+    let at = html.find("name=\"_csrf\" value=\"").expect("a form") + 20;
+    html[at..].split('"').next().unwrap().to_owned()
+}
+
+async fn sellers_set_up_and_test_their_endpoint_from_the_console_and_buyers_see_access(b: Backend) {
+    let app = spawn_app(b).await;
+    let op = operator_with_agreement(&app).await;
+    let (seller_c, org) = seller(&app, &op, "console@example.com", "cn").await;
+    let product = publish(&app, &seller_c, &op, &org, "saas", content("Console", "Uptime", "devops", 1000, false)).await;
+    seller_c.get(app.url("/lang/en")).send().await.unwrap();
+    let page_url = format!("/orgs/{org}/products/{product}/integration");
+    let html = app.get(&seller_c, &page_url).await.text().await.unwrap();
+    let token = csrf(&html);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}/", listener.local_addr().unwrap());
+    let html = seller_c
+        .post(app.url(&page_url))
+        .form(&[("_csrf", token.as_str()), ("action", "save"), ("endpoint", endpoint.as_str())])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let at = html.find("id=\"signing-secret\">").expect("the secret, shown once") + 20;
+    let secret = Secret::parse(html[at..].split('<').next().unwrap()).unwrap();
+    let reference = Seller::new(vec![secret]);
+    tokio::spawn(souk_isv::reference::serve(listener, reference.clone()));
+    let html = seller_c
+        .post(app.url(&page_url))
+        .form(&[("_csrf", token.as_str()), ("action", "test")])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(html.matches(">pass<").count(), 10, "{html}");
+    assert!(!html.contains("FAIL"));
+    assert!(!app.get(&seller_c, &page_url).await.text().await.unwrap().contains("signing-secret"), "shown once");
+
+    let (buyer, borg) = verified_buyer(&app, &op, "buyer@example.com", "cn").await;
+    buyer.get(app.url("/lang/en")).send().await.unwrap();
+    app.post(
+        &op,
+        &format!("/api/v1/admin/wallets/{borg}/top-ups"),
+        json!({"currency": "CNY", "amount_minor": 10_000, "reason": "t"}),
+    )
+    .await;
+    let page: Value = app.get(&client(), &format!("/api/v1/storefront/cn/products/{product}")).await.json().await.unwrap();
+    let plan = page["plans"][0]["id"].as_str().unwrap().to_owned();
+    app.post(&buyer, &format!("/api/v1/orgs/{borg}/orders"), json!({"product_id": product, "plan_id": plan})).await;
+    eventually("provisioned", || async {
+        app.get(&buyer, "/subscriptions").await.text().await.unwrap().contains("access-password")
+    })
+    .await;
+    let html = app.get(&buyer, "/subscriptions").await.text().await.unwrap();
+    // inst-0001 is the conformance check's synthetic subscription.
+    assert!(html.contains("pw-inst-0002") && html.contains("https://inst-0002.seller.example/"), "{html}");
+    let log = app.get(&seller_c, &format!("/orgs/{org}/deliveries")).await.text().await.unwrap();
+    assert!(log.contains("instance.create") && log.contains(">200<"), "{log}");
 }

@@ -1,0 +1,217 @@
+//! The seller's integration pages: where a product's deliveries go, its signing secret and
+//! rotation, "test my endpoint" (the conformance kit), and the delivery log with redelivery.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use souk_core::id::OrgId;
+
+use super::{PageCtx, render};
+use crate::AppState;
+use crate::error::Error;
+use crate::extract::path_id;
+
+fn field<'a>(f: &'a HashMap<String, String>, k: &str) -> &'a str {
+    f.get(k).map(String::as_str).unwrap_or("")
+}
+
+#[derive(Template)]
+#[template(path = "integration.html")]
+struct IntegrationPage<'a> {
+    ctx: &'a PageCtx,
+    org_id: String,
+    product_id: String,
+    endpoint: String,
+    rotating: bool,
+    configured: bool,
+    /// A secret just created: shown this once.
+    secret: Option<String>,
+    checks: Vec<crate::conformance::Check>,
+    message: Option<String>,
+}
+
+async fn show(
+    state: &AppState,
+    ctx: &PageCtx,
+    org_id: &str,
+    product_id: &str,
+    secret: Option<String>,
+    checks: Vec<crate::conformance::Check>,
+    message: Option<String>,
+) -> Response {
+    let caller = match ctx.require_account() {
+        Ok((c, _)) => c.clone(),
+        Err(r) => return r,
+    };
+    let result: Result<Response, Error> = async {
+        let org: OrgId = path_id(org_id)?;
+        let settings = match crate::fulfillment::settings(state, &caller, &org, product_id).await {
+            Ok(i) => Some(i),
+            Err(e) if e.status() == axum::http::StatusCode::NOT_FOUND => {
+                // No integration yet; still check the product is this seller's.
+                caller.admin_of(state, &org).await?;
+                None
+            }
+            Err(e) => return Err(e),
+        };
+        Ok(render(&IntegrationPage {
+            ctx,
+            org_id: org.to_string(),
+            product_id: product_id.to_owned(),
+            endpoint: settings.as_ref().map(|i| i.endpoint.clone()).unwrap_or_default(),
+            rotating: settings.as_ref().is_some_and(|i| i.previous_sealed.is_some()),
+            configured: settings.is_some(),
+            secret,
+            checks,
+            message,
+        }))
+    }
+    .await;
+    result.unwrap_or_else(|e| ctx.fail(e))
+}
+
+pub async fn page(State(state): State<AppState>, ctx: PageCtx, Path((org_id, product_id)): Path<(String, String)>) -> Response {
+    show(&state, &ctx, &org_id, &product_id, None, Vec::new(), None).await
+}
+
+pub async fn action(
+    State(state): State<AppState>,
+    ctx: PageCtx,
+    Path((org_id, product_id)): Path<(String, String)>,
+    Form(f): Form<HashMap<String, String>>,
+) -> Response {
+    let caller = match ctx.require_account() {
+        Ok((c, _)) => c.clone(),
+        Err(r) => return r,
+    };
+    if let Err(r) = ctx.check_csrf(field(&f, "_csrf")) {
+        return r;
+    }
+    let Ok(org) = path_id::<OrgId>(&org_id) else { return ctx.fail(Error::not_found()) };
+    let (mut secret, mut checks, mut message) = (None, Vec::new(), None);
+    let outcome: Result<(), Error> = async {
+        match field(&f, "action") {
+            "save" => {
+                let s =
+                    crate::fulfillment::configure(&state, &caller, &org, &product_id, field(&f, "endpoint"), "native").await?;
+                secret = s.new_secret;
+                message = Some(ctx.t.get("integration.saved").to_owned());
+            }
+            "rotate" => secret = Some(crate::fulfillment::rotate(&state, &caller, &org, &product_id).await?),
+            "finish" => {
+                crate::fulfillment::finish_rotation(&state, &caller, &org, &product_id).await?;
+            }
+            "test" => {
+                let i = crate::fulfillment::settings(&state, &caller, &org, &product_id).await?;
+                let url = url::Url::parse(&i.endpoint).map_err(|_| Error::field("endpoint", "an http(s) URL"))?;
+                crate::fulfillment::check_destination(&url, &state.config.outbound_allow)
+                    .await
+                    .map_err(|why| Error::field("endpoint", why))?;
+                let secret = crate::fulfillment::current_secret(&state, &product_id)
+                    .await?
+                    .ok_or_else(|| Error::conflict("no_secret", "save the endpoint first"))?;
+                checks = crate::conformance::run(&i.endpoint, &secret).await;
+            }
+            _ => return Err(Error::bad_request("unknown_action", "unknown action")),
+        }
+        Ok(())
+    }
+    .await;
+    if let Err(e) = outcome {
+        if !e.status().is_client_error() {
+            return ctx.fail(e);
+        }
+        let fields: Vec<String> = e.field_errors().iter().map(|f| format!("{}: {}", f.field, f.message)).collect();
+        message = Some(if fields.is_empty() { e.message() } else { fields.join("; ") });
+    }
+    show(&state, &ctx, &org_id, &product_id, secret, checks, message).await
+}
+
+pub struct DeliveryRow {
+    pub at: String,
+    pub event_id: String,
+    pub topic: String,
+    pub subscription_id: String,
+    pub attempt: i64,
+    pub status: String,
+    pub ok: bool,
+    pub latency_ms: i64,
+    pub error: String,
+    pub excerpt: String,
+}
+
+#[derive(Template)]
+#[template(path = "deliveries.html")]
+struct DeliveriesPage<'a> {
+    ctx: &'a PageCtx,
+    org_id: String,
+    rows: Vec<DeliveryRow>,
+}
+
+pub async fn deliveries(
+    State(state): State<AppState>,
+    ctx: PageCtx,
+    Path(org_id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let caller = match ctx.require_account() {
+        Ok((c, _)) => c.clone(),
+        Err(r) => return r,
+    };
+    let result: Result<Response, Error> = async {
+        let org: OrgId = path_id(&org_id)?;
+        caller.role_in(&state, &org).await?;
+        let filter = souk_store::fulfillment::DeliveryFilter {
+            ok: match field(&q, "ok") {
+                "true" => Some(true),
+                "false" => Some(false),
+                _ => None,
+            },
+            subscription_id: Some(field(&q, "subscription_id").to_owned()).filter(|s| !s.is_empty()),
+            limit: 200,
+            ..Default::default()
+        };
+        let rows = souk_store::fulfillment::log(&mut state.db.clone(), &org, &filter)
+            .await?
+            .into_iter()
+            .map(|d| DeliveryRow {
+                at: d.at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                ok: d.status.is_some_and(|s| (200..300).contains(&s)),
+                status: d.status.map(|s| s.to_string()).unwrap_or_else(|| "—".into()),
+                event_id: d.event_id,
+                topic: d.topic,
+                subscription_id: d.subscription_id,
+                attempt: d.attempt,
+                latency_ms: d.latency_ms,
+                error: d.error.unwrap_or_default(),
+                excerpt: d.response_excerpt.unwrap_or_default().chars().take(200).collect(),
+            })
+            .collect();
+        Ok(render(&DeliveriesPage { ctx: &ctx, org_id: org.to_string(), rows }))
+    }
+    .await;
+    result.unwrap_or_else(|e| ctx.fail(e))
+}
+
+pub async fn redeliver(
+    State(state): State<AppState>,
+    ctx: PageCtx,
+    Path((org_id, event_id)): Path<(String, String)>,
+    Form(f): Form<HashMap<String, String>>,
+) -> Response {
+    let caller = match ctx.require_account() {
+        Ok((c, _)) => c.clone(),
+        Err(r) => return r,
+    };
+    if let Err(r) = ctx.check_csrf(field(&f, "_csrf")) {
+        return r;
+    }
+    let Ok(org) = path_id::<OrgId>(&org_id) else { return ctx.fail(Error::not_found()) };
+    match crate::fulfillment::redeliver(&state, &caller, &org, &event_id).await {
+        Ok(()) => Redirect::to(&format!("/orgs/{org}/deliveries")).into_response(),
+        Err(e) => ctx.fail(e),
+    }
+}
