@@ -12,6 +12,7 @@ pub mod clock;
 pub mod compute;
 pub mod id;
 pub mod identity;
+pub mod license;
 pub mod money;
 pub mod outbox;
 pub mod pricing;

@@ -43,6 +43,8 @@ pub struct PricedQuote {
     pub kind: ProductKind,
     /// What a machine-image product deploys.
     pub image: Option<souk_core::catalog::ImageSpec>,
+    /// Where a license-code product's codes come from.
+    pub license_source: souk_core::catalog::LicenseSource,
 }
 
 /// The most periods one order may buy.
@@ -149,15 +151,18 @@ pub async fn quote(state: &AppState, buyer: &OrgId, req: &QuoteRequest<'_>) -> R
     })
     .map_err(|e| Error::field("quantity", e.to_string()))?;
     let terms = crate::subscriptions::live_terms(&mut db, &product).await?;
-    let image = match &product.live_revision_id {
-        Some(rev) if product.kind == ProductKind::Image => products::get_revision(&mut db, rev).await?.content.image,
-        _ => None,
+    let live = match &product.live_revision_id {
+        Some(rev) => Some(products::get_revision(&mut db, rev).await?.content),
+        None => None,
     };
+    let image = live.as_ref().and_then(|c| c.image.clone()).filter(|_| product.kind == ProductKind::Image);
+    let license_source = live.as_ref().map(|c| c.license_source()).unwrap_or(souk_core::catalog::LicenseSource::Souk);
     Ok(PricedQuote {
         test: coupon_test,
         terms,
         kind: product.kind,
         image,
+        license_source,
         quote: q,
         seller_org_id: product.seller_org_id.to_string(),
         product_id: product_id.to_string(),
@@ -380,6 +385,12 @@ pub async fn place_order(
     if let Some(coupon_id) = &priced.coupon_id {
         souk_store::orders::redeem_coupon(&mut tx, now, coupon_id, buyer.as_str(), &order.id).await?;
     }
+    let license_codes = if priced.kind == ProductKind::License {
+        crate::licenses::assign(&mut tx, now, &priced.product_id, priced.license_source, &sub.id, &order.id, priced.quantity)
+            .await?
+    } else {
+        Vec::new()
+    };
     if let Some((spec, sealed)) = &deploy {
         crate::compute::record(&mut tx, now, &sub.id, &order.id, buyer, spec, sealed, priced.quantity).await?;
     } else {
@@ -390,7 +401,7 @@ pub async fn place_order(
         &sub.id,
         &serde_json::json!({
             "order_id": order.id, "subscription_id": sub.id, "product_id": priced.product_id, "plan_id": priced.plan_id,
-            "buyer_org_id": buyer, "quantity": priced.quantity, "periods": priced.periods, "expires_at": term_end, "trial": false, "test": priced.test,
+            "buyer_org_id": buyer, "quantity": priced.quantity, "periods": priced.periods, "expires_at": term_end, "trial": false, "test": priced.test, "license_codes": license_codes,
         }),
     )
     .await?;

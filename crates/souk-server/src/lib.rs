@@ -18,6 +18,7 @@ mod http;
 pub mod i18n;
 pub mod idempotency;
 pub mod identity;
+pub mod licenses;
 pub mod markdown;
 mod pages;
 pub mod subscriptions;

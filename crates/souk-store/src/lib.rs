@@ -13,6 +13,7 @@ pub mod coupons;
 mod db;
 pub mod fulfillment;
 pub mod idempotency;
+pub mod licenses;
 pub mod orders;
 pub mod orgs;
 pub mod outbox;

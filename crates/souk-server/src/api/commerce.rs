@@ -404,6 +404,8 @@ pub struct SubscriptionOut {
     /// How to reach it, as the seller answered (the password decrypted for the buyer).
     #[schema(value_type = Option<Object>)]
     pub access: Option<serde_json::Value>,
+    /// License-code products: one code per unit bought.
+    pub license_codes: Vec<String>,
 }
 
 impl From<&souk_store::orders::Subscription> for SubscriptionOut {
@@ -424,6 +426,7 @@ impl From<&souk_store::orders::Subscription> for SubscriptionOut {
             release_at: s.release_at,
             instance_id: None,
             access: None,
+            license_codes: Vec::new(),
         }
     }
 }
@@ -445,6 +448,7 @@ pub async fn list_subscriptions(
         let mut out = SubscriptionOut::from(&s);
         let (instance_id, access) = souk_store::fulfillment::instance(&mut db, &s.id).await?;
         out.instance_id = instance_id;
+        out.license_codes = souk_store::licenses::of_subscription(&mut db, &s.id).await?.into_iter().map(|l| l.code).collect();
         out.access = match access {
             Some(a) => Some(crate::fulfillment::access_for_buyer(&state, &s.product_id, a).await?),
             None => None,

@@ -205,3 +205,126 @@ pub async fn redeliver(
     crate::fulfillment::redeliver(&state, &caller, &org_id, &event_id).await?;
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PoolIn {
+    /// One code per line, or CSV whose first column is the code (a `code` header is skipped).
+    pub csv: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PoolRowError {
+    pub line: usize,
+    pub error: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PoolOut {
+    pub added: u64,
+    /// Repeated in the file or already in the pool.
+    pub duplicates: u64,
+    pub errors: Vec<PoolRowError>,
+    pub available: i64,
+    pub assigned: i64,
+    /// Fewer available codes than this warns you.
+    pub low_stock_threshold: i64,
+}
+
+/// Upload license codes into a product's pool (license-code products whose source is `pool`).
+#[utoipa::path(post, path = "/orgs/{org_id}/products/{product_id}/license-pool", tag = "fulfillment", request_body = PoolIn,
+    responses((status = 200, body = PoolOut), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn upload_pool(
+    State(state): State<AppState>,
+    OrgScope { caller, org_id, .. }: OrgScope,
+    Path((_org, product_id)): Path<(String, String)>,
+    ApiJson(input): ApiJson<PoolIn>,
+) -> Result<Json<PoolOut>> {
+    let r = crate::licenses::upload_pool(&state, &caller, &org_id, &product_id, &input.csv).await?;
+    Ok(Json(PoolOut {
+        added: r.added,
+        duplicates: r.duplicates,
+        errors: r.errors.into_iter().map(|(line, error)| PoolRowError { line, error }).collect(),
+        available: r.available,
+        assigned: r.assigned,
+        low_stock_threshold: souk_core::license::LOW_STOCK,
+    }))
+}
+
+/// A product's pool: codes available and assigned.
+#[utoipa::path(get, path = "/orgs/{org_id}/products/{product_id}/license-pool", tag = "fulfillment",
+    responses((status = 200, body = PoolOut), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn get_pool(
+    State(state): State<AppState>,
+    OrgScope { caller, org_id, .. }: OrgScope,
+    Path((_org, product_id)): Path<(String, String)>,
+) -> Result<Json<PoolOut>> {
+    let (available, assigned) = crate::licenses::pool(&state, &caller, &org_id, &product_id).await?;
+    Ok(Json(PoolOut {
+        added: 0,
+        duplicates: 0,
+        errors: Vec::new(),
+        available,
+        assigned,
+        low_stock_threshold: souk_core::license::LOW_STOCK,
+    }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LicenseIn {
+    pub license: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LicenseOut {
+    pub license: String,
+    /// `alive`, `expired` (in the grace period) or `released`.
+    pub status: String,
+    pub product_id: String,
+    pub plan_id: String,
+    pub subscription_id: String,
+    pub buyer_org_id: String,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub activated_at: Option<DateTime<Utc>>,
+    pub activations: i64,
+}
+
+impl From<crate::licenses::LicenseView> for LicenseOut {
+    fn from(v: crate::licenses::LicenseView) -> Self {
+        Self {
+            license: v.license,
+            status: v.status.as_str().to_owned(),
+            product_id: v.product_id,
+            plan_id: v.plan_id,
+            subscription_id: v.subscription_id,
+            buyer_org_id: v.buyer_org_id,
+            expires_at: v.expires_at,
+            activated_at: v.activated_at,
+            activations: v.activations,
+        }
+    }
+}
+
+/// For the seller's software (with its organization's API key): what a license code of one of
+/// your products is worth now.
+#[utoipa::path(post, path = "/orgs/{org_id}/licenses/check", tag = "fulfillment", request_body = LicenseIn,
+    responses((status = 200, body = LicenseOut), (status = 404, body = Problem)))]
+pub async fn check_license(
+    State(state): State<AppState>,
+    OrgScope { caller, org_id, .. }: OrgScope,
+    ApiJson(input): ApiJson<LicenseIn>,
+) -> Result<Json<LicenseOut>> {
+    Ok(Json(crate::licenses::check(&state, &caller, &org_id, &input.license, false).await?.into()))
+}
+
+/// For the seller's software: activate a code (refused unless it is alive).
+#[utoipa::path(post, path = "/orgs/{org_id}/licenses/activate", tag = "fulfillment", request_body = LicenseIn,
+    responses((status = 200, body = LicenseOut), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn activate_license(
+    State(state): State<AppState>,
+    OrgScope { caller, org_id, .. }: OrgScope,
+    ApiJson(input): ApiJson<LicenseIn>,
+) -> Result<Json<LicenseOut>> {
+    Ok(Json(crate::licenses::check(&state, &caller, &org_id, &input.license, true).await?.into()))
+}

@@ -182,6 +182,7 @@ pub struct SubRow {
     pub servers: Vec<(String, String, String)>,
     /// How to reach the seller's instance: (url, admin url, username, password).
     pub access: Option<(String, String, String, String)>,
+    pub license_codes: Vec<String>,
 }
 
 #[derive(Template)]
@@ -241,6 +242,7 @@ pub async fn subscriptions(State(state): State<AppState>, ctx: PageCtx) -> Respo
                 next_plan,
                 servers,
                 access,
+                license_codes: souk_store::licenses::of_subscription(&mut db, &s.id).await?.into_iter().map(|l| l.code).collect(),
                 id: s.id,
                 product_id: s.product_id,
                 name,

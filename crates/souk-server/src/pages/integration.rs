@@ -215,3 +215,75 @@ pub async fn redeliver(
         Err(e) => ctx.fail(e),
     }
 }
+
+#[derive(Template)]
+#[template(path = "license_pool.html")]
+struct PoolPage<'a> {
+    ctx: &'a PageCtx,
+    org_id: String,
+    product_id: String,
+    available: i64,
+    assigned: i64,
+    report: Option<crate::licenses::PoolReport>,
+    message: Option<String>,
+}
+
+async fn pool_page(
+    state: &AppState,
+    ctx: &PageCtx,
+    org_id: &str,
+    product_id: &str,
+    report: Option<crate::licenses::PoolReport>,
+    message: Option<String>,
+) -> Response {
+    let caller = match ctx.require_account() {
+        Ok((c, _)) => c.clone(),
+        Err(r) => return r,
+    };
+    let result: Result<Response, Error> = async {
+        let org: OrgId = path_id(org_id)?;
+        let (available, assigned) = crate::licenses::pool(state, &caller, &org, product_id).await?;
+        Ok(render(&PoolPage {
+            ctx,
+            org_id: org.to_string(),
+            product_id: product_id.to_owned(),
+            available,
+            assigned,
+            report,
+            message,
+        }))
+    }
+    .await;
+    result.unwrap_or_else(|e| ctx.fail(e))
+}
+
+pub async fn license_pool(
+    State(state): State<AppState>,
+    ctx: PageCtx,
+    Path((org_id, product_id)): Path<(String, String)>,
+) -> Response {
+    pool_page(&state, &ctx, &org_id, &product_id, None, None).await
+}
+
+pub async fn upload_pool(
+    State(state): State<AppState>,
+    ctx: PageCtx,
+    Path((org_id, product_id)): Path<(String, String)>,
+    Form(f): Form<HashMap<String, String>>,
+) -> Response {
+    let caller = match ctx.require_account() {
+        Ok((c, _)) => c.clone(),
+        Err(r) => return r,
+    };
+    if let Err(r) = ctx.check_csrf(field(&f, "_csrf")) {
+        return r;
+    }
+    let Ok(org) = path_id::<OrgId>(&org_id) else { return ctx.fail(Error::not_found()) };
+    match crate::licenses::upload_pool(&state, &caller, &org, &product_id, field(&f, "csv")).await {
+        Ok(report) => pool_page(&state, &ctx, &org_id, &product_id, Some(report), None).await,
+        Err(e) if e.status().is_client_error() && e.status() != axum::http::StatusCode::NOT_FOUND => {
+            pool_page(&state, &ctx, &org_id, &product_id, None, Some(e.message())).await
+        }
+        Err(e) => ctx.fail(e),
+    }
+}

@@ -398,7 +398,13 @@ fn content_from_form(f: &HashMap<String, String>, kind: ProductKind) -> Result<P
     if !errors.is_empty() {
         return Err(Error::validation(errors));
     }
+    let license_source = match (kind, field(f, "license_source")) {
+        (ProductKind::License, "pool") => Some(souk_core::catalog::LicenseSource::Pool),
+        (ProductKind::License, _) => Some(souk_core::catalog::LicenseSource::Souk),
+        _ => None,
+    };
     Ok(ProductContent {
+        license_source,
         grace_days,
         no_reason_days,
         name: field(f, "name").to_owned(),
@@ -427,6 +433,7 @@ fn form_values(c: &ProductContent) -> HashMap<String, String> {
     v.insert("support_email".into(), c.support_email.clone().unwrap_or_default());
     v.insert("support_phone".into(), c.support_phone.clone().unwrap_or_default());
     v.insert("support_url".into(), c.support_url.clone().unwrap_or_default());
+    v.insert("license_source".into(), c.license_source.map(|l| l.as_str().to_owned()).unwrap_or_default());
     v.insert("grace_days".into(), c.grace_days.map(|d| d.to_string()).unwrap_or_default());
     v.insert("no_reason_days".into(), c.no_reason_days.map(|d| d.to_string()).unwrap_or_default());
     if c.sites.contains(&Site::Cn) {

@@ -8,6 +8,7 @@ mod commerce;
 mod compute;
 mod fulfillment;
 mod identity;
+mod licenses;
 mod outbox;
 mod pages;
 mod scoping;

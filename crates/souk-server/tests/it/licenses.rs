@@ -1,0 +1,166 @@
+//! License-code products: a code per unit, from Souk or from the seller's pool, never given
+//! twice even under 100 concurrent orders; the seller's software checks and activates them.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::both_backends;
+use crate::catalog::{content, operator_with_agreement, publish, seller};
+use crate::commerce::verified_buyer;
+use crate::helpers::*;
+
+both_backends!(
+    pool_codes_are_never_given_twice_under_a_hundred_concurrent_orders,
+    souk_generates_codes_sellers_check_and_activate_them
+);
+
+async fn license_product(
+    app: &TestApp,
+    op: &reqwest::Client,
+    source: &str,
+    one_time: bool,
+) -> (reqwest::Client, String, String, String) {
+    let (c, org) = seller(app, op, &format!("{source}@example.com"), "cn").await;
+    let mut body = content(&format!("Desktop Suite {source}"), "Licensed software", "devops", 1000, false);
+    body["license_source"] = json!(source);
+    if one_time {
+        body["plans"][0]["billing"] = json!({"type": "one_time"});
+    }
+    let product = publish(app, &c, op, &org, "license", body).await;
+    let page: Value = app.get(&client(), &format!("/api/v1/storefront/cn/products/{product}")).await.json().await.unwrap();
+    let plan = page["plans"][0]["id"].as_str().unwrap().to_owned();
+    (c, org, product, plan)
+}
+
+async fn pool_codes_are_never_given_twice_under_a_hundred_concurrent_orders(b: Backend) {
+    let app = spawn_app(b).await;
+    let op = operator_with_agreement(&app).await;
+    let (seller_c, seller_org, product, plan) = license_product(&app, &op, "pool", false).await;
+    let pool = format!("/api/v1/orgs/{seller_org}/products/{product}/license-pool");
+    let mut csv = String::from("code\n");
+    for i in 0..100 {
+        csv.push_str(&format!("POOL-{i:04}\n"));
+    }
+    csv.push_str("POOL-0007\nnot a code\n");
+    let report: Value = app.post(&seller_c, &pool, json!({"csv": csv})).await.json().await.unwrap();
+    assert_eq!((report["added"].as_u64(), report["duplicates"].as_u64()), (Some(100), Some(1)), "{report}");
+    assert_eq!(report["errors"][0]["line"], 103);
+    let again: Value = app.post(&seller_c, &pool, json!({"csv": "POOL-0001\nPOOL-0002\n"})).await.json().await.unwrap();
+    assert_eq!(
+        (again["added"].as_u64(), again["duplicates"].as_u64(), again["available"].as_i64()),
+        (Some(0), Some(2), Some(100))
+    );
+
+    let (buyer, org) = verified_buyer(&app, &op, "buyer@example.com", "cn").await;
+    app.post(
+        &op,
+        &format!("/api/v1/admin/wallets/{org}/top-ups"),
+        json!({"currency": "CNY", "amount_minor": 1_000_000, "reason": "t"}),
+    )
+    .await;
+    let orders = app.url(&format!("/api/v1/orgs/{org}/orders"));
+    let mut tasks = Vec::new();
+    for _ in 0..101 {
+        let (c, url, body) = (buyer.clone(), orders.clone(), json!({"product_id": product, "plan_id": plan}));
+        tasks.push(tokio::spawn(async move { c.post(url).json(&body).send().await.unwrap().status() }));
+    }
+    let (mut created, mut sold_out) = (0, 0);
+    for t in tasks {
+        match t.await.unwrap() {
+            StatusCode::CREATED => created += 1,
+            StatusCode::CONFLICT => sold_out += 1,
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!((created, sold_out), (100, 1), "a hundred codes, a hundred orders");
+    let subs: Value = app.get(&buyer, &format!("/api/v1/orgs/{org}/subscriptions")).await.json().await.unwrap();
+    let mut codes: Vec<String> = subs["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let c = s["license_codes"].as_array().unwrap();
+            assert_eq!(c.len(), 1, "one code per unit");
+            c[0].as_str().unwrap().to_owned()
+        })
+        .collect();
+    codes.sort();
+    codes.dedup();
+    assert_eq!(codes.len(), 100, "no code given twice");
+    let wallet: Value = app.get(&buyer, &format!("/api/v1/orgs/{org}/wallet")).await.json().await.unwrap();
+    assert_eq!(wallet["balances"][0]["amount_minor"], 1_000_000 - 100 * 7_000, "the refused order cost nothing");
+    let stock: Value = app.get(&seller_c, &pool).await.json().await.unwrap();
+    assert_eq!((stock["available"].as_i64(), stock["assigned"].as_i64()), (Some(0), Some(100)));
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM outbox_events WHERE topic = 'license.pool_low'").await, 1, "warned once");
+    let page = app.get(&seller_c, &format!("/orgs/{seller_org}/products/{product}/license-pool")).await.text().await.unwrap();
+    assert!(page.contains("id=\"pool-available\">0<"), "{page}");
+}
+
+async fn souk_generates_codes_sellers_check_and_activate_them(b: Backend) {
+    let app = spawn_app(b).await;
+    let op = operator_with_agreement(&app).await;
+    let (seller_c, seller_org, product, plan) = license_product(&app, &op, "souk", true).await;
+    let (buyer, org) = verified_buyer(&app, &op, "buyer@example.com", "cn").await;
+    app.post(
+        &op,
+        &format!("/api/v1/admin/wallets/{org}/top-ups"),
+        json!({"currency": "CNY", "amount_minor": 100_000, "reason": "t"}),
+    )
+    .await;
+    let res = app
+        .post(&buyer, &format!("/api/v1/orgs/{org}/orders"), json!({"product_id": product, "plan_id": plan, "quantity": 3}))
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let sub = res.json::<Value>().await.unwrap()["subscription_id"].as_str().unwrap().to_owned();
+    let subs: Value = app.get(&buyer, &format!("/api/v1/orgs/{org}/subscriptions")).await.json().await.unwrap();
+    let codes: Vec<String> =
+        subs["items"][0]["license_codes"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_owned()).collect();
+    assert_eq!(codes.len(), 3, "three units, three codes");
+    assert!(codes.iter().all(|c| c.len() == 29 && c.matches('-').count() == 4));
+    let event = app
+        .count("SELECT COUNT(*) AS n FROM outbox_events WHERE topic = 'instance.create' AND payload LIKE '%license_codes%'")
+        .await;
+    assert_eq!(event, 1, "the seller's system is told the codes");
+    let page = app.get(&buyer, "/subscriptions").await.text().await.unwrap();
+    assert!(codes.iter().all(|c| page.contains(c.as_str())), "the buyer sees the codes on the subscription page");
+
+    // The seller's software checks and activates a code with its own organization's key.
+    let key: Value = app
+        .post(&seller_c, &format!("/api/v1/orgs/{seller_org}/api-keys"), json!({"name": "licensing", "role": "member"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let software = reqwest::Client::builder()
+        .default_headers(
+            [(reqwest::header::AUTHORIZATION, format!("Bearer {}", key["token"].as_str().unwrap()).parse().unwrap())]
+                .into_iter()
+                .collect(),
+        )
+        .build()
+        .unwrap();
+    let licenses = format!("/api/v1/orgs/{seller_org}/licenses");
+    let checked: Value =
+        app.post(&software, &format!("{licenses}/check"), json!({"license": codes[0]})).await.json().await.unwrap();
+    assert_eq!(checked["status"], "alive");
+    assert_eq!(checked["subscription_id"], sub.as_str());
+    let activated: Value =
+        app.post(&software, &format!("{licenses}/activate"), json!({"license": codes[0]})).await.json().await.unwrap();
+    assert_eq!(activated["activations"], 1);
+    assert!(activated["activated_at"].is_string());
+    let res = app.post(&software, &format!("{licenses}/check"), json!({"license": "NOPE-NOPE"})).await;
+    assert_problem(res, StatusCode::NOT_FOUND, "no_such_license").await;
+
+    // Another seller cannot look the code up.
+    let (rival, rival_org) = seller(&app, &op, "rival@example.com", "cn").await;
+    let res = app.post(&rival, &format!("/api/v1/orgs/{rival_org}/licenses/check"), json!({"license": codes[0]})).await;
+    assert_problem(res, StatusCode::NOT_FOUND, "no_such_license").await;
+
+    // Unsubscribed: the codes are released and can no longer be activated.
+    app.post(&buyer, &format!("/api/v1/orgs/{org}/subscriptions/{sub}/unsubscribe"), json!({})).await;
+    let checked: Value =
+        app.post(&software, &format!("{licenses}/check"), json!({"license": codes[1]})).await.json().await.unwrap();
+    assert_eq!(checked["status"], "released");
+    let res = app.post(&software, &format!("{licenses}/activate"), json!({"license": codes[1]})).await;
+    assert_problem(res, StatusCode::CONFLICT, "license_not_alive").await;
+}
