@@ -53,6 +53,30 @@ pub struct Data {
     /// Why (suspend, release): `expired`, `unsubscribed`, `grace_ended`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// `authorization.sync`: `add`, `modify` or `delete`, for `users`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flag: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub users: Option<Vec<User>>,
+    /// License-code products: the codes the order's units got.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub license_codes: Option<Vec<String>>,
+}
+
+/// A member of the buyer enterprise whose access to the application changed.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct User {
+    pub account_id: String,
+    #[serde(default)]
+    pub email: String,
+    #[serde(default)]
+    pub name: String,
+    /// `admin` or `user`.
+    #[serde(default)]
+    pub role: String,
+    /// False when access was taken away.
+    #[serde(default)]
+    pub enabled: bool,
 }
 
 impl Event {

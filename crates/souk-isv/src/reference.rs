@@ -33,6 +33,8 @@ pub struct Instance {
     pub state: String,
     pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
     pub last_sequence: u64,
+    /// Members of the buyer enterprise allowed in: account id → role.
+    pub users: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -135,6 +137,7 @@ impl Seller {
                 state: "active".into(),
                 expires_at: event.data.expires_at,
                 last_sequence: event.sequence,
+                users: Default::default(),
             });
             let id = inst.instance_id.clone();
             let answer = Answer {
@@ -157,6 +160,16 @@ impl Seller {
                         "instance.suspend" => inst.state = "suspended".into(),
                         "instance.resume" => inst.state = "active".into(),
                         "instance.release" => inst.state = "released".into(),
+                        // Repeated adds and deletes change nothing the second time.
+                        "authorization.sync" => {
+                            for u in event.data.users.iter().flatten() {
+                                if event.data.flag.as_deref() == Some("delete") || !u.enabled {
+                                    inst.users.remove(&u.account_id);
+                                } else {
+                                    inst.users.insert(u.account_id.clone(), u.role.clone());
+                                }
+                            }
+                        }
                         _ => {}
                     }
                     inst.last_sequence = event.sequence;

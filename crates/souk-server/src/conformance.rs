@@ -92,6 +92,7 @@ impl Kit<'_> {
 
 /// Runs every check against `endpoint` with `secret`.
 pub async fn run(endpoint: &str, secret: &Secret) -> Vec<Check> {
+    crate::tls_init();
     let client = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(REQUEST_TIMEOUT_SECS))
         .redirect(reqwest::redirect::Policy::none())

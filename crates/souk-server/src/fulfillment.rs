@@ -23,8 +23,16 @@ use crate::auth::Caller;
 use crate::error::{Error, Result};
 use crate::workers::{Failure, Handler, HandlerFuture, Worker};
 
-/// Seller deliveries are the outbox events whose topic starts with this.
-pub const DELIVERY_PREFIX: &str = "instance.";
+/// The outbox topics delivered to sellers, in order per subscription.
+pub const SELLER_TOPICS: &[&str] = &[
+    "instance.create",
+    "instance.renew",
+    "instance.change_plan",
+    "instance.suspend",
+    "instance.resume",
+    "instance.release",
+    "authorization.sync",
+];
 /// How long a seller has to answer.
 pub const REQUEST_TIMEOUT_SECS: u64 = 15;
 /// How much of a seller's answer the delivery log keeps.
@@ -168,6 +176,7 @@ fn state_after(topic: &str, payload: &Value) -> &'static str {
         "instance.suspend" => "expired",
         "instance.release" if payload.get("reason").and_then(Value::as_str) == Some("grace_ended") => "released",
         "instance.release" => "cancelled",
+        "authorization.sync" => "active",
         _ => "active",
     }
 }
@@ -181,7 +190,7 @@ async fn body_of(state: &AppState, event: &Event, sub: &orders::Subscription) ->
     let pid: ProductId = sub.product_id.parse().map_err(|_| Error::not_found())?;
     let plan_code =
         products::plans(&mut db, &pid, true).await?.into_iter().find(|x| x.id.as_str() == plan_id).map(|x| x.spec.code);
-    let sequence = outbox::sequence(&mut db, event, DELIVERY_PREFIX).await?;
+    let sequence = outbox::sequence(&mut db, event, SELLER_TOPICS).await?;
     let (instance_id, _) = store::instance(&mut db, &sub.id).await?;
     Ok(json!({
         "id": event.id,
@@ -203,6 +212,9 @@ async fn body_of(state: &AppState, event: &Event, sub: &orders::Subscription) ->
             "expires_at": p.get("expires_at").cloned().filter(|v| !v.is_null()).or_else(|| sub.term_end.map(|t| json!(t))),
             "instance_id": instance_id,
             "reason": text("reason"),
+            "flag": text("flag"),
+            "users": p.get("users").cloned(),
+            "license_codes": p.get("license_codes").cloned(),
         }
     }))
 }
@@ -259,6 +271,7 @@ pub struct Deliverer {
 
 impl Deliverer {
     pub fn new(state: AppState) -> Self {
+        crate::tls_init();
         let client = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(REQUEST_TIMEOUT_SECS))
             // A redirect is an answer we do not follow: 3xx counts as a failure.
@@ -393,7 +406,7 @@ pub fn worker(state: &AppState) -> Worker {
         Arc::new(Deliverer::new(state.clone())),
         &state.config.node_id,
     );
-    w.claim = crate::workers::Claim::InOrder(DELIVERY_PREFIX.to_owned());
+    w.claim = crate::workers::Claim::InOrder(SELLER_TOPICS);
     w.policy = RetryPolicy::seller_deliveries();
     // Longer than the request timeout, so a slow seller is not taken over mid-request.
     w.lease = Duration::seconds(i64::try_from(REQUEST_TIMEOUT_SECS).unwrap_or(15) * 2 + 10);
@@ -407,7 +420,7 @@ pub async fn redeliver(state: &AppState, caller: &Caller, seller: &OrgId, event_
     let id = souk_core::id::EventId::parse(event_id).map_err(|_| Error::not_found())?;
     let event = outbox::get(&mut db, &id).await?;
     let sub = orders::get_subscription(&mut db, &event.aggregate_id).await?;
-    if sub.seller_org_id != seller.as_str() || !event.topic.starts_with(DELIVERY_PREFIX) {
+    if sub.seller_org_id != seller.as_str() || !SELLER_TOPICS.contains(&event.topic.as_str()) {
         return Err(Error::not_found());
     }
     if !outbox::redeliver(&mut db, state.clock.now(), event_id).await? {

@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod authorizations;
 pub mod billing;
 pub mod catalog;
 pub mod commerce;
@@ -57,6 +58,13 @@ impl Default for ServerConfig {
     }
 }
 
+/// Chooses the TLS implementation for every outbound HTTPS client of the process (deliveries
+/// to sellers, the conformance kit). Safe to call many times.
+pub fn tls_init() {
+    // Fails only when a provider is already installed, which is what we want.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}
+
 pub fn default_node_id() -> String {
     format!("node-{}-{}", std::process::id(), crate::auth::random_token(4))
 }
@@ -78,6 +86,7 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(db: Db, clock: Arc<dyn Clock>, config: ServerConfig) -> Self {
+        tls_init();
         let compute = Arc::new(compute::SimulatedCompute::new(clock.clone(), chrono::Duration::seconds(20)));
         Self { db, clock, config: Arc::new(config), compute, payments: Arc::new(wallet::Sandbox), sealer: Arc::default() }
     }

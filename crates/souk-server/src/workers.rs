@@ -64,9 +64,8 @@ where
 pub enum Claim {
     /// Every due event of one topic.
     Topic(String),
-    /// Due events of every topic starting with this prefix, one at a time per aggregate and in
-    /// order (seller deliveries).
-    InOrder(String),
+    /// Due events of these topics, one at a time per aggregate and in order (seller deliveries).
+    InOrder(&'static [&'static str]),
 }
 
 #[derive(Clone)]
@@ -106,7 +105,7 @@ impl Worker {
         let mut db = self.db.clone();
         let events = match &self.claim {
             Claim::Topic(topic) => outbox::claim(&mut db, now, topic, &self.id, self.lease, self.batch).await?,
-            Claim::InOrder(prefix) => outbox::claim_in_order(&mut db, now, prefix, &self.id, self.lease, self.batch).await?,
+            Claim::InOrder(topics) => outbox::claim_in_order(&mut db, now, topics, &self.id, self.lease, self.batch).await?,
         };
         let n = events.len();
         for event in events {

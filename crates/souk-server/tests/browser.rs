@@ -34,6 +34,7 @@ fn find_binary(env: &str, candidates: &[&str]) -> Option<String> {
 }
 
 async fn start_browser(profile: &std::path::Path) -> Option<(Driver, Client)> {
+    souk_server::tls_init();
     let required = std::env::var("CI").is_ok() || std::env::var("SOUK_REQUIRE_BROWSER").is_ok();
     let driver = find_binary("SOUK_CHROMEDRIVER", &["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]);
     let chromium = find_binary("SOUK_CHROMIUM", &["/usr/bin/chromium", "/usr/bin/chromium-browser"]);

@@ -6,6 +6,7 @@
 
 pub mod accounts;
 pub mod api_keys;
+pub mod app_users;
 pub mod audit;
 pub mod calendars;
 pub mod clock;

@@ -122,66 +122,60 @@ pub async fn claim(
     Ok(events)
 }
 
-/// Claims due events whose topic starts with `prefix` (seller deliveries: `instance.`), at
-/// most one per aggregate at a time and in order: an event is not claimed while an earlier
-/// event of the same aggregate and prefix is not done (pending, in flight, or dead). So a
-/// seller never sees a subscription's release before its create succeeded.
+/// Claims due events of `topics` (seller deliveries), at most one per aggregate at a time and
+/// in order: an event is not claimed while an earlier event of the same aggregate among
+/// `topics` is not done (pending, in flight, or dead). So a seller never sees a subscription's
+/// release before its create succeeded.
 pub async fn claim_in_order(
     c: &mut impl Conn,
     now: DateTime<Utc>,
-    prefix: &str,
+    topics: &[&str],
     worker: &str,
     lease: Duration,
     limit: u32,
 ) -> Result<Vec<Event>, StoreError> {
-    let pattern = format!("{prefix}%");
-    let rows = c
-        .fetch_all(
-            q2(
-                "UPDATE outbox_events SET locked_by = $1, locked_until = $2, attempts = attempts + 1
-                 WHERE id IN (
-                     SELECT o.id FROM outbox_events o
-                     WHERE o.topic LIKE $3 AND o.status = 'pending' AND o.due_at <= $4
-                       AND (o.locked_until IS NULL OR o.locked_until <= $4)
-                       AND NOT EXISTS (SELECT 1 FROM outbox_events p
-                                       WHERE p.aggregate_id = o.aggregate_id AND p.id < o.id AND p.topic LIKE $3 AND p.status <> 'done')
-                     ORDER BY o.due_at, o.id LIMIT $5)
-                 RETURNING *",
-                "UPDATE outbox_events SET locked_by = $1, locked_until = $2, attempts = attempts + 1
-                 WHERE id IN (
-                     SELECT o.id FROM outbox_events o
-                     WHERE o.topic LIKE $3 AND o.status = 'pending' AND o.due_at <= $4
-                       AND (o.locked_until IS NULL OR o.locked_until <= $4)
-                       AND NOT EXISTS (SELECT 1 FROM outbox_events p
-                                       WHERE p.aggregate_id = o.aggregate_id AND p.id < o.id AND p.topic LIKE $3 AND p.status <> 'done')
-                     ORDER BY o.due_at, o.id LIMIT $5
-                     FOR UPDATE SKIP LOCKED)
-                   AND status = 'pending' AND (locked_until IS NULL OR locked_until <= $4)
-                 RETURNING *",
-            )
-            .bind(worker)
-            .bind(now + lease)
-            .bind(pattern)
-            .bind(now)
-            .bind(i64::from(limit)),
-        )
-        .await?;
+    if topics.is_empty() {
+        return Ok(Vec::new());
+    }
+    // $5.. are the topics; built from the count only, the values are bound.
+    let list = (0..topics.len()).map(|i| format!("${}", i + 5)).collect::<Vec<_>>().join(", ");
+    let inner = format!(
+        "SELECT o.id FROM outbox_events o
+         WHERE o.topic IN ({list}) AND o.status = 'pending' AND o.due_at <= $3
+           AND (o.locked_until IS NULL OR o.locked_until <= $3)
+           AND NOT EXISTS (SELECT 1 FROM outbox_events p
+                           WHERE p.aggregate_id = o.aggregate_id AND p.id < o.id AND p.topic IN ({list}) AND p.status <> 'done')
+         ORDER BY o.due_at, o.id LIMIT $4"
+    );
+    let sqlite = format!(
+        "UPDATE outbox_events SET locked_by = $1, locked_until = $2, attempts = attempts + 1 WHERE id IN ({inner}) RETURNING *"
+    );
+    let postgres = format!(
+        "UPDATE outbox_events SET locked_by = $1, locked_until = $2, attempts = attempts + 1
+         WHERE id IN ({inner} FOR UPDATE SKIP LOCKED)
+           AND status = 'pending' AND (locked_until IS NULL OR locked_until <= $3)
+         RETURNING *"
+    );
+    let mut query = crate::q_built(sqlite, postgres).bind(worker).bind(now + lease).bind(now).bind(i64::from(limit));
+    for t in topics {
+        query = query.bind(*t);
+    }
+    let rows = c.fetch_all(query).await?;
     let mut events: Vec<Event> = rows.iter().map(from_row).collect::<Result<_, _>>()?;
     events.sort_by(|a, b| a.due_at.cmp(&b.due_at).then_with(|| a.id.cmp(&b.id)));
     Ok(events)
 }
 
-/// The position of an event among its aggregate's events of the same prefix, from 1: the
+/// The position of an event among its aggregate's events of `topics`, from 1: the
 /// per-subscription sequence number sellers see. Stable: ids never change.
-pub async fn sequence(c: &mut impl Conn, event: &Event, prefix: &str) -> Result<i64, StoreError> {
-    c.fetch_one(
-        q("SELECT COUNT(*) AS n FROM outbox_events WHERE aggregate_id = $1 AND topic LIKE $2 AND id <= $3")
-            .bind(&event.aggregate_id)
-            .bind(format!("{prefix}%"))
-            .bind(event.id.as_str()),
-    )
-    .await?
-    .get("n")
+pub async fn sequence(c: &mut impl Conn, event: &Event, topics: &[&str]) -> Result<i64, StoreError> {
+    let list = (0..topics.len()).map(|i| format!("${}", i + 3)).collect::<Vec<_>>().join(", ");
+    let sql = format!("SELECT COUNT(*) AS n FROM outbox_events WHERE aggregate_id = $1 AND id <= $2 AND topic IN ({list})");
+    let mut query = crate::q_built(sql.clone(), sql).bind(&event.aggregate_id).bind(event.id.as_str());
+    for t in topics {
+        query = query.bind(*t);
+    }
+    c.fetch_one(query).await?.get("n")
 }
 
 /// Sends an event again now (a seller's manual redelivery). Only an event not in flight:

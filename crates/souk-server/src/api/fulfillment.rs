@@ -328,3 +328,82 @@ pub async fn activate_license(
 ) -> Result<Json<LicenseOut>> {
     Ok(Json(crate::licenses::check(&state, &caller, &org_id, &input.license, true).await?.into()))
 }
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AppUserOut {
+    pub account_id: String,
+    pub email: String,
+    pub name: String,
+    /// `admin` or `user`.
+    pub role: String,
+    /// Delivery of the last change to the seller's system: `pending`, `done` or `dead`.
+    pub sync_status: Option<String>,
+    pub sync_event_id: Option<String>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<souk_store::app_users::AppUser> for AppUserOut {
+    fn from(u: souk_store::app_users::AppUser) -> Self {
+        Self {
+            account_id: u.account_id,
+            email: u.email,
+            name: u.name,
+            role: u.role,
+            sync_status: u.sync_status,
+            sync_event_id: u.sync_event_id,
+            updated_at: u.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AppUserList {
+    pub items: Vec<AppUserOut>,
+}
+
+/// The enterprise members authorized to use an application the enterprise bought.
+#[utoipa::path(get, path = "/orgs/{org_id}/subscriptions/{subscription_id}/users", tag = "fulfillment",
+    responses((status = 200, body = AppUserList), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn list_app_users(
+    State(state): State<AppState>,
+    OrgScope { caller, org_id, .. }: OrgScope,
+    Path((_org, subscription_id)): Path<(String, String)>,
+) -> Result<Json<AppUserList>> {
+    let items = crate::authorizations::list(&state, &caller, &org_id, &subscription_id)
+        .await?
+        .into_iter()
+        .map(AppUserOut::from)
+        .collect();
+    Ok(Json(AppUserList { items }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AppUserIn {
+    /// `admin` or `user`.
+    pub role: String,
+}
+
+/// Let a member use the application, or change their role; the seller's system is told.
+#[utoipa::path(put, path = "/orgs/{org_id}/subscriptions/{subscription_id}/users/{account_id}", tag = "fulfillment", request_body = AppUserIn,
+    responses((status = 200, body = AppUserOut), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn grant_app_user(
+    State(state): State<AppState>,
+    OrgScope { caller, org_id, .. }: OrgScope,
+    Path((_org, subscription_id, account_id)): Path<(String, String, String)>,
+    ApiJson(input): ApiJson<AppUserIn>,
+) -> Result<Json<AppUserOut>> {
+    Ok(Json(crate::authorizations::grant(&state, &caller, &org_id, &subscription_id, &account_id, &input.role).await?.into()))
+}
+
+/// Take a member's access away; the seller's system is told.
+#[utoipa::path(delete, path = "/orgs/{org_id}/subscriptions/{subscription_id}/users/{account_id}", tag = "fulfillment",
+    responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn revoke_app_user(
+    State(state): State<AppState>,
+    OrgScope { caller, org_id, .. }: OrgScope,
+    Path((_org, subscription_id, account_id)): Path<(String, String, String)>,
+) -> Result<axum::http::StatusCode> {
+    crate::authorizations::revoke(&state, &caller, &org_id, &subscription_id, &account_id).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}

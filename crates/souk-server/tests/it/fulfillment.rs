@@ -16,7 +16,8 @@ use crate::helpers::*;
 both_backends!(
     purchases_provision_through_the_reference_seller_in_order_despite_an_outage,
     a_seller_that_never_answers_fails_the_order_and_the_buyer_is_refunded,
-    sellers_set_up_and_test_their_endpoint_from_the_console_and_buyers_see_access
+    sellers_set_up_and_test_their_endpoint_from_the_console_and_buyers_see_access,
+    enterprise_admins_authorize_members_and_the_seller_is_told_in_order
 );
 
 async fn eventually<F, Fut>(what: &str, mut check: F)
@@ -257,4 +258,83 @@ async fn sellers_set_up_and_test_their_endpoint_from_the_console_and_buyers_see_
     assert!(html.contains("pw-inst-0002") && html.contains("https://inst-0002.seller.example/"), "{html}");
     let log = app.get(&seller_c, &format!("/orgs/{org}/deliveries")).await.text().await.unwrap();
     assert!(log.contains("instance.create") && log.contains(">200<"), "{log}");
+}
+
+async fn enterprise_admins_authorize_members_and_the_seller_is_told_in_order(b: Backend) {
+    let app = spawn_app(b).await;
+    let op = operator_with_agreement(&app).await;
+    let (_seller_c, _seller_org, product, reference) = integrated_product(&app, &op, "Teamware").await;
+    // A verified enterprise buys it; it has a second member.
+    let (corp, corp_org) = seller(&app, &op, "corp@example.com", "cn").await;
+    let (_member, me) = app.user("member@example.com", "cn").await;
+    let member_id = me["account"]["id"].as_str().unwrap().to_owned();
+    let res = app
+        .post(&corp, &format!("/api/v1/orgs/{corp_org}/members"), json!({"email": "member@example.com", "role": "member"}))
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    app.post(
+        &op,
+        &format!("/api/v1/admin/wallets/{corp_org}/top-ups"),
+        json!({"currency": "CNY", "amount_minor": 10_000, "reason": "t"}),
+    )
+    .await;
+    let page: Value = app.get(&client(), &format!("/api/v1/storefront/cn/products/{product}")).await.json().await.unwrap();
+    let plan = page["plans"][0]["id"].as_str().unwrap().to_owned();
+    let order: Value = app
+        .post(&corp, &format!("/api/v1/orgs/{corp_org}/orders"), json!({"product_id": product, "plan_id": plan}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let sub = order["subscription_id"].as_str().unwrap().to_owned();
+    let users = format!("/api/v1/orgs/{corp_org}/subscriptions/{sub}/users");
+
+    // Granted straight away, even before provisioning: the sync waits behind the create.
+    let res = app.put_json(&corp, &format!("{users}/{member_id}"), json!({"role": "user"})).await;
+    assert_eq!(res.status(), StatusCode::OK, "{}", res.text().await.unwrap());
+    eventually("the seller knows the member", || async {
+        reference.instances().first().is_some_and(|i| i.users.get(&member_id).map(String::as_str) == Some("user"))
+    })
+    .await;
+    let kinds: Vec<String> = reference.received().into_iter().map(|(_, k, _)| k).collect();
+    assert_eq!(kinds, vec!["instance.create", "authorization.sync"]);
+    app.put_json(&corp, &format!("{users}/{member_id}"), json!({"role": "admin"})).await;
+    eventually("promoted", || async { reference.instances()[0].users.get(&member_id).map(String::as_str) == Some("admin") })
+        .await;
+    eventually("delivery state shown", || async {
+        let list: Value = app.get(&corp, &users).await.json().await.unwrap();
+        list["items"][0]["sync_status"] == "done" && list["items"][0]["role"] == "admin"
+    })
+    .await;
+    let res = app.delete(&corp, &format!("{users}/{member_id}")).await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    eventually("revoked at the seller", || async { reference.instances()[0].users.is_empty() }).await;
+    let list: Value = app.get(&corp, &users).await.json().await.unwrap();
+    assert_eq!(list["items"].as_array().unwrap().len(), 0);
+
+    // Only members, only enterprises, only the buyer.
+    let (_, stranger) = app.user("stranger@example.com", "cn").await;
+    let res =
+        app.put_json(&corp, &format!("{users}/{}", stranger["account"]["id"].as_str().unwrap()), json!({"role": "user"})).await;
+    assert_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    let res = app.put_json(&corp, &format!("{users}/{member_id}"), json!({"role": "owner"})).await;
+    assert_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    let (buyer, borg) = verified_buyer(&app, &op, "person@example.com", "cn").await;
+    app.post(
+        &op,
+        &format!("/api/v1/admin/wallets/{borg}/top-ups"),
+        json!({"currency": "CNY", "amount_minor": 10_000, "reason": "t"}),
+    )
+    .await;
+    let mine: Value = app
+        .post(&buyer, &format!("/api/v1/orgs/{borg}/orders"), json!({"product_id": product, "plan_id": plan}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let res =
+        app.get(&buyer, &format!("/api/v1/orgs/{borg}/subscriptions/{}/users", mine["subscription_id"].as_str().unwrap())).await;
+    assert_problem(res, StatusCode::CONFLICT, "not_enterprise").await;
+    let res = app.get(&buyer, &format!("/api/v1/orgs/{borg}/subscriptions/{sub}/users")).await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND, "another organization's subscription");
 }

@@ -160,6 +160,7 @@ pub async fn spawn_node(testdb: Arc<TestDb>, clock: Arc<MockClock>) -> TestApp {
 
 /// A client that keeps cookies, like a browser.
 pub fn client() -> Client {
+    souk_server::tls_init();
     Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap()
 }
 
@@ -176,6 +177,10 @@ impl TestApp {
 
     pub async fn put_json(&self, c: &Client, path: &str, body: Value) -> Response {
         c.put(self.url(path)).json(&body).send().await.unwrap()
+    }
+
+    pub async fn delete(&self, c: &Client, path: &str) -> Response {
+        c.delete(self.url(path)).send().await.unwrap()
     }
 
     pub async fn get(&self, c: &Client, path: &str) -> Response {
