@@ -22,5 +22,6 @@
 pub mod answer;
 pub mod crypto;
 pub mod event;
+pub mod koogallery;
 pub mod reference;
 pub mod signature;
