@@ -38,7 +38,14 @@ pub enum SignError {
 }
 
 /// The seller's check of a call (the nonce's freshness is the caller's to remember).
-pub fn verify(access_key: &str, body: &[u8], signature: &str, timestamp_ms: &str, nonce: &str, now_ms: i64) -> Result<(), SignError> {
+pub fn verify(
+    access_key: &str,
+    body: &[u8],
+    signature: &str,
+    timestamp_ms: &str,
+    nonce: &str,
+    now_ms: i64,
+) -> Result<(), SignError> {
     if signature.is_empty() || timestamp_ms.is_empty() || nonce.is_empty() {
         return Err(SignError::Missing);
     }

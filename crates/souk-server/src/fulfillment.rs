@@ -357,6 +357,7 @@ impl Deliverer {
         )
         .await
         .map_err(|e| Failure::from(e.to_string()))?;
+        store::note_outcome(&mut db, now, &sub.product_id, error.is_none()).await.map_err(|e| Failure::from(e.to_string()))?;
         if let Some(message) = error {
             return Err(Failure { message, retry_after });
         }
@@ -440,4 +441,39 @@ pub async fn access_for_buyer(state: &AppState, product_id: &str, mut access: Va
         obj.insert("password".into(), plain.map_or(Value::Null, Value::String));
     }
     Ok(access)
+}
+
+/// An endpoint failing every delivery for this long is flagged to operators.
+pub const FAILING_HOURS: i64 = 6;
+
+/// Tells operators (once per failing spell, from any node) about endpoints that have failed
+/// every delivery for [`FAILING_HOURS`]. Returns how many were flagged now.
+pub async fn flag_failing_endpoints(state: &AppState) -> Result<usize> {
+    let now = state.clock.now();
+    let mut flagged = 0;
+    for i in store::failing(&mut state.db.clone(), now - Duration::hours(FAILING_HOURS)).await? {
+        if i.flagged_at.is_some() {
+            continue;
+        }
+        let mut tx = state.db.begin().await?;
+        if store::claim_flag(&mut tx, now, &i.product_id).await? {
+            outbox::enqueue(
+                &mut tx,
+                now,
+                "integration.failing",
+                &i.product_id,
+                &json!({ "product_id": i.product_id, "seller_org_id": i.seller_org_id, "endpoint": i.endpoint, "failing_since": i.failing_since }),
+            )
+            .await?;
+            flagged += 1;
+        }
+        tx.commit().await?;
+    }
+    Ok(flagged)
+}
+
+/// Endpoints failing for [`FAILING_HOURS`] or more, for operators.
+pub async fn failing_endpoints(state: &AppState, caller: &Caller) -> Result<Vec<Integration>> {
+    caller.staff(souk_core::identity::StaffRole::Operator)?;
+    Ok(store::failing(&mut state.db.clone(), state.clock.now() - Duration::hours(FAILING_HOURS)).await?)
 }

@@ -128,6 +128,9 @@ async fn watch_review_slas(state: AppState, mut shutdown: watch::Receiver<bool>)
         if let Err(e) = catalog::warn_sla_at_risk(&state).await {
             tracing::warn!(error = %e.message(), "checking review SLAs failed");
         }
+        if let Err(e) = fulfillment::flag_failing_endpoints(&state).await {
+            tracing::warn!(error = %e.message(), "flagging failing seller endpoints failed");
+        }
         // Subscriptions whose term or grace ended: expire and release (once, on any node).
         if let Err(e) = subscriptions::tick(&state).await {
             tracing::warn!(error = %e.message(), "subscription scheduler failed");

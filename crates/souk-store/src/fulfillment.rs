@@ -19,6 +19,10 @@ pub struct Integration {
     pub previous_sealed: Option<Vec<u8>>,
     pub rotated_at: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
+    /// Every delivery since then failed.
+    pub failing_since: Option<DateTime<Utc>>,
+    /// When operators were told of this failing spell.
+    pub flagged_at: Option<DateTime<Utc>>,
 }
 
 fn integration(r: &Row) -> Result<Integration, StoreError> {
@@ -31,7 +35,41 @@ fn integration(r: &Row) -> Result<Integration, StoreError> {
         previous_sealed: r.get("previous_sealed")?,
         rotated_at: r.get("rotated_at")?,
         updated_at: r.get("updated_at")?,
+        failing_since: r.get("failing_since")?,
+        flagged_at: r.get("flagged_at")?,
     })
+}
+
+/// A delivery to the product's endpoint succeeded or failed: a success ends a failing spell.
+pub async fn note_outcome(c: &mut impl Conn, now: DateTime<Utc>, product_id: &str, ok: bool) -> Result<(), StoreError> {
+    let sql = if ok {
+        q("UPDATE integrations SET failing_since = NULL, flagged_at = NULL WHERE product_id = $1 AND failing_since IS NOT NULL")
+            .bind(product_id)
+    } else {
+        q("UPDATE integrations SET failing_since = $1 WHERE product_id = $2 AND failing_since IS NULL").bind(now).bind(product_id)
+    };
+    c.execute(sql).await?;
+    Ok(())
+}
+
+/// Endpoints failing since before `cutoff`, whether or not operators were told.
+pub async fn failing(c: &mut impl Conn, cutoff: DateTime<Utc>) -> Result<Vec<Integration>, StoreError> {
+    c.fetch_all(q("SELECT * FROM integrations WHERE failing_since <= $1 ORDER BY failing_since LIMIT 500").bind(cutoff))
+        .await?
+        .iter()
+        .map(integration)
+        .collect()
+}
+
+/// Claims telling operators about a failing spell; true for the one caller that does.
+pub async fn claim_flag(c: &mut impl Conn, now: DateTime<Utc>, product_id: &str) -> Result<bool, StoreError> {
+    Ok(c.execute(
+        q("UPDATE integrations SET flagged_at = $1 WHERE product_id = $2 AND flagged_at IS NULL AND failing_since IS NOT NULL")
+            .bind(now)
+            .bind(product_id),
+    )
+    .await?
+        == 1)
 }
 
 pub async fn get(c: &mut impl Conn, product_id: &str) -> Result<Option<Integration>, StoreError> {

@@ -407,3 +407,40 @@ pub async fn revoke_app_user(
     crate::authorizations::revoke(&state, &caller, &org_id, &subscription_id, &account_id).await?;
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FailingEndpointOut {
+    pub product_id: String,
+    pub seller_org_id: String,
+    pub endpoint: String,
+    /// Every delivery since then failed.
+    pub failing_since: Option<DateTime<Utc>>,
+    /// When operators were told.
+    pub flagged_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FailingEndpointList {
+    pub items: Vec<FailingEndpointOut>,
+}
+
+/// Seller endpoints that have failed every delivery for 6 hours or more (operators).
+#[utoipa::path(get, path = "/admin/integrations/failing", tag = "admin",
+    responses((status = 200, body = FailingEndpointList), (status = 403, body = Problem)))]
+pub async fn failing_endpoints(
+    State(state): State<AppState>,
+    crate::auth::Operator(caller): crate::auth::Operator,
+) -> Result<Json<FailingEndpointList>> {
+    let items = crate::fulfillment::failing_endpoints(&state, &caller)
+        .await?
+        .into_iter()
+        .map(|i| FailingEndpointOut {
+            product_id: i.product_id,
+            seller_org_id: i.seller_org_id,
+            endpoint: i.endpoint,
+            failing_since: i.failing_since,
+            flagged_at: i.flagged_at,
+        })
+        .collect();
+    Ok(Json(FailingEndpointList { items }))
+}

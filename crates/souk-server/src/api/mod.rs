@@ -130,6 +130,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(fulfillment::get_pool, fulfillment::upload_pool))
         .routes(routes!(fulfillment::check_license))
         .routes(routes!(fulfillment::list_app_users))
+        .routes(routes!(fulfillment::failing_endpoints))
         .routes(routes!(fulfillment::grant_app_user, fulfillment::revoke_app_user))
         .routes(routes!(fulfillment::activate_license))
         .routes(routes!(commerce::bill_csv))

@@ -287,3 +287,22 @@ pub async fn upload_pool(
         Err(e) => ctx.fail(e),
     }
 }
+
+#[derive(Template)]
+#[template(path = "admin_failing.html")]
+struct FailingPage<'a> {
+    ctx: &'a PageCtx,
+    rows: Vec<souk_store::fulfillment::Integration>,
+}
+
+/// Operators: seller endpoints that have failed every delivery for hours.
+pub async fn failing(State(state): State<AppState>, ctx: PageCtx) -> Response {
+    let caller = match ctx.require_account() {
+        Ok((c, _)) => c.clone(),
+        Err(r) => return r,
+    };
+    match crate::fulfillment::failing_endpoints(&state, &caller).await {
+        Ok(rows) => render(&FailingPage { ctx: &ctx, rows }),
+        Err(e) => ctx.fail(e),
+    }
+}

@@ -53,6 +53,7 @@ pub fn router() -> Router<AppState> {
         .route("/orgs/{org_id}/sales", get(billing::sales))
         .route("/orgs/{org_id}/products/{product_id}/integration", get(integration::page).post(integration::action))
         .route("/orgs/{org_id}/deliveries", get(integration::deliveries))
+        .route("/admin/integrations", get(integration::failing))
         .route("/orgs/{org_id}/products/{product_id}/license-pool", get(integration::license_pool).post(integration::upload_pool))
         .route("/orgs/{org_id}/deliveries/{event_id}/redeliver", post(integration::redeliver))
         .route("/orgs/{org_id}/test-coupons", get(billing::test_coupons).post(billing::issue_test_coupon))

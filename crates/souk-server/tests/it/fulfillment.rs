@@ -186,6 +186,17 @@ async fn a_seller_that_never_answers_fails_the_order_and_the_buyer_is_refunded(b
     assert_eq!(app.count("SELECT COUNT(*) AS n FROM outbox_events WHERE topic = 'order.fulfillment_failed'").await, 1);
     assert_eq!(app.count("SELECT COUNT(*) AS n FROM outbox_events WHERE topic = 'instance.create' AND status = 'dead'").await, 1);
 
+    // Failing for more than 6 hours: operators are told, once per failing spell.
+    assert_eq!(souk_server::fulfillment::flag_failing_endpoints(&app.state).await.unwrap(), 1);
+    assert_eq!(souk_server::fulfillment::flag_failing_endpoints(&app.state).await.unwrap(), 0);
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM outbox_events WHERE topic = 'integration.failing'").await, 1);
+    app.post(&op, "/api/v1/auth/signin", json!({"email": "op@souk.test", "password": PASSWORD})).await;
+    let failing: Value = app.get(&op, "/api/v1/admin/integrations/failing").await.json().await.unwrap();
+    assert_eq!(failing["items"][0]["product_id"], product.as_str(), "{failing}");
+    assert_eq!(app.get(&buyer, "/api/v1/admin/integrations/failing").await.status(), StatusCode::FORBIDDEN);
+    let page = app.get(&op, "/admin/integrations").await.text().await.unwrap();
+    assert!(page.contains(product.as_str()), "{page}");
+
     // Private addresses are refused unless the operator allows them.
     let url = url::Url::parse("http://10.1.2.3/hook").unwrap();
     let refused = souk_server::fulfillment::check_destination(&url, &[]).await.unwrap_err();

@@ -1,0 +1,4 @@
+-- Since when a seller's endpoint has failed every delivery (cleared by a success), and when
+-- operators were told about it (once per failing spell).
+ALTER TABLE integrations ADD COLUMN failing_since TEXT;
+ALTER TABLE integrations ADD COLUMN flagged_at TEXT;
