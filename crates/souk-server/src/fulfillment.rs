@@ -62,28 +62,48 @@ pub async fn configure(
     product_id: &str,
     endpoint: &str,
     protocol: &str,
+    access_key: Option<&str>,
 ) -> Result<Settings> {
     let pid = own_product(state, caller, seller, product_id).await?;
     let url = url::Url::parse(endpoint.trim()).map_err(|_| Error::field("endpoint", "an http(s) URL"))?;
     if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none() || endpoint.len() > 500 {
         return Err(Error::field("endpoint", "an http(s) URL of at most 500 characters"));
     }
-    if protocol != "native" {
-        return Err(Error::field("protocol", "native (the KooGallery-compatible protocol is not available yet)"));
+    if !matches!(protocol, "native" | "koogallery") {
+        return Err(Error::field("protocol", "native or koogallery"));
     }
+    // A seller moving from KooGallery keeps its access key, so its system works unchanged.
+    let given_key = match access_key.map(str::trim).filter(|k| !k.is_empty()) {
+        Some(_) if protocol != "koogallery" => {
+            return Err(Error::field("access_key", "only the koogallery protocol takes an access key"));
+        }
+        Some(k) if (16..=128).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()) => Some(k.to_owned()),
+        Some(_) => return Err(Error::field("access_key", "16 to 128 printable characters")),
+        None => None,
+    };
     let now = state.clock.now();
     // Loaded before the transaction: on first use it writes the key on a connection of its own.
     let sealer = crate::compute::sealer(state).await?;
     let mut tx = state.db.begin().await?;
     let mut integration = store::upsert(&mut tx, now, pid.as_str(), seller, url.as_str(), protocol).await?;
     let mut new_secret = None;
-    if integration.secret_sealed.is_none() {
-        let secret = Secret::generate();
-        let sealed = sealer.seal(secret.bytes())?;
+    if integration.secret_sealed.is_none() || given_key.is_some() {
+        let (bytes, shown) = match (protocol, given_key) {
+            (_, Some(k)) => (k.clone().into_bytes(), k),
+            ("koogallery", None) => {
+                let k = crate::auth::random_token(24);
+                (k.clone().into_bytes(), k)
+            }
+            _ => {
+                let secret = Secret::generate();
+                (secret.bytes().to_vec(), secret.expose())
+            }
+        };
+        let sealed = sealer.seal(&bytes)?;
         store::rotate_secret(&mut tx, now, pid.as_str(), &sealed).await?;
         store::drop_previous_secret(&mut tx, now, pid.as_str()).await?;
         integration = store::get(&mut tx, pid.as_str()).await?.ok_or_else(Error::not_found)?;
-        new_secret = Some(secret.expose());
+        new_secret = Some(shown);
     }
     audit(&mut tx, now, caller, seller, "integration.configured", pid.as_str(), format!("deliveries to {url} ({protocol})"))
         .await?;
@@ -282,42 +302,34 @@ impl Deliverer {
         Self { state, client }
     }
 
-    async fn deliver(&self, event: &Event) -> std::result::Result<(), Failure> {
+    /// POSTs `body` to `url` (refusing private addresses), records the attempt in the
+    /// delivery log and the endpoint's health, and returns the status and answer, or the
+    /// failure to retry with.
+    pub(crate) async fn post_logged(
+        &self,
+        event: &Event,
+        sub: &orders::Subscription,
+        url: url::Url,
+        body: &str,
+        headers: &[(&str, String)],
+    ) -> std::result::Result<(u16, String), Failure> {
         let state = &self.state;
-        let internal = |e: Error| Failure::from(e.message());
-        let mut db = state.db.clone();
-        let sub = orders::get_subscription(&mut db, &event.aggregate_id).await.map_err(|e| Failure::from(e.to_string()))?;
-        // A product without an integration is provisioned by hand through the API.
-        let Some(integration) = store::get(&mut db, &sub.product_id).await.map_err(|e| Failure::from(e.to_string()))? else {
-            return Ok(());
-        };
-        let body = body_of(state, event, &sub).await.map_err(internal)?.to_string();
-        let secrets = secrets(state, &integration).await.map_err(internal)?;
-        let refs: Vec<&Secret> = secrets.iter().collect();
-        // The signature's timestamp is the wall clock: receivers check it against theirs.
-        let ts = chrono::Utc::now().timestamp();
-        let signature = sign(&refs, event.id.as_str(), ts, body.as_bytes());
         let started = Instant::now();
-        let url = url::Url::parse(&integration.endpoint).map_err(|e| Failure::from(e.to_string()))?;
         let sent = match check_destination(&url, &state.config.outbound_allow).await {
             Err(refused) => Err(refused),
-            Ok(()) => self
-                .client
-                .post(url.clone())
-                .header("content-type", "application/json")
-                .header("webhook-id", event.id.as_str())
-                .header("webhook-timestamp", ts.to_string())
-                .header("webhook-signature", signature)
-                .body(body.clone())
-                .send()
-                .await
-                .map_err(|e| {
+            Ok(()) => {
+                let mut req = self.client.post(url.clone()).header("content-type", "application/json").body(body.to_owned());
+                for (k, v) in headers {
+                    req = req.header(*k, v.as_str());
+                }
+                req.send().await.map_err(|e| {
                     if e.is_timeout() {
                         format!("no answer within {REQUEST_TIMEOUT_SECS} s")
                     } else {
                         format!("request failed: {e}")
                     }
-                }),
+                })
+            }
         };
         let (status, text, retry_after, error) = match sent {
             Err(e) => (None, String::new(), None, Some(e)),
@@ -337,6 +349,8 @@ impl Deliverer {
         let latency = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
         let excerpt: String = text.chars().take(EXCERPT_CHARS).collect();
         let now = state.clock.now();
+        let mut db = state.db.clone();
+        let db_err = |e: souk_store::StoreError| Failure::from(e.to_string());
         store::record(
             &mut db,
             now,
@@ -348,7 +362,7 @@ impl Deliverer {
                 product_id: &sub.product_id,
                 attempt: event.attempts,
                 url: url.as_str(),
-                request_body: &body,
+                request_body: body,
                 status,
                 response_excerpt: Some(excerpt.as_str()).filter(|e| !e.is_empty()),
                 latency_ms: latency,
@@ -356,13 +370,41 @@ impl Deliverer {
             },
         )
         .await
-        .map_err(|e| Failure::from(e.to_string()))?;
-        store::note_outcome(&mut db, now, &sub.product_id, error.is_none()).await.map_err(|e| Failure::from(e.to_string()))?;
-        if let Some(message) = error {
-            return Err(Failure { message, retry_after });
+        .map_err(db_err)?;
+        store::note_outcome(&mut db, now, &sub.product_id, error.is_none()).await.map_err(db_err)?;
+        match error {
+            Some(message) => Err(Failure { message, retry_after }),
+            None => Ok((status.unwrap_or(200), text)),
         }
+    }
+
+    async fn deliver(&self, event: &Event) -> std::result::Result<(), Failure> {
+        let state = &self.state;
+        let internal = |e: Error| Failure::from(e.message());
+        let mut db = state.db.clone();
+        let sub = orders::get_subscription(&mut db, &event.aggregate_id).await.map_err(|e| Failure::from(e.to_string()))?;
+        // A product without an integration is provisioned by hand through the API.
+        let Some(integration) = store::get(&mut db, &sub.product_id).await.map_err(|e| Failure::from(e.to_string()))? else {
+            return Ok(());
+        };
+        let secrets = secrets(state, &integration).await.map_err(internal)?;
+        let url = url::Url::parse(&integration.endpoint).map_err(|e| Failure::from(e.to_string()))?;
+        if integration.protocol == "koogallery" {
+            let key = secrets.first().map(|s| String::from_utf8_lossy(s.bytes()).into_owned()).unwrap_or_default();
+            return crate::koogallery::deliver(self, event, &sub, url, &key).await;
+        }
+        let body = body_of(state, event, &sub).await.map_err(internal)?.to_string();
+        let refs: Vec<&Secret> = secrets.iter().collect();
+        // The signature's timestamp is the wall clock: receivers check it against theirs.
+        let ts = chrono::Utc::now().timestamp();
+        let headers = [
+            ("webhook-id", event.id.to_string()),
+            ("webhook-timestamp", ts.to_string()),
+            ("webhook-signature", sign(&refs, event.id.as_str(), ts, body.as_bytes())),
+        ];
+        let (status, text) = self.post_logged(event, &sub, url, &body, &headers).await?;
         if event.topic == "instance.create" {
-            if status == Some(202) {
+            if status == 202 {
                 crate::subscriptions::fulfilling(state, &sub.id).await.map_err(internal)?;
             } else {
                 let answer: Answer = serde_json::from_str(&text).unwrap_or_default();
@@ -370,6 +412,10 @@ impl Deliverer {
             }
         }
         Ok(())
+    }
+
+    pub(crate) fn state(&self) -> &AppState {
+        &self.state
     }
 }
 
@@ -433,8 +479,12 @@ pub async fn redeliver(state: &AppState, caller: &Caller, seller: &OrgId, event_
 /// The access details as the buyer sees them: the seller's encrypted initial password is
 /// decrypted (with the product's current secret, else the previous) for display only.
 pub async fn access_for_buyer(state: &AppState, product_id: &str, mut access: Value) -> Result<Value> {
-    let Some(enc) = access.get("password_encrypted").and_then(Value::as_str).map(str::to_owned) else { return Ok(access) };
     let Some(i) = store::get(&mut state.db.clone(), product_id).await? else { return Ok(access) };
+    if access.get("password_kg").is_some() {
+        let key = secrets(state, &i).await?.first().map(|s| String::from_utf8_lossy(s.bytes()).into_owned()).unwrap_or_default();
+        return Ok(crate::koogallery::decrypt_access(&key, access));
+    }
+    let Some(enc) = access.get("password_encrypted").and_then(Value::as_str).map(str::to_owned) else { return Ok(access) };
     let plain = secrets(state, &i).await?.iter().find_map(|s| souk_isv::crypto::decrypt_password(s, &enc).ok());
     if let Some(obj) = access.as_object_mut() {
         obj.remove("password_encrypted");

@@ -19,6 +19,7 @@ mod http;
 pub mod i18n;
 pub mod idempotency;
 pub mod identity;
+pub mod koogallery;
 pub mod licenses;
 pub mod markdown;
 mod pages;

@@ -17,9 +17,11 @@ use crate::extract::{ApiJson, ApiQuery};
 pub struct IntegrationIn {
     /// Where deliveries are POSTed: an http(s) URL of your system.
     pub endpoint: String,
-    /// `native` (docs/PROTOCOL.md).
+    /// `native` (docs/PROTOCOL.md) or `koogallery` (KooGallery SaaS V2.0 calls).
     #[serde(default = "native")]
     pub protocol: String,
+    /// `koogallery` only: keep your existing KooGallery access key (one is made otherwise).
+    pub access_key: Option<String>,
 }
 
 fn native() -> String {
@@ -34,7 +36,8 @@ pub struct IntegrationOut {
     /// A rotation is under way: deliveries carry the new and the previous signature.
     pub rotating: bool,
     pub rotated_at: Option<DateTime<Utc>>,
-    /// The signing secret (`whsec_…`), only in the answer that created it: keep it now.
+    /// The signing secret (`whsec_…`, or the KooGallery access key), only in the answer that
+    /// created it: keep it now.
     pub secret: Option<String>,
 }
 
@@ -60,7 +63,16 @@ pub async fn configure(
     Path((_org, product_id)): Path<(String, String)>,
     ApiJson(input): ApiJson<IntegrationIn>,
 ) -> Result<Json<IntegrationOut>> {
-    let s = crate::fulfillment::configure(&state, &caller, &org_id, &product_id, &input.endpoint, &input.protocol).await?;
+    let s = crate::fulfillment::configure(
+        &state,
+        &caller,
+        &org_id,
+        &product_id,
+        &input.endpoint,
+        &input.protocol,
+        input.access_key.as_deref(),
+    )
+    .await?;
     Ok(Json(IntegrationOut::new(&s.integration, s.new_secret)))
 }
 

@@ -95,8 +95,8 @@ pub async fn action(
     let outcome: Result<(), Error> = async {
         match field(&f, "action") {
             "save" => {
-                let s =
-                    crate::fulfillment::configure(&state, &caller, &org, &product_id, field(&f, "endpoint"), "native").await?;
+                let s = crate::fulfillment::configure(&state, &caller, &org, &product_id, field(&f, "endpoint"), "native", None)
+                    .await?;
                 secret = s.new_secret;
                 message = Some(ctx.t.get("integration.saved").to_owned());
             }

@@ -8,6 +8,7 @@ mod commerce;
 mod compute;
 mod fulfillment;
 mod identity;
+mod koogallery;
 mod licenses;
 mod outbox;
 mod pages;
