@@ -122,7 +122,7 @@ async fn a_koogallery_integration_works_unchanged(b: Backend) {
     let wait = |n: usize| {
         let calls = &calls;
         async move {
-            for _ in 0..100 {
+            for _ in 0..300 {
                 if calls().len() >= n {
                     return;
                 }
@@ -143,7 +143,7 @@ async fn a_koogallery_integration_works_unchanged(b: Backend) {
     let subs = || async {
         app.get(&buyer, &format!("/api/v1/orgs/{borg}/subscriptions")).await.json::<Value>().await.unwrap()["items"][0].clone()
     };
-    for _ in 0..50 {
+    for _ in 0..300 {
         if subs().await["state"] == "active" {
             break;
         }
