@@ -38,6 +38,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/docs", get(docs))
         .route("/assets/{*path}", get(asset))
         .route("/healthz", get(healthz))
+        .route("/api/mkp-openapi-public/global/v1/order/query", get(crate::koogallery::order_query))
         .route("/metrics", get(metrics_endpoint))
         .merge(pages::router())
         .fallback(fallback)

@@ -180,3 +180,97 @@ pub fn decrypt_access(access_key: &str, mut access: Value) -> Value {
     }
     access
 }
+
+fn mock_order(order_id: &str) -> Option<Value> {
+    let (order_type, charging, period) = match order_id {
+        "MOCKPERIODYEARNEW" => ("NEW", "PERIOD", Some("year")),
+        "MOCKONETIMENEW" => ("NEW", "ONE_TIME", None),
+        "MOCKONDEMAND" => ("NEW", "ON_DEMAND", None),
+        "MOCKONDEMANDPKG" => ("NEW", "ON_DEMAND_PKG", None),
+        "MOCKPERIODDAYTRIAL" => ("TRIAL", "PERIOD", Some("day")),
+        "MOCKMONTYTRIALTOFORMAL" => ("TRIAL_TO_FORMAL", "PERIOD", Some("month")),
+        "MOCKMONTYUNSUBSCRIBE" => ("UNSUBSCRIBE", "PERIOD", Some("month")),
+        "MOCKMONTYRENEW" => ("RENEW", "PERIOD", Some("month")),
+        "MOCKMONTYCHANGE" => ("CHANGE", "PERIOD", Some("month")),
+        _ => return None,
+    };
+    Some(json!({
+        "orderId": order_id, "orderType": order_type, "createTime": "20260301000000",
+        "orderLine": [{
+            "orderLineId": format!("{order_id}-000001"), "chargingMode": charging, "expireTime": "20270301000000",
+            "periodType": period, "periodNumber": 1, "currency": "CNY", "orderAmount": "99.00",
+            "productInfo": [{"productId": "MOCKPRODUCT", "skuCode": "MOCKSKU", "linearValue": 1, "productName": "Mock product"}],
+        }],
+        "buyerInfo": {"customerId": "MOCKCUSTOMER", "customerName": "Mock customer", "userId": "MOCKUSER", "userName": "mock"},
+        "extendParams": [],
+    }))
+}
+
+fn mkt(code: &str, msg: &str, status: axum::http::StatusCode) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (status, axum::Json(json!({ "resultCode": code, "resultMsg": msg }))).into_response()
+}
+
+/// `GET /api/mkp-openapi-public/global/v1/order/query`: the order query KooGallery sellers call
+/// to fetch an order's details (with the `MOCK…` debug orders), authenticated with an API key
+/// of the seller's organization.
+pub async fn order_query(
+    axum::extract::State(state): axum::extract::State<crate::AppState>,
+    crate::auth::MaybeCaller(caller): crate::auth::MaybeCaller,
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> axum::response::Response {
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+    let Some(crate::auth::Caller(crate::auth::Principal::ApiKey { key })) = caller else {
+        return mkt("MKT.0154", "illegal token: use an API key of your organization", StatusCode::UNAUTHORIZED);
+    };
+    let Some(order_id) = q.get("orderId").map(|s| s.trim()).filter(|s| !s.is_empty()) else {
+        return mkt("MKT.0100", "input check failed: orderId is required", StatusCode::BAD_REQUEST);
+    };
+    if let Some(o) = mock_order(order_id) {
+        return axum::Json(json!({ "resultCode": "MKT.0000", "resultMsg": "success", "orderInfo": o })).into_response();
+    }
+    let mut db = state.db.clone();
+    let order = match souk_store::orders::get_for_seller(&mut db, &key.org_id, order_id).await {
+        Ok(Some(found)) => found,
+        Ok(None) => return mkt("MKT.0101", "invalid parameter: no such order", StatusCode::BAD_REQUEST),
+        Err(_) => return mkt("MKT.0999", "internal error", StatusCode::INTERNAL_SERVER_ERROR),
+    };
+    let Some(o) = order else { return mkt("MKT.0150", "not this seller's order", StatusCode::FORBIDDEN) };
+    let sub = souk_store::orders::get_subscription(&mut db, &o.subscription_id).await.ok();
+    let buyer_name = match o.buyer_org_id.parse::<souk_core::id::OrgId>() {
+        Ok(id) => souk_store::orgs::get(&mut db, &id).await.map(|b| b.name).unwrap_or_default(),
+        Err(_) => String::new(),
+    };
+    let (charging, period) = match o.plan_snapshot.get("billing").and_then(|b| b.get("type")).and_then(Value::as_str) {
+        Some("periodic") => ("PERIOD", o.plan_snapshot["billing"].get("period").cloned()),
+        Some("one_time") => ("ONE_TIME", None),
+        _ => ("ON_DEMAND", None),
+    };
+    let amount = souk_core::money::Currency::parse(&o.currency)
+        .map(|c| souk_core::money::Money::new(o.total_minor, c).major_string())
+        .unwrap_or_default();
+    let order_type = match (o.kind.as_str(), sub.as_ref().map(|s| s.state.as_str())) {
+        ("renewal", _) => "RENEW",
+        ("upgrade", _) => "CHANGE",
+        _ => "NEW",
+    };
+    axum::Json(json!({
+        "resultCode": "MKT.0000", "resultMsg": "success",
+        "orderInfo": {
+            "orderId": o.id, "orderType": order_type, "createTime": expire_time(o.created_at),
+            "orderLine": [{
+                "orderLineId": format!("{}-000001", o.id), "chargingMode": charging,
+                "expireTime": sub.as_ref().and_then(|s| s.term_end).map(expire_time),
+                "periodType": period, "periodNumber": o.periods, "currency": o.currency, "orderAmount": amount,
+                "productInfo": [{
+                    "productId": o.product_id, "skuCode": o.plan_snapshot.get("code"), "linearValue": o.quantity,
+                    "productName": o.plan_snapshot.get("name"),
+                }],
+            }],
+            "buyerInfo": { "customerId": o.buyer_org_id, "customerName": buyer_name },
+            "extendParams": [],
+        }
+    }))
+    .into_response()
+}

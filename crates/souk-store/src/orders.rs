@@ -510,3 +510,10 @@ pub async fn tried_products(c: &mut impl Conn, buyer: &OrgId) -> Result<Vec<Stri
         .map(|r| r.get("product_id"))
         .collect()
 }
+
+/// An order as its seller sees it: `None` if no such order, `Some(None)` if another seller's.
+pub async fn get_for_seller(c: &mut impl Conn, seller: &OrgId, id: &str) -> Result<Option<Option<Order>>, StoreError> {
+    let Some(r) = c.fetch_optional(q("SELECT * FROM orders WHERE id = $1").bind(id)).await? else { return Ok(None) };
+    let o = order(&r)?;
+    Ok(Some((o.seller_org_id == seller.as_str()).then_some(o)))
+}

@@ -133,8 +133,16 @@ async fn a_koogallery_integration_works_unchanged(b: Backend) {
     };
     // newInstance answers 000004; Souk polls queryInstance until the instance is ready.
     wait(1).await;
-    let orders: Value = app.get(&buyer, &format!("/api/v1/orgs/{borg}/orders")).await.json().await.unwrap();
-    assert_eq!(orders["items"][0]["state"], "fulfilling");
+    let mut state_now = Value::Null;
+    for _ in 0..300 {
+        let orders: Value = app.get(&buyer, &format!("/api/v1/orgs/{borg}/orders")).await.json().await.unwrap();
+        state_now = orders["items"][0]["state"].clone();
+        if state_now == "fulfilling" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(state_now, "fulfilling", "000004: accepted, still provisioning");
     // Polls follow the delivery schedule (5 s, then 5 min), and never sooner than a minute.
     for n in [2, 3] {
         app.clock.advance(Duration::seconds(400));
@@ -163,10 +171,53 @@ async fn a_koogallery_integration_works_unchanged(b: Backend) {
     app.post(&buyer, &format!("/api/v1/orgs/{borg}/subscriptions/{sub}/unsubscribe"), json!({})).await;
     wait(5).await;
     assert_eq!(calls(), vec!["newInstance", "queryInstance", "queryInstance", "refreshInstance", "releaseInstance"]);
-    let st = state.lock().unwrap();
-    let refresh = &st.calls[3].1;
-    assert_eq!(refresh["scene"], "RENEWAL");
-    assert_eq!(refresh["instanceId"], s["instance_id"]);
-    assert_eq!(refresh["expireTime"].as_str().unwrap().len(), 14, "yyyyMMddHHmmss");
-    assert!(st.refused.is_empty(), "every call signed as the document says: {:?}", st.refused);
+    {
+        let st = state.lock().unwrap();
+        let refresh = &st.calls[3].1;
+        assert_eq!(refresh["scene"], "RENEWAL");
+        assert_eq!(refresh["instanceId"], s["instance_id"]);
+        assert_eq!(refresh["expireTime"].as_str().unwrap().len(), 14, "yyyyMMddHHmmss");
+        assert!(st.refused.is_empty(), "every call signed as the document says: {:?}", st.refused);
+    }
+    let order_id = first["orderId"].as_str().unwrap().to_owned();
+
+    // The seller's system fetches the order through the open API, with its API key.
+    let key: Value = app
+        .post(&c, &format!("/api/v1/orgs/{org}/api-keys"), json!({"name": "kg", "role": "member"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let token = key["token"].as_str().unwrap().to_owned();
+    let query = |id: String, token: Option<String>| {
+        let url = app.url(&format!("/api/mkp-openapi-public/global/v1/order/query?orderId={id}&orderLineId={id}-000001"));
+        async move {
+            let mut req = reqwest::Client::new().get(url);
+            if let Some(t) = token {
+                req = req.bearer_auth(t);
+            }
+            req.send().await.unwrap().json::<Value>().await.unwrap()
+        }
+    };
+    let got = query(order_id.clone(), Some(token.clone())).await;
+    assert_eq!(got["resultCode"], "MKT.0000", "{got}");
+    let line = &got["orderInfo"]["orderLine"][0];
+    assert_eq!(got["orderInfo"]["orderType"], "NEW");
+    assert_eq!(
+        (line["chargingMode"].as_str(), line["periodType"].as_str(), line["orderAmount"].as_str()),
+        (Some("PERIOD"), Some("month"), Some("70.00"))
+    );
+    assert_eq!(line["productInfo"][0]["productId"], product.as_str());
+    assert_eq!(got["orderInfo"]["buyerInfo"]["customerId"], borg.as_str());
+    let mock = query("MOCKPERIODYEARNEW".into(), Some(token.clone())).await;
+    assert_eq!(mock["orderInfo"]["orderLine"][0]["orderLineId"], "MOCKPERIODYEARNEW-000001");
+    assert_eq!(query(order_id.clone(), None).await["resultCode"], "MKT.0154");
+    let (other, other_org) = seller(&app, &op, "other-kg@example.com", "cn").await;
+    let other_key: Value = app
+        .post(&other, &format!("/api/v1/orgs/{other_org}/api-keys"), json!({"name": "kg", "role": "member"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(query(order_id, Some(other_key["token"].as_str().unwrap().to_owned())).await["resultCode"], "MKT.0150");
 }
