@@ -274,3 +274,64 @@ pub async fn order_query(
     }))
     .into_response()
 }
+
+/// `POST /api/mkp-openapi-public/global/v1/license/activate` and `…/license/heartbeat`: the
+/// license-code 2.0 calls a KooGallery seller's software makes (`{"license": "…"}`), answered
+/// with KooGallery's codes (`92020000` success, `92020005` no such code) and statuses.
+async fn license_call(
+    state: crate::AppState,
+    caller: Option<crate::auth::Caller>,
+    body: axum::body::Bytes,
+    activate: bool,
+) -> axum::response::Response {
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+    let org = caller.as_ref().and_then(|c| match &c.0 {
+        crate::auth::Principal::ApiKey { key } => Some(key.org_id.clone()),
+        crate::auth::Principal::Account { .. } => None,
+    });
+    let (Some(caller), Some(org)) = (caller, org) else {
+        return mkt("MKT.0154", "illegal token: use an API key of your organization", StatusCode::UNAUTHORIZED);
+    };
+    let license =
+        serde_json::from_slice::<Value>(&body).ok().and_then(|v| v.get("license").and_then(Value::as_str).map(str::to_owned));
+    let Some(license) = license else {
+        return mkt("MKT.0100", "input check failed: license is required", StatusCode::BAD_REQUEST);
+    };
+    match crate::licenses::check(&state, &caller, &org, &license, activate).await {
+        Ok(v) => axum::Json(json!({
+            "resultCode": "92020000", "resultMsg": "success", "license": v.license,
+            "status": v.status.as_str().to_uppercase(), "expireTime": v.expires_at.map(expire_time),
+        }))
+        .into_response(),
+        Err(e) if e.status() == StatusCode::NOT_FOUND => mkt("92020005", "no such license code", StatusCode::OK),
+        Err(e) if e.status() == StatusCode::CONFLICT => {
+            // Not alive: activation refused, the status says why.
+            match crate::licenses::check(&state, &caller, &org, &license, false).await {
+                Ok(v) => axum::Json(json!({
+                    "resultCode": "92020001", "resultMsg": e.message(), "license": v.license,
+                    "status": v.status.as_str().to_uppercase(), "expireTime": v.expires_at.map(expire_time),
+                }))
+                .into_response(),
+                Err(_) => mkt("MKT.0999", "internal error", StatusCode::INTERNAL_SERVER_ERROR),
+            }
+        }
+        Err(_) => mkt("MKT.0999", "internal error", StatusCode::INTERNAL_SERVER_ERROR),
+    }
+}
+
+pub async fn license_activate(
+    axum::extract::State(state): axum::extract::State<crate::AppState>,
+    crate::auth::MaybeCaller(caller): crate::auth::MaybeCaller,
+    body: axum::body::Bytes,
+) -> axum::response::Response {
+    license_call(state, caller, body, true).await
+}
+
+pub async fn license_heartbeat(
+    axum::extract::State(state): axum::extract::State<crate::AppState>,
+    crate::auth::MaybeCaller(caller): crate::auth::MaybeCaller,
+    body: axum::body::Bytes,
+) -> axum::response::Response {
+    license_call(state, caller, body, false).await
+}

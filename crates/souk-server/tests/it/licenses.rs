@@ -151,6 +151,24 @@ async fn souk_generates_codes_sellers_check_and_activate_them(b: Backend) {
     let res = app.post(&software, &format!("{licenses}/check"), json!({"license": "NOPE-NOPE"})).await;
     assert_problem(res, StatusCode::NOT_FOUND, "no_such_license").await;
 
+    // The same codes through KooGallery's license 2.0 calls.
+    let kg = |path: &str| app.url(&format!("/api/mkp-openapi-public/global/v1/license/{path}"));
+    let beat: Value =
+        software.post(kg("heartbeat")).json(&json!({"license": codes[2]})).send().await.unwrap().json().await.unwrap();
+    assert_eq!((beat["resultCode"].as_str(), beat["status"].as_str()), (Some("92020000"), Some("ALIVE")), "{beat}");
+    let none: Value = software.post(kg("activate")).json(&json!({"license": "NOPE"})).send().await.unwrap().json().await.unwrap();
+    assert_eq!(none["resultCode"], "92020005");
+    let anon: Value = reqwest::Client::new()
+        .post(kg("heartbeat"))
+        .json(&json!({"license": codes[2]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(anon["resultCode"], "MKT.0154");
+
     // Another seller cannot look the code up.
     let (rival, rival_org) = seller(&app, &op, "rival@example.com", "cn").await;
     let res = app.post(&rival, &format!("/api/v1/orgs/{rival_org}/licenses/check"), json!({"license": codes[0]})).await;
@@ -163,4 +181,7 @@ async fn souk_generates_codes_sellers_check_and_activate_them(b: Backend) {
     assert_eq!(checked["status"], "released");
     let res = app.post(&software, &format!("{licenses}/activate"), json!({"license": codes[1]})).await;
     assert_problem(res, StatusCode::CONFLICT, "license_not_alive").await;
+    let refused: Value =
+        software.post(kg("activate")).json(&json!({"license": codes[1]})).send().await.unwrap().json().await.unwrap();
+    assert_eq!((refused["resultCode"].as_str(), refused["status"].as_str()), (Some("92020001"), Some("RELEASED")));
 }
