@@ -56,19 +56,111 @@ struct Inner {
     answers: HashMap<String, (u16, serde_json::Value)>,
     received: Vec<(String, String, u64)>,
     behaviour: Behaviour,
+    /// KooGallery mode: nonces seen, and order line → subscription key of the instance.
+    nonces: std::collections::HashSet<String>,
 }
 
 /// The reference seller's state; clone it to share.
 #[derive(Clone)]
 pub struct Seller {
     secrets: Arc<Vec<Secret>>,
+    /// KooGallery-compatible mode: the access key (calls signed in the URL, KooGallery activities).
+    access_key: Option<Arc<String>>,
     inner: Arc<Mutex<Inner>>,
 }
 
 impl Seller {
     /// A seller accepting signatures made with any of `secrets` (two during a rotation).
     pub fn new(secrets: Vec<Secret>) -> Self {
-        Self { secrets: Arc::new(secrets), inner: Arc::default() }
+        Self { secrets: Arc::new(secrets), access_key: None, inner: Arc::default() }
+    }
+
+    /// A seller speaking KooGallery's SaaS V2.0 calls, signed with `access_key`.
+    pub fn koogallery(access_key: &str) -> Self {
+        Self { secrets: Arc::new(Vec::new()), access_key: Some(Arc::new(access_key.to_owned())), inner: Arc::default() }
+    }
+
+    /// Handles one KooGallery call: the answer's JSON (always HTTP 200, as KooGallery does).
+    pub fn handle_koogallery(&self, query: &HashMap<String, String>, body: &[u8], now_ms: i64) -> serde_json::Value {
+        use serde_json::json;
+        let key = self.access_key.as_deref().map(String::as_str).unwrap_or_default();
+        let q = |k: &str| query.get(k).map(String::as_str).unwrap_or("");
+        let mut inner = self.lock();
+        if let Err(e) = crate::koogallery::verify(key, body, q("signature"), q("timestamp"), q("nonce"), now_ms) {
+            return json!({ "resultCode": "000001", "resultMsg": e.to_string() });
+        }
+        if !inner.nonces.insert(q("nonce").to_owned()) {
+            return json!({ "resultCode": "000001", "resultMsg": "nonce seen before" });
+        }
+        if inner.behaviour.fail_all || inner.behaviour.fail_next > 0 {
+            inner.behaviour.fail_next = inner.behaviour.fail_next.saturating_sub(1);
+            return json!({ "resultCode": "000005", "resultMsg": "told to fail" });
+        }
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else {
+            return json!({ "resultCode": "000002", "resultMsg": "not JSON" });
+        };
+        let text = |k: &str| v.get(k).and_then(serde_json::Value::as_str).unwrap_or_default().to_owned();
+        let activity = text("activity");
+        let find =
+            |inner: &Inner, id: &str| inner.instances.values().find(|i| i.instance_id == id).map(|i| i.subscription_id.clone());
+        let answer = match activity.as_str() {
+            "newInstance" => {
+                // The same order line always gets the same instance: the first businessId.
+                let line = format!("{}/{}", text("orderId"), text("orderLineId"));
+                let business = text("businessId");
+                let inst = inner.instances.entry(line.clone()).or_insert_with(|| Instance {
+                    instance_id: business,
+                    subscription_id: line,
+                    plan_id: String::new(),
+                    state: "active".into(),
+                    expires_at: None,
+                    last_sequence: 0,
+                    users: Default::default(),
+                });
+                json!({ "resultCode": "000000", "resultMsg": "success", "instanceId": inst.instance_id })
+            }
+            "queryInstance" => {
+                let ids: Vec<String> = text("instanceId").split(',').map(str::to_owned).collect();
+                let info: Vec<serde_json::Value> = ids
+                    .iter()
+                    .filter(|id| find(&inner, id).is_some())
+                    .map(|id| {
+                        let iv: String = (0..16).map(|_| char::from(b'a' + rand::random::<u8>() % 26)).collect();
+                        json!({ "instanceId": id, "appInfo": {
+                            "frontEndUrl": format!("https://{id}.seller.example/"), "adminUrl": format!("https://{id}.seller.example/admin"),
+                            "userName": crate::koogallery::encrypt_field(key, crate::koogallery::EncryptType::Aes256, &iv, "admin").unwrap_or_default(),
+                            "password": crate::koogallery::encrypt_field(key, crate::koogallery::EncryptType::Aes256, &iv, &format!("pw-{id}")).unwrap_or_default(),
+                        }})
+                    })
+                    .collect();
+                if info.is_empty() {
+                    json!({ "resultCode": "000003", "resultMsg": "instance not found" })
+                } else {
+                    json!({ "resultCode": "000000", "resultMsg": "success", "encryptType": "1", "info": info })
+                }
+            }
+            "refreshInstance" | "updateInstanceStatus" | "releaseInstance" | "upgradeInstance" | "changeInstanceCheck" => {
+                match find(&inner, &text("instanceId")) {
+                    None => json!({ "resultCode": "000003", "resultMsg": "instance not found" }),
+                    Some(line) => {
+                        if let Some(inst) = inner.instances.get_mut(&line) {
+                            match (activity.as_str(), text("status").as_str()) {
+                                ("updateInstanceStatus", "FREEZE") => inst.state = "suspended".into(),
+                                ("updateInstanceStatus", _) => inst.state = "active".into(),
+                                ("releaseInstance", _) => inst.state = "released".into(),
+                                _ => {}
+                            }
+                        }
+                        json!({ "resultCode": "000000", "resultMsg": "success" })
+                    }
+                }
+            }
+            other => json!({ "resultCode": "000002", "resultMsg": format!("unknown activity {other:?}") }),
+        };
+        if answer["resultCode"] == "000000" {
+            inner.received.push((text("businessId"), activity, 0));
+        }
+        answer
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -185,10 +277,18 @@ impl Seller {
     }
 }
 
-async fn deliver(State(s): State<Seller>, headers: HeaderMap, body: Bytes) -> Response {
+async fn deliver(
+    State(s): State<Seller>,
+    axum::extract::Query(query): axum::extract::Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let delay = s.lock().behaviour.delay_ms;
     if delay > 0 {
         tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+    }
+    if s.access_key.is_some() {
+        return Json(s.handle_koogallery(&query, &body, chrono::Utc::now().timestamp_millis())).into_response();
     }
     let (status, answer) = s.handle(&headers, &body, chrono::Utc::now().timestamp());
     (status, Json(answer)).into_response()

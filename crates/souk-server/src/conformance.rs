@@ -171,3 +171,143 @@ pub async fn run(endpoint: &str, secret: &Secret) -> Vec<Check> {
     });
     checks
 }
+
+/// KooGallery calls must be answered within this (its request timeout).
+pub const KOOGALLERY_TIMEOUT_SECS: u64 = 5;
+
+/// The same checks in KooGallery's terms: `newInstance` twice for one order line (the same
+/// instance), `queryInstance`, `refreshInstance`, `upgradeInstance`, `updateInstanceStatus`
+/// FREEZE and UNFREEZE, `releaseInstance`, a forged signature and an old timestamp refused.
+pub async fn run_koogallery(endpoint: &str, access_key: &str) -> Vec<Check> {
+    use std::collections::BTreeMap;
+    crate::tls_init();
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(REQUEST_TIMEOUT_SECS))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap_or_default();
+    let run = hex::encode(rand::random::<[u8; 4]>());
+    let order = format!("CHECK{run}");
+    let send = |fields: BTreeMap<&'static str, Value>, key: String, ts: i64| {
+        let client = client.clone();
+        let endpoint = endpoint.to_owned();
+        async move {
+            let body = serde_json::to_string(&fields).unwrap_or_default();
+            let nonce = hex::encode(rand::random::<[u8; 12]>());
+            let sig = souk_isv::koogallery::sign(&key, body.as_bytes(), ts, &nonce);
+            let started = Instant::now();
+            let res = client
+                .post(&endpoint)
+                .query(&[("signature", sig.as_str()), ("timestamp", &ts.to_string()), ("nonce", nonce.as_str())])
+                .header("content-type", "application/json;charset=utf8")
+                .header("accept", "application/json")
+                .body(body)
+                .send()
+                .await;
+            let ms = started.elapsed().as_millis();
+            match res {
+                Ok(r) => (r.json::<Value>().await.unwrap_or(Value::Null), ms, None),
+                Err(e) => (Value::Null, ms, Some(e.to_string())),
+            }
+        }
+    };
+    let now = || chrono::Utc::now().timestamp_millis();
+    let base = |activity: &str| {
+        let mut m: BTreeMap<&'static str, Value> = BTreeMap::new();
+        m.insert("activity", json!(activity));
+        m.insert("testFlag", json!("1"));
+        m
+    };
+    let mut checks = Vec::new();
+    let code = |v: &Value| v.get("resultCode").and_then(Value::as_str).unwrap_or("").to_owned();
+    let outcome = |name: &'static str, v: &Value, ms: u128, err: Option<String>, ok: &[&str]| {
+        let c = code(v);
+        Check {
+            name,
+            passed: ok.contains(&c.as_str()),
+            detail: err.unwrap_or_else(|| {
+                if ok.contains(&c.as_str()) { c.clone() } else { format!("resultCode {c:?}; expected {}", ok.join(" or ")) }
+            }),
+            latency_ms: ms,
+        }
+    };
+
+    let mut create = base("newInstance");
+    create.insert("orderId", json!(order));
+    create.insert("orderLineId", json!(format!("{order}-000001")));
+    create.insert("businessId", json!(format!("{order}-b1")));
+    let (first, ms, err) = send(create.clone(), access_key.to_owned(), now()).await;
+    checks.push(outcome("newInstance", &first, ms, err, &["000000", "000004"]));
+    let instance = first.get("instanceId").and_then(Value::as_str).unwrap_or_default().to_owned();
+    create.insert("businessId", json!(format!("{order}-b2")));
+    let (again, ms, err) = send(create, access_key.to_owned(), now()).await;
+    let mut dup = outcome("newInstance again", &again, ms, err, &["000000", "000004"]);
+    if dup.passed && again.get("instanceId").and_then(Value::as_str) != Some(instance.as_str()) {
+        dup.passed = false;
+        dup.detail = "a second instance for the same order line: newInstance must be idempotent".into();
+    }
+    checks.push(dup);
+    let mut query = base("queryInstance");
+    query.insert("instanceId", json!(instance));
+    let (q, ms, err) = send(query, access_key.to_owned(), now()).await;
+    checks.push(outcome("queryInstance", &q, ms, err, &["000000", "000004"]));
+    let expire = (chrono::Utc::now() + chrono::Duration::days(30)).format("%Y%m%d%H%M%S").to_string();
+    /// (check name, activity, extra fields)
+    type Step = (&'static str, &'static str, Vec<(&'static str, Value)>);
+    let steps: [Step; 5] = [
+        (
+            "refreshInstance",
+            "refreshInstance",
+            vec![
+                ("scene", json!("RENEWAL")),
+                ("orderId", json!(format!("{order}R"))),
+                ("orderLineId", json!(format!("{order}R-000001"))),
+                ("expireTime", json!(expire)),
+            ],
+        ),
+        (
+            "upgradeInstance",
+            "upgradeInstance",
+            vec![("orderId", json!(format!("{order}U"))), ("orderLineId", json!(format!("{order}U-000001")))],
+        ),
+        ("freeze", "updateInstanceStatus", vec![("status", json!("FREEZE"))]),
+        ("unfreeze", "updateInstanceStatus", vec![("status", json!("UNFREEZE"))]),
+        ("releaseInstance", "releaseInstance", vec![]),
+    ];
+    for (name, activity, extra) in steps {
+        let mut f = base(activity);
+        f.insert("instanceId", json!(instance));
+        for (k, v) in extra {
+            f.insert(k, v);
+        }
+        let (v, ms, err) = send(f, access_key.to_owned(), now()).await;
+        checks.push(outcome(name, &v, ms, err, &["000000"]));
+    }
+    let mut probe = base("queryInstance");
+    probe.insert("instanceId", json!(instance));
+    let (forged, ms, err) = send(probe.clone(), format!("{access_key}-forged"), now()).await;
+    let c = code(&forged);
+    checks.push(Check {
+        name: "bad signature rejected",
+        passed: err.is_none() && !c.is_empty() && c != "000000" && c != "000004",
+        detail: err.unwrap_or_else(|| format!("resultCode {c:?} (expected a refusal such as 000001)")),
+        latency_ms: ms,
+    });
+    let (stale, ms, err) = send(probe, access_key.to_owned(), now() - 3_600_000).await;
+    let c = code(&stale);
+    checks.push(Check {
+        name: "old timestamp rejected",
+        passed: err.is_none() && !c.is_empty() && c != "000000" && c != "000004",
+        detail: err.unwrap_or_else(|| format!("resultCode {c:?} (expected a refusal such as 000001)")),
+        latency_ms: ms,
+    });
+    let slowest = checks.iter().map(|c| c.latency_ms).max().unwrap_or(0);
+    let limit = u128::from(KOOGALLERY_TIMEOUT_SECS) * 1000;
+    checks.push(Check {
+        name: "answers in time",
+        passed: slowest < limit,
+        detail: format!("slowest {slowest} ms; KooGallery waits {limit} ms"),
+        latency_ms: slowest,
+    });
+    checks
+}

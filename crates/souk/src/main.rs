@@ -74,11 +74,12 @@ struct IsvDemoArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:9100")]
     listen: String,
-    /// The product's signing secret (whsec_…) from Souk's integration settings; one is made
-    /// up and printed when not given. Repeat during a rotation.
+    /// The product's signing secret (whsec_…) from Souk's integration settings, or with
+    /// `--protocol koogallery` the access key; one is made up and printed when not given.
+    /// Repeat during a rotation.
     #[arg(long, env = "SOUK_ISV_SECRET", hide_env_values = true)]
     secret: Vec<String>,
-    /// native (the KooGallery-compatible protocol is not available yet).
+    /// native or koogallery.
     #[arg(long, default_value = "native")]
     protocol: String,
 }
@@ -88,10 +89,10 @@ struct IsvCheckArgs {
     /// The seller endpoint to check.
     #[arg(long)]
     endpoint: String,
-    /// The product's signing secret (whsec_…).
+    /// The product's signing secret (whsec_…), or with `--protocol koogallery` the access key.
     #[arg(long, env = "SOUK_ISV_SECRET", hide_env_values = true)]
     secret: String,
-    /// native (the KooGallery-compatible protocol is not available yet).
+    /// native or koogallery.
     #[arg(long, default_value = "native")]
     protocol: String,
     /// Print the results as JSON.
@@ -243,9 +244,24 @@ async fn run(command: Command, config: Config, explicit_database_url: Option<Str
         Command::Bench(BenchCommand::Search { products, queries }) => {
             bench::search(bench::Options { database_url: explicit_database_url, products, queries }).await
         }
+        Command::Isv(IsvCommand::Demo(args)) if args.protocol == "koogallery" => {
+            let key = match args.secret.first() {
+                Some(k) => k.clone(),
+                None => {
+                    let k = hex::encode(rand::random::<[u8; 16]>());
+                    println!("No --secret given; using this access key: {k}");
+                    k
+                }
+            };
+            let listener =
+                tokio::net::TcpListener::bind(&args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
+            println!("Reference seller listening at http://{}/ (KooGallery protocol)", listener.local_addr()?);
+            souk_isv::reference::serve(listener, souk_isv::reference::Seller::koogallery(&key)).await?;
+            Ok(())
+        }
         Command::Isv(IsvCommand::Demo(args)) => {
             if args.protocol != "native" {
-                anyhow::bail!("protocol {:?}: only native is available yet", args.protocol);
+                anyhow::bail!("protocol {:?}: native or koogallery", args.protocol);
             }
             let secrets = if args.secret.is_empty() {
                 let s = souk_isv::signature::Secret::generate();
@@ -261,11 +277,13 @@ async fn run(command: Command, config: Config, explicit_database_url: Option<Str
             Ok(())
         }
         Command::Isv(IsvCommand::Check(args)) => {
-            if args.protocol != "native" {
-                anyhow::bail!("protocol {:?}: only native is available yet", args.protocol);
-            }
-            let secret = souk_isv::signature::Secret::parse(&args.secret)?;
-            let checks = souk_server::conformance::run(&args.endpoint, &secret).await;
+            let checks = match args.protocol.as_str() {
+                "native" => {
+                    souk_server::conformance::run(&args.endpoint, &souk_isv::signature::Secret::parse(&args.secret)?).await
+                }
+                "koogallery" => souk_server::conformance::run_koogallery(&args.endpoint, &args.secret).await,
+                other => anyhow::bail!("protocol {other:?}: native or koogallery"),
+            };
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&checks)?);
             } else {

@@ -167,3 +167,37 @@ fn the_conformance_kit_passes_the_reference_seller_and_fails_a_careless_one() {
     assert_eq!(failed, vec!["bad signature rejected", "old timestamp rejected"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("2 of 10 checks failed"));
 }
+
+#[test]
+fn the_conformance_kit_speaks_koogallery_too() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let key = "souk-test-access-key";
+    let mut seller = souk()
+        .args(["isv", "demo", "--protocol", "koogallery", "--listen", &format!("127.0.0.1:{port}"), "--secret", key])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(seller.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    assert!(line.contains("KooGallery"), "{line}");
+    let endpoint = format!("http://127.0.0.1:{port}/");
+    let out =
+        souk().args(["isv", "check", "--protocol", "koogallery", "--endpoint", &endpoint, "--secret", key]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let wrong_key = souk()
+        .args(["isv", "check", "--protocol", "koogallery", "--endpoint", &endpoint, "--secret", "another-access-key", "--json"])
+        .output()
+        .unwrap();
+    seller.kill().unwrap();
+    seller.wait().unwrap();
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("newInstance again") && text.contains("All 11 checks passed"), "{text}");
+    assert!(!wrong_key.status.success(), "a seller holding another key refuses every call");
+
+    let out = souk()
+        .args(["isv", "check", "--protocol", "koogallery", "--endpoint", &careless_endpoint(), "--secret", key, "--json"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "an endpoint that does not speak KooGallery fails");
+}

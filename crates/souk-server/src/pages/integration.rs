@@ -113,7 +113,11 @@ pub async fn action(
                 let secret = crate::fulfillment::current_secret(&state, &product_id)
                     .await?
                     .ok_or_else(|| Error::conflict("no_secret", "save the endpoint first"))?;
-                checks = crate::conformance::run(&i.endpoint, &secret).await;
+                checks = if i.protocol == "koogallery" {
+                    crate::conformance::run_koogallery(&i.endpoint, &String::from_utf8_lossy(secret.bytes())).await
+                } else {
+                    crate::conformance::run(&i.endpoint, &secret).await
+                };
             }
             _ => return Err(Error::bad_request("unknown_action", "unknown action")),
         }
