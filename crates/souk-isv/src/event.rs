@@ -61,6 +61,9 @@ pub struct Data {
     /// License-code products: the codes the order's units got.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub license_codes: Option<Vec<String>>,
+    /// `license.issue`: how many codes to answer with (`{"license_codes": [...]}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub license_quantity: Option<u32>,
 }
 
 /// A member of the buyer enterprise whose access to the application changed.

@@ -219,7 +219,11 @@ impl Seller {
             return (StatusCode::from_u16(*status).unwrap_or(StatusCode::OK), answer.clone());
         }
         let sub = event.data.subscription_id.clone();
-        let (status, answer) = if event.is("instance.create") {
+        let (status, answer) = if event.is("license.issue") {
+            let n = event.data.license_quantity.unwrap_or(1);
+            let codes: Vec<String> = (0..n).map(|i| format!("REF-{}-{}", event.id.trim_start_matches("evt_"), i + 1)).collect();
+            (StatusCode::OK, serde_json::json!({ "license_codes": codes }))
+        } else if event.is("instance.create") {
             let n = inner.instances.len() + 1;
             let primary = &self.secrets[0];
             let inst = inner.instances.entry(sub.clone()).or_insert_with(|| Instance {

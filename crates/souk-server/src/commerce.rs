@@ -406,6 +406,9 @@ pub async fn place_order(
     )
     .await?;
     }
+    if priced.kind == ProductKind::License && priced.license_source == souk_core::catalog::LicenseSource::Seller {
+        crate::licenses::ask_seller(&mut tx, now, &sub.id, &order.id, priced.quantity).await?;
+    }
     audit::record(
         &mut tx,
         now,

@@ -32,6 +32,7 @@ pub const SELLER_TOPICS: &[&str] = &[
     "instance.resume",
     "instance.release",
     "authorization.sync",
+    "license.issue",
 ];
 /// How long a seller has to answer.
 pub const REQUEST_TIMEOUT_SECS: u64 = 15;
@@ -235,6 +236,7 @@ async fn body_of(state: &AppState, event: &Event, sub: &orders::Subscription) ->
             "flag": text("flag"),
             "users": p.get("users").cloned(),
             "license_codes": p.get("license_codes").cloned(),
+            "license_quantity": (event.topic == "license.issue").then(|| p.get("quantity").cloned()).flatten(),
         }
     }))
 }
@@ -403,6 +405,21 @@ impl Deliverer {
             ("webhook-signature", sign(&refs, event.id.as_str(), ts, body.as_bytes())),
         ];
         let (status, text) = self.post_logged(event, &sub, url, &body, &headers).await?;
+        if event.topic == "license.issue" {
+            let answer: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+            let codes: Vec<String> = answer
+                .get("license_codes")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(|c| c.as_str().map(str::to_owned)).collect())
+                .unwrap_or_default();
+            let p = &event.payload;
+            let quantity = p.get("quantity").and_then(Value::as_u64).and_then(|q| u32::try_from(q).ok()).unwrap_or(1);
+            let order_id = p.get("order_id").and_then(Value::as_str).unwrap_or_default();
+            crate::licenses::record_issued(state, &sub.id, order_id, quantity, &codes).await.map_err(|e| {
+                let detail = e.field_errors().iter().map(|f| f.message.clone()).collect::<Vec<_>>().join("; ");
+                Failure::from(if detail.is_empty() { e.message() } else { detail })
+            })?;
+        }
         if event.topic == "instance.create" {
             if status == 202 {
                 crate::subscriptions::fulfilling(state, &sub.id).await.map_err(internal)?;

@@ -276,6 +276,7 @@ pub const ENTRIES: &[(&str, &str, &str)] = &[
         "由 Souk 生成，您的软件通过 API 激活",
     ),
     ("product.license_pool", "From a pool I upload", "从我上传的码池发放"),
+    ("product.license_seller", "Issued by my system when asked (license.issue)", "由我的系统按需生成（license.issue）"),
     ("pool.title", "License code pool", "授权码池"),
     ("pool.available", "Available", "可用"),
     ("pool.assigned", "Assigned", "已发放"),

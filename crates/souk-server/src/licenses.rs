@@ -39,8 +39,11 @@ pub async fn assign(
                 Some(code) => codes.push(code),
                 None => return Err(Error::conflict("sold_out", "this product has no license codes left; try again later")),
             },
+            // The seller's system issues them when asked, after the create.
+            LicenseSource::Seller => {}
         }
     }
+
     if source == LicenseSource::Pool {
         let (free, _) = licenses::stock(tx, product_id).await?;
         // Warn once as the stock crosses the threshold, not on every order below it.
@@ -57,6 +60,20 @@ pub async fn assign(
         }
     }
     Ok(codes)
+}
+
+/// Asks the seller's system for an order's codes (`license.issue`); written after the order's
+/// `instance.create`, so the seller sees the create first.
+pub async fn ask_seller(tx: &mut Tx, now: DateTime<Utc>, subscription_id: &str, order_id: &str, quantity: u32) -> Result<()> {
+    outbox::enqueue(
+        tx,
+        now,
+        "license.issue",
+        subscription_id,
+        &json!({ "subscription_id": subscription_id, "order_id": order_id, "quantity": quantity }),
+    )
+    .await?;
+    Ok(())
 }
 
 /// What an upload did.
@@ -166,4 +183,44 @@ pub async fn check(state: &AppState, caller: &Caller, seller: &OrgId, code: &str
         activated_at: found.activated_at,
         activations: found.activations,
     })
+}
+
+/// Records the codes a seller's system issued for an order (its answer to `license.issue`):
+/// exactly the quantity asked, each new for the product. Idempotent: an order that already has
+/// its codes keeps them.
+pub async fn record_issued(
+    state: &AppState,
+    subscription_id: &str,
+    order_id: &str,
+    quantity: u32,
+    codes: &[String],
+) -> Result<()> {
+    let mut tx = state.db.begin().await?;
+    let sub = orders::get_subscription(&mut tx, subscription_id).await?;
+    let have = licenses::of_subscription(&mut tx, subscription_id)
+        .await?
+        .into_iter()
+        .filter(|l| l.order_id.as_deref() == Some(order_id))
+        .count();
+    if have >= quantity as usize {
+        return Ok(());
+    }
+    let distinct: std::collections::BTreeSet<&String> = codes.iter().collect();
+    if codes.len() != quantity as usize
+        || distinct.len() != codes.len()
+        || codes.iter().any(|c| c.trim().is_empty() || c.len() > 200)
+    {
+        return Err(Error::field("license_codes", format!("answer exactly {quantity} distinct codes")));
+    }
+    let now = state.clock.now();
+    for code in codes {
+        licenses::insert_assigned_from(&mut tx, now, &sub.product_id, code.trim(), "seller", subscription_id, order_id)
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict(_) => Error::field("license_codes", format!("{code} was issued before")),
+                other => other.into(),
+            })?;
+    }
+    tx.commit().await?;
+    Ok(())
 }

@@ -39,14 +39,29 @@ pub async fn insert_assigned(
     subscription_id: &str,
     order_id: &str,
 ) -> Result<(), StoreError> {
+    insert_assigned_from(c, now, product_id, code, "souk", subscription_id, order_id).await
+}
+
+/// Records an assigned code from `source` (`souk` or `seller`). A code the product already
+/// has gives `Conflict`.
+pub async fn insert_assigned_from(
+    c: &mut impl Conn,
+    now: DateTime<Utc>,
+    product_id: &str,
+    code: &str,
+    source: &str,
+    subscription_id: &str,
+    order_id: &str,
+) -> Result<(), StoreError> {
     c.execute(
         q("INSERT INTO license_codes (code, product_id, source, subscription_id, order_id, assigned_at, created_at)
-           VALUES ($1, $2, 'souk', $3, $4, $5, $5)")
+           VALUES ($1, $2, $6, $3, $4, $5, $5)")
         .bind(code)
         .bind(product_id)
         .bind(subscription_id)
         .bind(order_id)
-        .bind(now),
+        .bind(now)
+        .bind(source),
     )
     .await?;
     Ok(())

@@ -400,6 +400,7 @@ fn content_from_form(f: &HashMap<String, String>, kind: ProductKind) -> Result<P
     }
     let license_source = match (kind, field(f, "license_source")) {
         (ProductKind::License, "pool") => Some(souk_core::catalog::LicenseSource::Pool),
+        (ProductKind::License, "seller") => Some(souk_core::catalog::LicenseSource::Seller),
         (ProductKind::License, _) => Some(souk_core::catalog::LicenseSource::Souk),
         _ => None,
     };

@@ -11,7 +11,8 @@ use crate::helpers::*;
 
 both_backends!(
     pool_codes_are_never_given_twice_under_a_hundred_concurrent_orders,
-    souk_generates_codes_sellers_check_and_activate_them
+    souk_generates_codes_sellers_check_and_activate_them,
+    sellers_systems_issue_codes_when_asked
 );
 
 async fn license_product(
@@ -184,4 +185,46 @@ async fn souk_generates_codes_sellers_check_and_activate_them(b: Backend) {
     let refused: Value =
         software.post(kg("activate")).json(&json!({"license": codes[1]})).send().await.unwrap().json().await.unwrap();
     assert_eq!((refused["resultCode"].as_str(), refused["status"].as_str()), (Some("92020001"), Some("RELEASED")));
+}
+
+async fn sellers_systems_issue_codes_when_asked(b: Backend) {
+    let app = spawn_app(b).await;
+    let op = operator_with_agreement(&app).await;
+    let (seller_c, seller_org, product, plan) = license_product(&app, &op, "seller", true).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}/", listener.local_addr().unwrap());
+    let settings: Value = app
+        .put_json(&seller_c, &format!("/api/v1/orgs/{seller_org}/products/{product}/integration"), json!({"endpoint": endpoint}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let secret = souk_isv::signature::Secret::parse(settings["secret"].as_str().unwrap()).unwrap();
+    let reference = souk_isv::reference::Seller::new(vec![secret]);
+    tokio::spawn(souk_isv::reference::serve(listener, reference.clone()));
+    let (buyer, org) = verified_buyer(&app, &op, "buyer@example.com", "cn").await;
+    app.post(
+        &op,
+        &format!("/api/v1/admin/wallets/{org}/top-ups"),
+        json!({"currency": "CNY", "amount_minor": 100_000, "reason": "t"}),
+    )
+    .await;
+    let res = app
+        .post(&buyer, &format!("/api/v1/orgs/{org}/orders"), json!({"product_id": product, "plan_id": plan, "quantity": 2}))
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let mut codes = Vec::new();
+    for _ in 0..300 {
+        let subs: Value = app.get(&buyer, &format!("/api/v1/orgs/{org}/subscriptions")).await.json().await.unwrap();
+        codes = subs["items"][0]["license_codes"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_owned()).collect();
+        if codes.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(codes.len(), 2, "two units, two codes from the seller's system");
+    assert!(codes.iter().all(|c| c.starts_with("REF-")));
+    let kinds: Vec<String> = reference.received().into_iter().map(|(_, k, _)| k).collect();
+    assert_eq!(kinds, vec!["instance.create", "license.issue"], "asked after the create, in order");
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM license_codes WHERE source = 'seller'").await, 2);
 }
