@@ -48,6 +48,9 @@ pub struct Behaviour {
     /// Wait this long before answering.
     #[serde(default)]
     pub delay_ms: u64,
+    /// Answer the next n creates with 202 (accepted, still provisioning).
+    #[serde(default)]
+    pub in_progress_next: u32,
 }
 
 #[derive(Default)]
@@ -219,6 +222,10 @@ impl Seller {
             return (StatusCode::from_u16(*status).unwrap_or(StatusCode::OK), answer.clone());
         }
         let sub = event.data.subscription_id.clone();
+        if event.is("instance.create") && inner.behaviour.in_progress_next > 0 {
+            inner.behaviour.in_progress_next -= 1;
+            return (StatusCode::ACCEPTED, crate::answer::in_progress());
+        }
         let (status, answer) = if event.is("license.issue") {
             let n = event.data.license_quantity.unwrap_or(1);
             let codes: Vec<String> = (0..n).map(|i| format!("REF-{}-{}", event.id.trim_start_matches("evt_"), i + 1)).collect();

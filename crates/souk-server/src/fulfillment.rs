@@ -36,6 +36,8 @@ pub const SELLER_TOPICS: &[&str] = &[
 ];
 /// How long a seller has to answer.
 pub const REQUEST_TIMEOUT_SECS: u64 = 15;
+/// After a 202, the create is sent again no sooner than this.
+pub const POLL_SECS: i64 = 60;
 /// How much of a seller's answer the delivery log keeps.
 pub const EXCERPT_CHARS: usize = 2000;
 
@@ -389,6 +391,11 @@ impl Deliverer {
         let Some(integration) = store::get(&mut db, &sub.product_id).await.map_err(|e| Failure::from(e.to_string()))? else {
             return Ok(());
         };
+        // A retry after a 202, but the seller reported through the API meanwhile: nothing left to
+        // ask. (A manual redelivery starts again at attempt 1 and is always sent.)
+        if event.topic == "instance.create" && event.attempts > 1 && sub.state != "pending_fulfillment" {
+            return Ok(());
+        }
         let secrets = secrets(state, &integration).await.map_err(internal)?;
         let url = url::Url::parse(&integration.endpoint).map_err(|e| Failure::from(e.to_string()))?;
         if integration.protocol == "koogallery" {
@@ -422,7 +429,13 @@ impl Deliverer {
         }
         if event.topic == "instance.create" {
             if status == 202 {
+                // Still provisioning: the same create is sent again later (polling), until the
+                // seller answers 200 or reports through the API.
                 crate::subscriptions::fulfilling(state, &sub.id).await.map_err(internal)?;
+                return Err(Failure {
+                    message: "in progress (202): will ask again".into(),
+                    retry_after: Some(Duration::seconds(POLL_SECS)),
+                });
             } else {
                 let answer: Answer = serde_json::from_str(&text).unwrap_or_default();
                 crate::subscriptions::provisioned(state, &sub.id, &answer, "seller").await.map_err(internal)?;

@@ -17,7 +17,8 @@ both_backends!(
     purchases_provision_through_the_reference_seller_in_order_despite_an_outage,
     a_seller_that_never_answers_fails_the_order_and_the_buyer_is_refunded,
     sellers_set_up_and_test_their_endpoint_from_the_console_and_buyers_see_access,
-    enterprise_admins_authorize_members_and_the_seller_is_told_in_order
+    enterprise_admins_authorize_members_and_the_seller_is_told_in_order,
+    a_create_accepted_with_202_is_asked_again_until_provisioned
 );
 
 async fn eventually<F, Fut>(what: &str, mut check: F)
@@ -25,7 +26,7 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    for _ in 0..150 {
+    for _ in 0..300 {
         if check().await {
             return;
         }
@@ -348,4 +349,36 @@ async fn enterprise_admins_authorize_members_and_the_seller_is_told_in_order(b: 
     assert_problem(res, StatusCode::CONFLICT, "not_enterprise").await;
     let res = app.get(&buyer, &format!("/api/v1/orgs/{borg}/subscriptions/{sub}/users")).await;
     assert_eq!(res.status(), StatusCode::NOT_FOUND, "another organization's subscription");
+}
+
+async fn a_create_accepted_with_202_is_asked_again_until_provisioned(b: Backend) {
+    let app = spawn_app(b).await;
+    let op = operator_with_agreement(&app).await;
+    let (_seller_c, _seller_org, product, reference) = integrated_product(&app, &op, "Slowprov").await;
+    reference.set_behaviour(Behaviour { in_progress_next: 2, ..Behaviour::default() });
+    let (buyer, org) = verified_buyer(&app, &op, "buyer@example.com", "cn").await;
+    app.post(
+        &op,
+        &format!("/api/v1/admin/wallets/{org}/top-ups"),
+        json!({"currency": "CNY", "amount_minor": 10_000, "reason": "t"}),
+    )
+    .await;
+    let page: Value = app.get(&client(), &format!("/api/v1/storefront/cn/products/{product}")).await.json().await.unwrap();
+    let plan = page["plans"][0]["id"].as_str().unwrap().to_owned();
+    app.post(&buyer, &format!("/api/v1/orgs/{org}/orders"), json!({"product_id": product, "plan_id": plan})).await;
+    let order_state = || async {
+        let o: Value = app.get(&buyer, &format!("/api/v1/orgs/{org}/orders")).await.json().await.unwrap();
+        o["items"][0]["state"].as_str().unwrap().to_owned()
+    };
+    eventually("accepted, still provisioning", || async { order_state().await == "fulfilling" }).await;
+    let deliveries = || app.count("SELECT COUNT(*) AS n FROM deliveries");
+    // Asked again after the poll interval (and the schedule's delay), until the seller answers 200.
+    for step in [65, 340] {
+        let before = deliveries().await;
+        app.clock.advance(Duration::seconds(step));
+        eventually("asked again", || async { deliveries().await > before }).await;
+    }
+    eventually("provisioned", || async { order_state().await == "completed" }).await;
+    assert_eq!(reference.instances().len(), 1, "one instance for all the asking");
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM deliveries WHERE status = 202").await, 2);
 }
