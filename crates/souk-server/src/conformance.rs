@@ -92,12 +92,7 @@ impl Kit<'_> {
 
 /// Runs every check against `endpoint` with `secret`.
 pub async fn run(endpoint: &str, secret: &Secret) -> Vec<Check> {
-    crate::tls_init();
-    let client = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(REQUEST_TIMEOUT_SECS))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap_or_default();
+    let client = crate::fulfillment::seller_client();
     let run = hex::encode(rand::random::<[u8; 4]>());
     let mut kit = Kit { client, endpoint, secret, subscription: format!("sub_conformance_{run}"), run, counter: 0 };
     let mut checks = Vec::new();
@@ -180,12 +175,7 @@ pub const KOOGALLERY_TIMEOUT_SECS: u64 = 5;
 /// FREEZE and UNFREEZE, `releaseInstance`, a forged signature and an old timestamp refused.
 pub async fn run_koogallery(endpoint: &str, access_key: &str) -> Vec<Check> {
     use std::collections::BTreeMap;
-    crate::tls_init();
-    let client = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(REQUEST_TIMEOUT_SECS))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap_or_default();
+    let client = crate::fulfillment::seller_client();
     let run = hex::encode(rand::random::<[u8; 4]>());
     let order = format!("CHECK{run}");
     let send = |fields: BTreeMap<&'static str, Value>, key: String, ts: i64| {

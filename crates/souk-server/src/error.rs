@@ -91,6 +91,12 @@ impl Error {
     }
 
     /// The field errors, for pages that show them beside the inputs.
+    /// One line for a page: each field's problem (`field: message; …`), or the message.
+    pub fn summary(&self) -> String {
+        let fields: Vec<String> = self.field_errors().iter().map(|f| format!("{}: {}", f.field, f.message)).collect();
+        if fields.is_empty() { self.message() } else { fields.join("; ") }
+    }
+
     pub fn field_errors(&self) -> &[ProblemField] {
         match self {
             Error::Problem { fields, .. } => fields,

@@ -293,17 +293,21 @@ pub struct Deliverer {
     client: reqwest::Client,
 }
 
+/// The HTTP client for calls to sellers' systems: the request timeout, and no redirects (an
+/// answer we do not follow: 3xx counts as a failure).
+pub fn seller_client() -> reqwest::Client {
+    crate::tls_init();
+    reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(REQUEST_TIMEOUT_SECS))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("Souk/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .unwrap_or_default()
+}
+
 impl Deliverer {
     pub fn new(state: AppState) -> Self {
-        crate::tls_init();
-        let client = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(REQUEST_TIMEOUT_SECS))
-            // A redirect is an answer we do not follow: 3xx counts as a failure.
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("Souk/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .unwrap_or_default();
-        Self { state, client }
+        Self { state, client: seller_client() }
     }
 
     /// POSTs `body` to `url` (refusing private addresses), records the attempt in the

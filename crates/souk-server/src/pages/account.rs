@@ -9,6 +9,7 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use souk_core::site::Lang;
 
+use super::field;
 use super::{FormState, LANG_COOKIE, PageCtx, form_status, render};
 use crate::AppState;
 use crate::auth::{SESSION_COOKIE, cookie, set_cookie};
@@ -16,10 +17,6 @@ use crate::extract::RequestId;
 use crate::identity::{self, SESSION_TTL, SignUp};
 
 type Fields = Form<HashMap<String, String>>;
-
-fn field<'a>(f: &'a HashMap<String, String>, k: &str) -> &'a str {
-    f.get(k).map(String::as_str).unwrap_or("")
-}
 
 #[derive(Template)]
 #[template(path = "signup.html")]

@@ -10,17 +10,10 @@ use axum::response::{IntoResponse, Redirect, Response};
 use souk_core::money::{Currency, Money};
 
 use super::{PageCtx, render};
+use super::{field, money};
 use crate::AppState;
 use crate::error::Error;
 use crate::extract::RequestId;
-
-fn field<'a>(f: &'a HashMap<String, String>, k: &str) -> &'a str {
-    f.get(k).map(String::as_str).unwrap_or("")
-}
-
-fn money(minor: i64, currency: &str) -> String {
-    Currency::parse(currency).map(|c| Money::new(minor, c).to_string()).unwrap_or_else(|_| minor.to_string())
-}
 
 /// "Top up" on the wallet page: starts a top-up and sends the buyer to the provider's checkout.
 pub async fn start_top_up(
@@ -441,10 +434,7 @@ pub async fn issue_test_coupon(
     };
     let message = match result {
         Ok(code) => code,
-        Err(e) if e.status().is_client_error() => {
-            let fields: Vec<String> = e.field_errors().iter().map(|f| format!("{}: {}", f.field, f.message)).collect();
-            if fields.is_empty() { e.message() } else { fields.join("; ") }
-        }
+        Err(e) if e.status().is_client_error() => e.summary(),
         Err(e) => return ctx.fail(e),
     };
     test_coupons_page(&state, &ctx, &org_id, Some(message)).await
@@ -526,10 +516,7 @@ pub async fn admin_create_coupon(
     };
     let message = match crate::commerce::create_coupon(&state, &caller, input, rid.as_deref()).await {
         Ok(c) => c.code,
-        Err(e) if e.status().is_client_error() => {
-            let fields: Vec<String> = e.field_errors().iter().map(|f| format!("{}: {}", f.field, f.message)).collect();
-            if fields.is_empty() { e.message() } else { fields.join("; ") }
-        }
+        Err(e) if e.status().is_client_error() => e.summary(),
         Err(e) => return ctx.fail(e),
     };
     admin_coupons_page(&state, &ctx, Some(message)).await
@@ -574,10 +561,7 @@ pub async fn admin_top_up(
     .await;
     let message = match result {
         Ok(balance) => format!("{}: {balance}", field(&f, "org_id").trim()),
-        Err(e) if e.status().is_client_error() => {
-            let fields: Vec<String> = e.field_errors().iter().map(|f| format!("{}: {}", f.field, f.message)).collect();
-            if fields.is_empty() { e.message() } else { fields.join("; ") }
-        }
+        Err(e) if e.status().is_client_error() => e.summary(),
         Err(e) => return ctx.fail(e),
     };
     render(&AdminTopUpPage { ctx: &ctx, message: Some(message) })

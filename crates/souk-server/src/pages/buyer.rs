@@ -9,22 +9,14 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use souk_core::id::OrgId;
-use souk_core::money::{Currency, Money};
 
 use super::{PageCtx, render};
+use super::{field, money};
 use crate::AppState;
 use crate::auth::random_token;
 use crate::commerce::{self, QuoteRequest};
 use crate::error::Error;
 use crate::extract::RequestId;
-
-fn field<'a>(f: &'a HashMap<String, String>, k: &str) -> &'a str {
-    f.get(k).map(String::as_str).unwrap_or("")
-}
-
-fn money(minor: i64, currency: &str) -> String {
-    Currency::parse(currency).map(|c| Money::new(minor, c).to_string()).unwrap_or_else(|_| minor.to_string())
-}
 
 #[derive(Template)]
 #[template(path = "checkout.html")]
@@ -114,8 +106,7 @@ async fn checkout_page(state: &AppState, ctx: &PageCtx, f: &HashMap<String, Stri
             render(&page)
         }
         Err(e) if e.status() == StatusCode::UNPROCESSABLE_ENTITY => {
-            let detail = e.field_errors().iter().map(|f| format!("{}: {}", f.field, f.message)).collect::<Vec<_>>().join("; ");
-            ctx.error_page(StatusCode::UNPROCESSABLE_ENTITY, "checkout.cannot_quote", Some(detail))
+            ctx.error_page(StatusCode::UNPROCESSABLE_ENTITY, "checkout.cannot_quote", Some(e.summary()))
         }
         Err(e) => ctx.fail(e),
     }
@@ -156,9 +147,7 @@ pub async fn pay(
     match commerce::place_order(&state, &caller, &account.personal_org_id, &req, deploy.as_ref(), key, rid.as_deref()).await {
         Ok(_) => Redirect::to("/subscriptions").into_response(),
         Err(e) if e.status().is_client_error() && e.status() != StatusCode::NOT_FOUND => {
-            let fields = e.field_errors().iter().map(|f| format!("{}: {}", f.field, f.message)).collect::<Vec<_>>().join("; ");
-            let message = if fields.is_empty() { e.message() } else { fields };
-            checkout_page(&state, &ctx, &f, Some(message)).await
+            checkout_page(&state, &ctx, &f, Some(e.summary())).await
         }
         Err(e) => ctx.fail(e),
     }

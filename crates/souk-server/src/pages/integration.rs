@@ -9,14 +9,11 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use souk_core::id::OrgId;
 
+use super::field;
 use super::{PageCtx, render};
 use crate::AppState;
 use crate::error::Error;
 use crate::extract::path_id;
-
-fn field<'a>(f: &'a HashMap<String, String>, k: &str) -> &'a str {
-    f.get(k).map(String::as_str).unwrap_or("")
-}
 
 #[derive(Template)]
 #[template(path = "integration.html")]
@@ -128,8 +125,7 @@ pub async fn action(
         if !e.status().is_client_error() {
             return ctx.fail(e);
         }
-        let fields: Vec<String> = e.field_errors().iter().map(|f| format!("{}: {}", f.field, f.message)).collect();
-        message = Some(if fields.is_empty() { e.message() } else { fields.join("; ") });
+        message = Some(e.summary());
     }
     show(&state, &ctx, &org_id, &product_id, secret, checks, message).await
 }

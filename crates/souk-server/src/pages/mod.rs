@@ -215,6 +215,18 @@ impl FromRequestParts<AppState> for PageCtx {
     }
 }
 
+/// A submitted form field, empty when absent.
+pub(crate) fn field<'a>(f: &'a HashMap<String, String>, k: &str) -> &'a str {
+    f.get(k).map(String::as_str).unwrap_or("")
+}
+
+/// An amount in minor units as pages show it (`¥70.00`).
+pub(crate) fn money(minor: i64, currency: &str) -> String {
+    souk_core::money::Currency::parse(currency)
+        .map(|c| souk_core::money::Money::new(minor, c).to_string())
+        .unwrap_or_else(|_| minor.to_string())
+}
+
 /// Submitted values and their errors, to show a form again with messages beside its fields.
 #[derive(Default)]
 pub struct FormState {

@@ -13,6 +13,7 @@ use souk_store::api_keys::{self, ApiKey};
 use souk_store::orgs;
 use souk_store::verifications::{self, Verification};
 
+use super::field;
 use super::{FormState, OrgView, PageCtx, form_status, render, role_key};
 use crate::AppState;
 use crate::error::Error;
@@ -20,10 +21,6 @@ use crate::extract::{RequestId, path_id};
 use crate::{identity, verification};
 
 type Fields = Form<HashMap<String, String>>;
-
-fn field<'a>(f: &'a HashMap<String, String>, k: &str) -> &'a str {
-    f.get(k).map(String::as_str).unwrap_or("")
-}
 
 const ROLES: [&str; 3] = ["owner", "admin", "member"];
 

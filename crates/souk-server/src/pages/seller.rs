@@ -17,6 +17,7 @@ use souk_store::orgs;
 use souk_store::products::{self, Category, Product, Revision};
 use souk_store::sellers::{Agreement, Seller};
 
+use super::field;
 use super::{FormState, OrgView, PageCtx, render};
 use crate::AppState;
 use crate::auth::Caller;
@@ -25,10 +26,6 @@ use crate::error::Error;
 use crate::extract::{RequestId, path_id};
 
 type Fields = Form<HashMap<String, String>>;
-
-fn field<'a>(f: &'a HashMap<String, String>, k: &str) -> &'a str {
-    f.get(k).map(String::as_str).unwrap_or("")
-}
 
 /// Runs a seller-center POST: checks sign-in and CSRF, then the action; on success goes to
 /// `back`, on failure shows the error page.

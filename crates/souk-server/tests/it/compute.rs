@@ -15,20 +15,6 @@ both_backends!(an_image_order_deploys_servers_and_a_provider_failure_refunds_in_
 
 const SECRET: &str = "Str0ng!pass";
 
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    for _ in 0..100 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    panic!("timed out waiting for: {what}");
-}
-
 async fn an_image_order_deploys_servers_and_a_provider_failure_refunds_in_full(b: Backend) {
     let app = spawn_app(b).await;
     let op = operator_with_agreement(&app).await;

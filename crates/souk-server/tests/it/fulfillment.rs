@@ -21,20 +21,6 @@ both_backends!(
     a_create_accepted_with_202_is_asked_again_until_provisioned
 );
 
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    for _ in 0..300 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    panic!("timed out waiting for: {what}");
-}
-
 /// A listed product whose deliveries go to a reference seller on this machine.
 async fn integrated_product(app: &TestApp, op: &reqwest::Client, name: &str) -> (reqwest::Client, String, String, Seller) {
     let (c, org) = seller(app, op, &format!("{}@example.com", name.to_lowercase()), "cn").await;
