@@ -19,11 +19,22 @@ pub struct RetryPolicy {
     /// When not empty, the delays after each failure in seconds, instead of doubling from
     /// `base`; an event gives up after the last (and `max_attempts` is ignored).
     pub schedule: &'static [i64],
+    /// When set, the event gives up once this long has passed since its first attempt,
+    /// however many attempts that took (polls included); the schedule's last delay repeats
+    /// until then, and the last try falls at the window's end.
+    pub window: Option<Duration>,
 }
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        Self { base: Duration::seconds(5), max_delay: Duration::hours(6), max_attempts: 25, jitter_per_mille: 200, schedule: &[] }
+        Self {
+            base: Duration::seconds(5),
+            max_delay: Duration::hours(6),
+            max_attempts: 25,
+            jitter_per_mille: 200,
+            schedule: &[],
+            window: None,
+        }
     }
 }
 
@@ -31,9 +42,38 @@ impl Default for RetryPolicy {
 /// then the order is given up as failed.
 pub const SELLER_SCHEDULE: &[i64] = &[5, 300, 1800, 7200, 18_000, 36_000, 36_000];
 
+/// KooGallery's cadence: create and upgrade are retried hourly for 3 hours, then the order
+/// fails and is refunded.
+pub const KOOGALLERY_PROVISIONING_SCHEDULE: &[i64] = &[3600];
+pub const KOOGALLERY_PROVISIONING_WINDOW_SECS: i64 = 3 * 3600;
+/// KooGallery's cadence for renewals, status changes and releases: retried for an hour
+/// (here every 10 minutes), after which the seller can redeliver from its console.
+pub const KOOGALLERY_LIFECYCLE_SCHEDULE: &[i64] = &[600];
+pub const KOOGALLERY_LIFECYCLE_WINDOW_SECS: i64 = 3600;
+
 impl RetryPolicy {
     pub fn seller_deliveries() -> Self {
         Self { schedule: SELLER_SCHEDULE, jitter_per_mille: 100, ..Self::default() }
+    }
+
+    /// KooGallery-protocol creates and upgrades.
+    pub fn koogallery_provisioning() -> Self {
+        Self {
+            schedule: KOOGALLERY_PROVISIONING_SCHEDULE,
+            window: Some(Duration::seconds(KOOGALLERY_PROVISIONING_WINDOW_SECS)),
+            jitter_per_mille: 100,
+            ..Self::default()
+        }
+    }
+
+    /// KooGallery-protocol renewals, status changes, releases and syncs.
+    pub fn koogallery_lifecycle() -> Self {
+        Self {
+            schedule: KOOGALLERY_LIFECYCLE_SCHEDULE,
+            window: Some(Duration::seconds(KOOGALLERY_LIFECYCLE_WINDOW_SECS)),
+            jitter_per_mille: 100,
+            ..Self::default()
+        }
     }
 
     /// Attempts made before giving up.
@@ -49,6 +89,27 @@ pub enum AfterFailure {
 }
 
 impl RetryPolicy {
+    /// What to do after attempt number `attempt` (1-based) failed, `elapsed` after the
+    /// event's first attempt: a windowed policy decides by time, the others by attempts.
+    pub fn after_failure_at(&self, attempt: u32, elapsed: Duration, unit: f64) -> AfterFailure {
+        let Some(window) = self.window else { return self.after_failure(attempt, unit) };
+        if elapsed >= window {
+            return AfterFailure::GiveUp;
+        }
+        let idx = (attempt.saturating_sub(1) as usize).min(self.schedule.len().saturating_sub(1));
+        let step = self.schedule.get(idx).map_or(self.base, |s| Duration::seconds(*s));
+        let delay = self.jittered(step.num_milliseconds(), unit);
+        AfterFailure::RetryIn(delay.min(window - elapsed).max(Duration::milliseconds(1)))
+    }
+
+    fn jittered(&self, raw_ms: i64, unit: f64) -> Duration {
+        let spread = raw_ms * i64::from(self.jitter_per_mille) / 1000;
+        // unit in [0,1) maps to an offset in [-spread, +spread).
+        let unit = unit.clamp(0.0, 0.999_999);
+        let offset = ((unit * 2.0 - 1.0) * spread as f64) as i64;
+        Duration::milliseconds((raw_ms + offset).max(1))
+    }
+
     /// What to do after attempt number `attempt` (1-based) failed. `unit` is a random
     /// number in [0, 1) that picks the jitter.
     pub fn after_failure(&self, attempt: u32, unit: f64) -> AfterFailure {
@@ -63,11 +124,7 @@ impl RetryPolicy {
                 base_ms.saturating_mul(1i64 << exp).min(self.max_delay.num_milliseconds())
             }
         };
-        let spread = raw * i64::from(self.jitter_per_mille) / 1000;
-        // unit in [0,1) maps to an offset in [-spread, +spread).
-        let unit = unit.clamp(0.0, 0.999_999);
-        let offset = ((unit * 2.0 - 1.0) * spread as f64) as i64;
-        AfterFailure::RetryIn(Duration::milliseconds((raw + offset).max(1)))
+        AfterFailure::RetryIn(self.jittered(raw, unit))
     }
 }
 
@@ -88,6 +145,36 @@ mod tests {
             AfterFailure::RetryIn(d) => assert_eq!(d.num_seconds(), 270, "10% jitter"),
             AfterFailure::GiveUp => panic!(),
         }
+    }
+
+    #[test]
+    fn koogallery_creates_retry_hourly_for_three_hours_then_give_up() {
+        let p = RetryPolicy::koogallery_provisioning();
+        // Attempts at 0 h, 1 h, 2 h and 3 h (no jitter at 0.5): the fourth failure gives up.
+        let mut at = Duration::zero();
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match p.after_failure_at(attempts, at, 0.5) {
+                AfterFailure::RetryIn(d) => at += d,
+                AfterFailure::GiveUp => break,
+            }
+        }
+        assert_eq!((attempts, at), (4, Duration::hours(3)));
+        // Early jitter does not add an attempt past the window: the last try is at its end.
+        let AfterFailure::RetryIn(d) = p.after_failure_at(9, Duration::minutes(170), 0.99) else { panic!() };
+        assert_eq!(d, Duration::minutes(10));
+        // Polls do not count: the hundredth attempt inside the window still retries.
+        assert!(matches!(p.after_failure_at(100, Duration::minutes(30), 0.5), AfterFailure::RetryIn(_)));
+        let l = RetryPolicy::koogallery_lifecycle();
+        assert_eq!(l.after_failure_at(1, Duration::minutes(59), 0.5), AfterFailure::RetryIn(Duration::minutes(1)));
+        assert_eq!(l.after_failure_at(2, Duration::minutes(60), 0.5), AfterFailure::GiveUp);
+    }
+
+    #[test]
+    fn without_a_window_elapsed_time_is_ignored() {
+        let p = RetryPolicy::seller_deliveries();
+        assert_eq!(p.after_failure_at(2, Duration::days(30), 0.5), p.after_failure(2, 0.5));
     }
 
     #[test]

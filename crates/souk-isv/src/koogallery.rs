@@ -13,7 +13,7 @@ use subtle::ConstantTimeEq;
 /// A call older or newer than this is refused by the seller.
 pub const TOLERANCE_MS: i64 = 60_000;
 
-fn hmac_sha256(key: &[u8], data: &[u8]) -> Vec<u8> {
+pub(crate) fn hmac_sha256(key: &[u8], data: &[u8]) -> Vec<u8> {
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
     mac.update(data);
     mac.finalize().into_bytes().to_vec()

@@ -20,6 +20,7 @@
 //! ```
 
 pub mod answer;
+pub mod apig;
 pub mod crypto;
 pub mod event;
 pub mod koogallery;

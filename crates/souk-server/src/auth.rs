@@ -154,7 +154,7 @@ impl Caller {
     }
 }
 
-async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Option<Caller>> {
+pub(crate) async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Option<Caller>> {
     let now = state.clock.now();
     let mut db = state.db.clone();
     if let Some(auth) = headers.get(header::AUTHORIZATION) {

@@ -44,6 +44,7 @@ pub fn polling_policy() -> RetryPolicy {
         max_attempts: 200,
         jitter_per_mille: 0,
         schedule: &[],
+        window: None,
     }
 }
 

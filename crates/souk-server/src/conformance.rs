@@ -90,9 +90,10 @@ impl Kit<'_> {
     }
 }
 
-/// Runs every check against `endpoint` with `secret`.
-pub async fn run(endpoint: &str, secret: &Secret) -> Vec<Check> {
-    let client = crate::fulfillment::seller_client();
+/// Runs every check against `endpoint` with `secret`; `guard` is the operator's allow-list
+/// when the server runs them (see [`crate::fulfillment::seller_client`]).
+pub async fn run(endpoint: &str, secret: &Secret, guard: Option<&[String]>) -> Vec<Check> {
+    let client = crate::fulfillment::seller_client(guard);
     let run = hex::encode(rand::random::<[u8; 4]>());
     let mut kit = Kit { client, endpoint, secret, subscription: format!("sub_conformance_{run}"), run, counter: 0 };
     let mut checks = Vec::new();
@@ -173,9 +174,9 @@ pub const KOOGALLERY_TIMEOUT_SECS: u64 = 5;
 /// The same checks in KooGallery's terms: `newInstance` twice for one order line (the same
 /// instance), `queryInstance`, `refreshInstance`, `upgradeInstance`, `updateInstanceStatus`
 /// FREEZE and UNFREEZE, `releaseInstance`, a forged signature and an old timestamp refused.
-pub async fn run_koogallery(endpoint: &str, access_key: &str) -> Vec<Check> {
+pub async fn run_koogallery(endpoint: &str, access_key: &str, guard: Option<&[String]>) -> Vec<Check> {
     use std::collections::BTreeMap;
-    let client = crate::fulfillment::seller_client();
+    let client = crate::fulfillment::seller_client(guard);
     let run = hex::encode(rand::random::<[u8; 4]>());
     let order = format!("CHECK{run}");
     let send = |fields: BTreeMap<&'static str, Value>, key: String, ts: i64| {

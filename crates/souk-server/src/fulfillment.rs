@@ -57,38 +57,95 @@ async fn own_product(state: &AppState, caller: &Caller, seller: &OrgId, product_
     Ok(pid)
 }
 
+/// What a seller sets for a product's integration.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct IntegrationInput<'a> {
+    pub endpoint: &'a str,
+    /// `native` or `koogallery`.
+    pub protocol: &'a str,
+    /// KooGallery: keep the existing access key of the basic APIs (one is made otherwise).
+    pub access_key: Option<&'a str>,
+    /// KooGallery: the joint-operation sync APIs' base URL, for enterprise user authorization.
+    pub sync_url: Option<&'a str>,
+    /// KooGallery: the sync APIs' own access key (without one, the basic key signs them).
+    pub sync_access_key: Option<&'a str>,
+    /// KooGallery: ask the seller (`changeInstanceCheck`) before every plan change.
+    pub change_check: bool,
+}
+
+fn parse_endpoint(field: &'static str, given: &str) -> Result<url::Url> {
+    let url = url::Url::parse(given.trim()).map_err(|_| Error::field(field, "an http(s) URL"))?;
+    if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none() || given.len() > 500 {
+        return Err(Error::field(field, "an http(s) URL of at most 500 characters"));
+    }
+    Ok(url)
+}
+
+fn parse_access_key(field: &'static str, given: Option<&str>) -> Result<Option<String>> {
+    match given.map(str::trim).filter(|k| !k.is_empty()) {
+        Some(k) if (16..=128).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()) => Ok(Some(k.to_owned())),
+        Some(_) => Err(Error::field(field, "16 to 128 printable characters")),
+        None => Ok(None),
+    }
+}
+
 /// Where a product's deliveries go. The first time, a signing secret is created and returned.
 pub async fn configure(
     state: &AppState,
     caller: &Caller,
     seller: &OrgId,
     product_id: &str,
-    endpoint: &str,
-    protocol: &str,
-    access_key: Option<&str>,
+    input: IntegrationInput<'_>,
 ) -> Result<Settings> {
     let pid = own_product(state, caller, seller, product_id).await?;
-    let url = url::Url::parse(endpoint.trim()).map_err(|_| Error::field("endpoint", "an http(s) URL"))?;
-    if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none() || endpoint.len() > 500 {
-        return Err(Error::field("endpoint", "an http(s) URL of at most 500 characters"));
-    }
+    let url = parse_endpoint("endpoint", input.endpoint)?;
+    let protocol = input.protocol;
     if !matches!(protocol, "native" | "koogallery") {
         return Err(Error::field("protocol", "native or koogallery"));
     }
-    // A seller moving from KooGallery keeps its access key, so its system works unchanged.
-    let given_key = match access_key.map(str::trim).filter(|k| !k.is_empty()) {
-        Some(_) if protocol != "koogallery" => {
-            return Err(Error::field("access_key", "only the koogallery protocol takes an access key"));
-        }
-        Some(k) if (16..=128).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()) => Some(k.to_owned()),
-        Some(_) => return Err(Error::field("access_key", "16 to 128 printable characters")),
+    // A seller moving from KooGallery keeps its access keys, so its system works unchanged.
+    let given_key = parse_access_key("access_key", input.access_key)?;
+    let sync_key = parse_access_key("sync_access_key", input.sync_access_key)?;
+    let sync_url = match input.sync_url.map(str::trim).filter(|u| !u.is_empty()) {
+        Some(u) => Some(parse_endpoint("sync_url", u)?.to_string()),
         None => None,
     };
+    if protocol != "koogallery" {
+        let stray = [
+            ("access_key", given_key.is_some()),
+            ("sync_access_key", sync_key.is_some()),
+            ("sync_url", sync_url.is_some()),
+            ("change_check", input.change_check),
+        ];
+        if let Some((field, _)) = stray.iter().find(|(_, set)| *set) {
+            return Err(Error::field(field, "only the koogallery protocol takes this"));
+        }
+    } else {
+        // KooGallery's license 2.0 has no call asking the seller for codes.
+        let product = products::get(&mut state.db.clone(), &pid).await?;
+        if let Some(rev) = &product.live_revision_id {
+            let live = products::get_revision(&mut state.db.clone(), rev).await?.content;
+            if product.kind == souk_core::catalog::ProductKind::License
+                && live.license_source() == souk_core::catalog::LicenseSource::Seller
+            {
+                return Err(Error::field(
+                    "protocol",
+                    "KooGallery's protocol cannot ask your system for license codes: use native, or codes Souk generates",
+                ));
+            }
+        }
+    }
     let now = state.clock.now();
     // Loaded before the transaction: on first use it writes the key on a connection of its own.
     let sealer = crate::compute::sealer(state).await?;
     let mut tx = state.db.begin().await?;
     let mut integration = store::upsert(&mut tx, now, pid.as_str(), seller, url.as_str(), protocol).await?;
+    store::set_koogallery(&mut tx, pid.as_str(), sync_url.as_deref(), input.change_check).await?;
+    if protocol != "koogallery" {
+        store::set_sync_key(&mut tx, pid.as_str(), None).await?;
+    } else if let Some(k) = &sync_key {
+        store::set_sync_key(&mut tx, pid.as_str(), Some(&sealer.seal(k.as_bytes())?)).await?;
+    }
     let mut new_secret = None;
     if integration.secret_sealed.is_none() || given_key.is_some() {
         let (bytes, shown) = match (protocol, given_key) {
@@ -105,9 +162,9 @@ pub async fn configure(
         let sealed = sealer.seal(&bytes)?;
         store::rotate_secret(&mut tx, now, pid.as_str(), &sealed).await?;
         store::drop_previous_secret(&mut tx, now, pid.as_str()).await?;
-        integration = store::get(&mut tx, pid.as_str()).await?.ok_or_else(Error::not_found)?;
         new_secret = Some(shown);
     }
+    integration = store::get(&mut tx, pid.as_str()).await?.ok_or_else(Error::not_found)?;
     audit(&mut tx, now, caller, seller, "integration.configured", pid.as_str(), format!("deliveries to {url} ({protocol})"))
         .await?;
     tx.commit().await?;
@@ -184,6 +241,16 @@ async fn secrets(state: &AppState, i: &Integration) -> Result<Vec<Secret>> {
     Ok(out)
 }
 
+/// The key that signs KooGallery sync calls: the sync APIs' own, else the basic one.
+pub(crate) async fn sync_key(state: &AppState, i: &Integration) -> Result<Option<String>> {
+    let sealer = crate::compute::sealer(state).await?;
+    let sealed = i.sync_key_sealed.as_ref().or(i.secret_sealed.as_ref());
+    Ok(match sealed {
+        Some(s) => Some(String::from_utf8_lossy(&sealer.open(s)?).into_owned()),
+        None => None,
+    })
+}
+
 /// The current signing secret of a product (to decrypt what its seller encrypted).
 pub async fn current_secret(state: &AppState, product_id: &str) -> Result<Option<Secret>> {
     match store::get(&mut state.db.clone(), product_id).await? {
@@ -243,8 +310,38 @@ async fn body_of(state: &AppState, event: &Event, sub: &orders::Subscription) ->
     }))
 }
 
+/// Loopback, private, link-local, shared (CGNAT) and unspecified addresses: the operator's
+/// own network, which a seller's endpoint must not point Souk at.
+fn is_internal(ip: &IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v) => {
+            v.is_loopback()
+                || v.is_private()
+                || v.is_link_local()
+                || v.is_unspecified()
+                || v.is_broadcast()
+                || v.octets()[0] == 100 && (64..128).contains(&v.octets()[1])
+        }
+        IpAddr::V6(v) => match v.to_ipv4_mapped() {
+            Some(v4) => is_internal(&IpAddr::V4(v4)),
+            None => {
+                v.is_loopback()
+                    || v.is_unspecified()
+                    || (v.segments()[0] & 0xfe00) == 0xfc00
+                    || (v.segments()[0] & 0xffc0) == 0xfe80
+            }
+        },
+    }
+}
+
+fn allowed_ip(allow: &[String], ip: &IpAddr) -> bool {
+    allow.iter().any(|a| a.parse::<IpAddr>().is_ok_and(|x| x == *ip))
+}
+
 /// Refuses addresses inside the operator's network (loopback, private, link-local) unless
-/// the host is on the allow-list.
+/// the host is on the allow-list. This gives an early, clear answer; the connection itself is
+/// guarded again by [`GuardedResolver`], so a name that resolves differently the second time
+/// (DNS rebinding) still cannot reach an internal address.
 pub async fn check_destination(url: &url::Url, allow: &[String]) -> std::result::Result<(), String> {
     let host = url.host_str().ok_or("the endpoint has no host")?;
     let bare = host.trim_start_matches('[').trim_end_matches(']');
@@ -261,30 +358,37 @@ pub async fn check_destination(url: &url::Url, allow: &[String]) -> std::result:
             .collect(),
     };
     for ip in &addrs {
-        if allow.iter().any(|a| a.parse::<IpAddr>().is_ok_and(|x| x == *ip)) {
-            continue;
-        }
-        let private = match ip {
-            IpAddr::V4(v) => {
-                v.is_loopback()
-                    || v.is_private()
-                    || v.is_link_local()
-                    || v.is_unspecified()
-                    || v.is_broadcast()
-                    || v.octets()[0] == 100 && (64..128).contains(&v.octets()[1])
-            }
-            IpAddr::V6(v) => {
-                v.is_loopback()
-                    || v.is_unspecified()
-                    || (v.segments()[0] & 0xfe00) == 0xfc00
-                    || (v.segments()[0] & 0xffc0) == 0xfe80
-            }
-        };
-        if private {
+        if is_internal(ip) && !allowed_ip(allow, ip) {
             return Err(format!("refused: {bare} is a private or loopback address ({ip}); an operator can allow it"));
         }
     }
     Ok(())
+}
+
+/// The resolver of the client that calls sellers: it hands the connector only the addresses
+/// it checked, so what is checked is what is connected to. (IP-literal URLs skip resolution;
+/// [`check_destination`] refuses those.)
+struct GuardedResolver {
+    allow: Arc<Vec<String>>,
+}
+
+impl reqwest::dns::Resolve for GuardedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let allow = self.allow.clone();
+        Box::pin(async move {
+            let host = name.as_str().to_owned();
+            let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            if allow.iter().any(|a| a.eq_ignore_ascii_case(&host)) {
+                return Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs);
+            }
+            let ok: Vec<std::net::SocketAddr> =
+                addrs.into_iter().filter(|a| !is_internal(&a.ip()) || allowed_ip(&allow, &a.ip())).collect();
+            if ok.is_empty() {
+                return Err(format!("refused: {host} resolves to a private or loopback address").into());
+            }
+            Ok(Box::new(ok.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
 }
 
 /// Delivers seller events. Implements the outbox handler with its give-up compensation.
@@ -294,20 +398,25 @@ pub struct Deliverer {
 }
 
 /// The HTTP client for calls to sellers' systems: the request timeout, and no redirects (an
-/// answer we do not follow: 3xx counts as a failure).
-pub fn seller_client() -> reqwest::Client {
+/// answer we do not follow: 3xx counts as a failure). With `guard`, the operator's
+/// allow-list, it connects to no internal address the list does not name; without, it goes
+/// anywhere (`souk isv check`, run by a seller against its own endpoint).
+pub fn seller_client(guard: Option<&[String]>) -> reqwest::Client {
     crate::tls_init();
-    reqwest::Client::builder()
+    let mut b = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(REQUEST_TIMEOUT_SECS))
         .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("Souk/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .unwrap_or_default()
+        .user_agent(concat!("Souk/", env!("CARGO_PKG_VERSION")));
+    if let Some(allow) = guard {
+        b = b.dns_resolver(Arc::new(GuardedResolver { allow: Arc::new(allow.to_vec()) }));
+    }
+    b.build().unwrap_or_default()
 }
 
 impl Deliverer {
     pub fn new(state: AppState) -> Self {
-        Self { state, client: seller_client() }
+        let client = seller_client(Some(&state.config.outbound_allow));
+        Self { state, client }
     }
 
     /// POSTs `body` to `url` (refusing private addresses), records the attempt in the
@@ -381,7 +490,7 @@ impl Deliverer {
         .map_err(db_err)?;
         store::note_outcome(&mut db, now, &sub.product_id, error.is_none()).await.map_err(db_err)?;
         match error {
-            Some(message) => Err(Failure { message, retry_after }),
+            Some(message) => Err(Failure { message, retry_after, ..Failure::default() }),
             None => Ok((status.unwrap_or(200), text)),
         }
     }
@@ -404,7 +513,7 @@ impl Deliverer {
         let url = url::Url::parse(&integration.endpoint).map_err(|e| Failure::from(e.to_string()))?;
         if integration.protocol == "koogallery" {
             let key = secrets.first().map(|s| String::from_utf8_lossy(s.bytes()).into_owned()).unwrap_or_default();
-            return crate::koogallery::deliver(self, event, &sub, url, &key).await;
+            return crate::koogallery::deliver(self, event, &sub, &integration, url, &key).await;
         }
         let body = body_of(state, event, &sub).await.map_err(internal)?.to_string();
         let refs: Vec<&Secret> = secrets.iter().collect();
@@ -439,6 +548,7 @@ impl Deliverer {
                 return Err(Failure {
                     message: "in progress (202): will ask again".into(),
                     retry_after: Some(Duration::seconds(POLL_SECS)),
+                    ..Failure::default()
                 });
             } else {
                 let answer: Answer = serde_json::from_str(&text).unwrap_or_default();
@@ -560,4 +670,53 @@ pub async fn flag_failing_endpoints(state: &AppState) -> Result<usize> {
 pub async fn failing_endpoints(state: &AppState, caller: &Caller) -> Result<Vec<Integration>> {
     caller.staff(souk_core::identity::StaffRole::Operator)?;
     Ok(store::failing(&mut state.db.clone(), state.clock.now() - Duration::hours(FAILING_HOURS)).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_addresses_are_recognised_in_every_spelling() {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+        ] {
+            assert!(is_internal(&ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["8.8.8.8", "100.128.0.1", "2001:4860:4860::8888", "::ffff:8.8.8.8"] {
+            assert!(!is_internal(&ip.parse().unwrap()), "{ip}");
+        }
+    }
+
+    /// The connection itself is guarded, not only the early check: a name resolving to
+    /// loopback (as a rebinding name would on its second lookup) is never connected to.
+    #[tokio::test]
+    async fn the_sellers_client_connects_only_to_addresses_its_resolver_allowed() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let app = axum::Router::new().route("/", axum::routing::post(|| async { "ok" }));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let url = format!("http://localhost:{port}/");
+        let refused = seller_client(Some(&[])).post(&url).send().await;
+        let err = refused.expect_err("loopback through a name is refused");
+        let chain = format!("{err:?}");
+        assert!(chain.contains("private or loopback"), "{chain}");
+        let by_name = seller_client(Some(&["localhost".to_owned()])).post(&url).send().await.unwrap();
+        assert_eq!(by_name.text().await.unwrap(), "ok");
+        let by_ip = seller_client(Some(&["127.0.0.1".to_owned(), "::1".to_owned()])).post(&url).send().await.unwrap();
+        assert_eq!(by_ip.status(), 200);
+        // Unguarded (a seller checking its own endpoint with `souk isv check`).
+        assert_eq!(seller_client(None).post(&url).send().await.unwrap().status(), 200);
+    }
 }

@@ -15,6 +15,7 @@ mod demo_catalog;
 pub mod error;
 pub mod extract;
 pub mod fulfillment;
+pub mod gateway;
 mod http;
 pub mod i18n;
 pub mod idempotency;

@@ -394,6 +394,20 @@ pub async fn change_plan(
     request_id: Option<&str>,
 ) -> Result<(Subscription, PlanChange)> {
     caller.admin_of(state, buyer).await?;
+    // A KooGallery seller may have to agree first: asked before the transaction opens, since
+    // it is a call to the seller's system.
+    {
+        let mut db = state.db.clone();
+        let s = orders::get_subscription(&mut db, id).await?;
+        if s.buyer_org_id != buyer.as_str() {
+            return Err(Error::not_found());
+        }
+        let pid: ProductId = s.product_id.parse().map_err(|_| Error::not_found())?;
+        let target = products::plans(&mut db, &pid, false).await?.into_iter().find(|p| p.id.as_str() == new_plan_id);
+        if let Some(plan) = target.filter(|_| new_plan_id != s.plan_id && state_of(&s).ok() == Some(SubscriptionState::Active)) {
+            crate::koogallery::change_check(state, &s, &plan.spec.code, &plan.spec.name).await?;
+        }
+    }
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
     let s = buyer_subscription(&mut tx, buyer, id).await?;

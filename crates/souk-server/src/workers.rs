@@ -14,21 +14,38 @@ use souk_store::{Db, StoreError, idempotency, sessions};
 use tokio::sync::watch;
 
 /// Why an attempt failed, and when the other side asked to be tried again (`Retry-After`).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Failure {
     pub message: String,
     pub retry_after: Option<Duration>,
+    /// Not a failure of the other side: it is still working (KooGallery's `000004`). The
+    /// event is asked about again exactly after `retry_after`, not after the policy's delay;
+    /// whether to give up is still the policy's decision.
+    pub poll: bool,
+    /// The retry policy for this event instead of the worker's (a protocol's own cadence).
+    pub policy: Option<Box<RetryPolicy>>,
+}
+
+impl Failure {
+    /// Ask again after `after`: the other side is still working.
+    pub fn poll(message: impl Into<String>, after: Duration) -> Self {
+        Self { message: message.into(), retry_after: Some(after), poll: true, policy: None }
+    }
+
+    pub fn with_policy(self, policy: RetryPolicy) -> Self {
+        Self { policy: Some(Box::new(policy)), ..self }
+    }
 }
 
 impl From<String> for Failure {
     fn from(message: String) -> Self {
-        Self { message, retry_after: None }
+        Self { message, ..Self::default() }
     }
 }
 
 impl From<&str> for Failure {
     fn from(message: &str) -> Self {
-        Self { message: message.to_owned(), retry_after: None }
+        Self { message: message.to_owned(), ..Self::default() }
     }
 }
 
@@ -125,10 +142,20 @@ impl Worker {
         let mut compensation_error = None;
         let outcome = match &result {
             Ok(()) => Outcome::Done,
-            Err(f) => match self.policy.after_failure(event.attempts, rand::random::<f64>()) {
-                // The other side's Retry-After wins when it asks for more time than the policy.
+            Err(f) => match f.policy.as_deref().unwrap_or(&self.policy).after_failure_at(
+                event.attempts,
+                now - event.first_attempt_at.unwrap_or(started),
+                rand::random::<f64>(),
+            ) {
+                // The other side's Retry-After wins when it asks for more time than the policy,
+                // and a poll is asked again exactly when it said.
                 AfterFailure::RetryIn(delay) => {
-                    Outcome::RetryAt { due: now + f.retry_after.map_or(delay, |r| r.max(delay)), error: &f.message }
+                    let wait = match f.retry_after {
+                        Some(r) if f.poll => r,
+                        Some(r) => r.max(delay),
+                        None => delay,
+                    };
+                    Outcome::RetryAt { due: now + wait, error: &f.message }
                 }
                 AfterFailure::GiveUp => match self.handler.given_up(&event, &f.message).await {
                     Ok(()) => Outcome::Dead { error: &f.message },

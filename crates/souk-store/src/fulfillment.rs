@@ -23,6 +23,14 @@ pub struct Integration {
     pub failing_since: Option<DateTime<Utc>>,
     /// When operators were told of this failing spell.
     pub flagged_at: Option<DateTime<Utc>>,
+    /// KooGallery: the joint-operation sync APIs' base URL (`…/produceAPI/v2/authSync` is
+    /// appended), where enterprise user authorization goes.
+    pub sync_url: Option<String>,
+    /// KooGallery: the sync APIs' own access key, sealed; without one the basic key signs.
+    #[serde(skip)]
+    pub sync_key_sealed: Option<Vec<u8>>,
+    /// KooGallery: the seller answers `changeInstanceCheck` before a plan change.
+    pub change_check: bool,
 }
 
 fn integration(r: &Row) -> Result<Integration, StoreError> {
@@ -37,6 +45,9 @@ fn integration(r: &Row) -> Result<Integration, StoreError> {
         updated_at: r.get("updated_at")?,
         failing_since: r.get("failing_since")?,
         flagged_at: r.get("flagged_at")?,
+        sync_url: r.get("sync_url")?,
+        sync_key_sealed: r.get("sync_key_sealed")?,
+        change_check: r.get("change_check")?,
     })
 }
 
@@ -100,6 +111,29 @@ pub async fn upsert(
     )
     .await?;
     get(c, product_id).await?.ok_or(StoreError::NotFound)
+}
+
+/// The KooGallery extras: the sync APIs' base URL and whether plan changes are checked first.
+pub async fn set_koogallery(
+    c: &mut impl Conn,
+    product_id: &str,
+    sync_url: Option<&str>,
+    change_check: bool,
+) -> Result<(), StoreError> {
+    c.execute(
+        q("UPDATE integrations SET sync_url = $1, change_check = $2 WHERE product_id = $3")
+            .bind(sync_url)
+            .bind(change_check)
+            .bind(product_id),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Sets (or, with `None`, clears) the sync APIs' own access key.
+pub async fn set_sync_key(c: &mut impl Conn, product_id: &str, sealed: Option<&[u8]>) -> Result<(), StoreError> {
+    c.execute(q("UPDATE integrations SET sync_key_sealed = $1 WHERE product_id = $2").bind(sealed).bind(product_id)).await?;
+    Ok(())
 }
 
 /// A new signing secret; the current one becomes the previous (still accepted by sellers

@@ -13,6 +13,7 @@ pub mod clock;
 pub mod coupons;
 mod db;
 pub mod fulfillment;
+pub mod gateway_keys;
 pub mod idempotency;
 pub mod licenses;
 pub mod orders;

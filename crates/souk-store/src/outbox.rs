@@ -28,6 +28,8 @@ pub struct Event {
     pub last_error: Option<String>,
     pub created_at: DateTime<Utc>,
     pub completed_at: Option<DateTime<Utc>>,
+    /// When the event was first claimed (since its last manual redelivery).
+    pub first_attempt_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -54,6 +56,7 @@ fn from_row(r: &Row) -> Result<Event, StoreError> {
         last_error: r.get("last_error")?,
         created_at: r.get("created_at")?,
         completed_at: r.get("completed_at")?,
+        first_attempt_at: r.get("first_attempt_at")?,
     })
 }
 
@@ -92,14 +95,16 @@ pub async fn claim(
     let rows = c
         .fetch_all(
             q2(
-                "UPDATE outbox_events SET locked_by = $1, locked_until = $2, attempts = attempts + 1
+                "UPDATE outbox_events SET locked_by = $1, locked_until = $2, attempts = attempts + 1,
+                     first_attempt_at = COALESCE(first_attempt_at, $4)
                  WHERE id IN (
                      SELECT id FROM outbox_events
                      WHERE topic = $3 AND status = 'pending' AND due_at <= $4
                        AND (locked_until IS NULL OR locked_until <= $4)
                      ORDER BY due_at, id LIMIT $5)
                  RETURNING *",
-                "UPDATE outbox_events SET locked_by = $1, locked_until = $2, attempts = attempts + 1
+                "UPDATE outbox_events SET locked_by = $1, locked_until = $2, attempts = attempts + 1,
+                     first_attempt_at = COALESCE(first_attempt_at, $4)
                  WHERE id IN (
                      SELECT id FROM outbox_events
                      WHERE topic = $3 AND status = 'pending' AND due_at <= $4
@@ -148,10 +153,13 @@ pub async fn claim_in_order(
          ORDER BY o.due_at, o.id LIMIT $4"
     );
     let sqlite = format!(
-        "UPDATE outbox_events SET locked_by = $1, locked_until = $2, attempts = attempts + 1 WHERE id IN ({inner}) RETURNING *"
+        "UPDATE outbox_events SET locked_by = $1, locked_until = $2, attempts = attempts + 1,
+             first_attempt_at = COALESCE(first_attempt_at, $3)
+         WHERE id IN ({inner}) RETURNING *"
     );
     let postgres = format!(
-        "UPDATE outbox_events SET locked_by = $1, locked_until = $2, attempts = attempts + 1
+        "UPDATE outbox_events SET locked_by = $1, locked_until = $2, attempts = attempts + 1,
+             first_attempt_at = COALESCE(first_attempt_at, $3)
          WHERE id IN ({inner} FOR UPDATE SKIP LOCKED)
            AND status = 'pending' AND (locked_until IS NULL OR locked_until <= $3)
          RETURNING *"
@@ -183,7 +191,7 @@ pub async fn sequence(c: &mut impl Conn, event: &Event, topics: &[&str]) -> Resu
 pub async fn redeliver(c: &mut impl Conn, now: DateTime<Utc>, id: &str) -> Result<bool, StoreError> {
     let n = c
         .execute(
-            q("UPDATE outbox_events SET status = 'pending', attempts = 0, due_at = $1, completed_at = NULL, locked_by = NULL, locked_until = NULL
+            q("UPDATE outbox_events SET status = 'pending', attempts = 0, first_attempt_at = NULL, due_at = $1, completed_at = NULL, locked_by = NULL, locked_until = NULL
                WHERE id = $2 AND (status IN ('done', 'dead') OR (status = 'pending' AND (locked_until IS NULL OR locked_until <= $1)))")
             .bind(now)
             .bind(id),

@@ -279,9 +279,9 @@ async fn run(command: Command, config: Config, explicit_database_url: Option<Str
         Command::Isv(IsvCommand::Check(args)) => {
             let checks = match args.protocol.as_str() {
                 "native" => {
-                    souk_server::conformance::run(&args.endpoint, &souk_isv::signature::Secret::parse(&args.secret)?).await
+                    souk_server::conformance::run(&args.endpoint, &souk_isv::signature::Secret::parse(&args.secret)?, None).await
                 }
-                "koogallery" => souk_server::conformance::run_koogallery(&args.endpoint, &args.secret).await,
+                "koogallery" => souk_server::conformance::run_koogallery(&args.endpoint, &args.secret, None).await,
                 other => anyhow::bail!("protocol {other:?}: native or koogallery"),
             };
             if args.json {

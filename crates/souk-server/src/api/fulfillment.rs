@@ -22,6 +22,14 @@ pub struct IntegrationIn {
     pub protocol: String,
     /// `koogallery` only: keep your existing KooGallery access key (one is made otherwise).
     pub access_key: Option<String>,
+    /// `koogallery` only: the base URL of your joint-operation sync APIs; enterprise user
+    /// authorization is POSTed to `…/produceAPI/v2/authSync`.
+    pub sync_url: Option<String>,
+    /// `koogallery` only: the sync APIs' own access key (without one the basic key signs).
+    pub sync_access_key: Option<String>,
+    /// `koogallery` only: ask your system (`changeInstanceCheck`) before every plan change.
+    #[serde(default)]
+    pub change_check: bool,
 }
 
 fn native() -> String {
@@ -35,6 +43,12 @@ pub struct IntegrationOut {
     pub protocol: String,
     /// A rotation is under way: deliveries carry the new and the previous signature.
     pub rotating: bool,
+    /// KooGallery: where enterprise user authorization goes.
+    pub sync_url: Option<String>,
+    /// KooGallery: the sync APIs have their own access key.
+    pub sync_key_set: bool,
+    /// KooGallery: plan changes are checked with the seller first.
+    pub change_check: bool,
     pub rotated_at: Option<DateTime<Utc>>,
     /// The signing secret (`whsec_…`, or the KooGallery access key), only in the answer that
     /// created it: keep it now.
@@ -48,6 +62,9 @@ impl IntegrationOut {
             endpoint: i.endpoint.clone(),
             protocol: i.protocol.clone(),
             rotating: i.previous_sealed.is_some(),
+            sync_url: i.sync_url.clone(),
+            sync_key_set: i.sync_key_sealed.is_some(),
+            change_check: i.change_check,
             rotated_at: i.rotated_at,
             secret,
         }
@@ -68,9 +85,14 @@ pub async fn configure(
         &caller,
         &org_id,
         &product_id,
-        &input.endpoint,
-        &input.protocol,
-        input.access_key.as_deref(),
+        crate::fulfillment::IntegrationInput {
+            endpoint: &input.endpoint,
+            protocol: &input.protocol,
+            access_key: input.access_key.as_deref(),
+            sync_url: input.sync_url.as_deref(),
+            sync_access_key: input.sync_access_key.as_deref(),
+            change_check: input.change_check,
+        },
     )
     .await?;
     Ok(Json(IntegrationOut::new(&s.integration, s.new_secret)))
@@ -455,4 +477,60 @@ pub async fn failing_endpoints(
         })
         .collect();
     Ok(Json(FailingEndpointList { items }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GatewayKeyOut {
+    /// The AK: the `Access=` of an `SDK-HMAC-SHA256` Authorization header.
+    pub access_key: String,
+    /// The SK, only in the answer that created it: keep it now.
+    pub secret_key: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl GatewayKeyOut {
+    fn new(k: &souk_store::gateway_keys::GatewayKey, secret_key: Option<String>) -> Self {
+        Self { access_key: k.access_key.clone(), secret_key, created_at: k.created_at, revoked_at: k.revoked_at }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GatewayKeyList {
+    pub items: Vec<GatewayKeyOut>,
+}
+
+/// Create an access key pair (AK/SK) for the KooGallery open APIs, signed as Huawei's API
+/// gateway signs (`SDK-HMAC-SHA256`). The secret key is shown once.
+#[utoipa::path(post, path = "/orgs/{org_id}/gateway-keys", tag = "fulfillment",
+    responses((status = 201, body = GatewayKeyOut), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn create_gateway_key(
+    State(state): State<AppState>,
+    OrgScope { caller, org_id, .. }: OrgScope,
+) -> Result<(axum::http::StatusCode, Json<GatewayKeyOut>)> {
+    let (key, secret) = crate::gateway::create(&state, &caller, &org_id).await?;
+    Ok((axum::http::StatusCode::CREATED, Json(GatewayKeyOut::new(&key, Some(secret)))))
+}
+
+/// The organization's access key pairs (never their secret keys).
+#[utoipa::path(get, path = "/orgs/{org_id}/gateway-keys", tag = "fulfillment",
+    responses((status = 200, body = GatewayKeyList), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn list_gateway_keys(
+    State(state): State<AppState>,
+    OrgScope { caller, org_id, .. }: OrgScope,
+) -> Result<Json<GatewayKeyList>> {
+    let keys = crate::gateway::list(&state, &caller, &org_id).await?;
+    Ok(Json(GatewayKeyList { items: keys.iter().map(|k| GatewayKeyOut::new(k, None)).collect() }))
+}
+
+/// Revoke an access key pair.
+#[utoipa::path(delete, path = "/orgs/{org_id}/gateway-keys/{access_key}", tag = "fulfillment",
+    responses((status = 204), (status = 404, body = Problem)))]
+pub async fn revoke_gateway_key(
+    State(state): State<AppState>,
+    OrgScope { caller, org_id, .. }: OrgScope,
+    Path((_org, access_key)): Path<(String, String)>,
+) -> Result<axum::http::StatusCode> {
+    crate::gateway::revoke(&state, &caller, &org_id, &access_key).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
 }

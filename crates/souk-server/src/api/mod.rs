@@ -133,6 +133,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(fulfillment::failing_endpoints))
         .routes(routes!(fulfillment::grant_app_user, fulfillment::revoke_app_user))
         .routes(routes!(fulfillment::activate_license))
+        .routes(routes!(fulfillment::list_gateway_keys, fulfillment::create_gateway_key))
+        .routes(routes!(fulfillment::revoke_gateway_key))
         .routes(routes!(commerce::bill_csv))
         .routes(routes!(commerce::list_test_coupons, commerce::issue_test_coupon))
         .routes(routes!(commerce::list_coupons, commerce::create_coupon))

@@ -22,6 +22,9 @@ struct IntegrationPage<'a> {
     org_id: String,
     product_id: String,
     endpoint: String,
+    protocol: String,
+    sync_url: String,
+    change_check: bool,
     rotating: bool,
     configured: bool,
     /// A secret just created: shown this once.
@@ -59,6 +62,9 @@ async fn show(
             org_id: org.to_string(),
             product_id: product_id.to_owned(),
             endpoint: settings.as_ref().map(|i| i.endpoint.clone()).unwrap_or_default(),
+            protocol: settings.as_ref().map_or_else(|| "native".to_owned(), |i| i.protocol.clone()),
+            sync_url: settings.as_ref().and_then(|i| i.sync_url.clone()).unwrap_or_default(),
+            change_check: settings.as_ref().is_some_and(|i| i.change_check),
             rotating: settings.as_ref().is_some_and(|i| i.previous_sealed.is_some()),
             configured: settings.is_some(),
             secret,
@@ -92,8 +98,17 @@ pub async fn action(
     let outcome: Result<(), Error> = async {
         match field(&f, "action") {
             "save" => {
-                let s = crate::fulfillment::configure(&state, &caller, &org, &product_id, field(&f, "endpoint"), "native", None)
-                    .await?;
+                let koogallery = field(&f, "protocol") == "koogallery";
+                let optional = |k: &str| Some(field(&f, k)).filter(|v| koogallery && !v.trim().is_empty());
+                let input = crate::fulfillment::IntegrationInput {
+                    endpoint: field(&f, "endpoint"),
+                    protocol: if koogallery { "koogallery" } else { "native" },
+                    access_key: optional("access_key"),
+                    sync_url: optional("sync_url"),
+                    sync_access_key: optional("sync_access_key"),
+                    change_check: koogallery && field(&f, "change_check") == "on",
+                };
+                let s = crate::fulfillment::configure(&state, &caller, &org, &product_id, input).await?;
                 secret = s.new_secret;
                 message = Some(ctx.t.get("integration.saved").to_owned());
             }
@@ -111,9 +126,14 @@ pub async fn action(
                     .await?
                     .ok_or_else(|| Error::conflict("no_secret", "save the endpoint first"))?;
                 checks = if i.protocol == "koogallery" {
-                    crate::conformance::run_koogallery(&i.endpoint, &String::from_utf8_lossy(secret.bytes())).await
+                    crate::conformance::run_koogallery(
+                        &i.endpoint,
+                        &String::from_utf8_lossy(secret.bytes()),
+                        Some(&state.config.outbound_allow),
+                    )
+                    .await
                 } else {
-                    crate::conformance::run(&i.endpoint, &secret).await
+                    crate::conformance::run(&i.endpoint, &secret, Some(&state.config.outbound_allow)).await
                 };
             }
             _ => return Err(Error::bad_request("unknown_action", "unknown action")),

@@ -1,0 +1,22 @@
+-- KooGallery-compatible mode, the rest of it: the joint-operation sync APIs' base URL and
+-- access key (KooGallery keys each interface type apart; without one the basic key signs),
+-- and whether the seller answers changeInstanceCheck before a plan change.
+ALTER TABLE integrations ADD COLUMN sync_url TEXT;
+ALTER TABLE integrations ADD COLUMN sync_key_sealed BLOB;
+ALTER TABLE integrations ADD COLUMN change_check INTEGER NOT NULL DEFAULT 0;
+
+-- When an event was first tried: retry policies bounded by a time window (KooGallery's
+-- "hourly for 3 h") measure from here. A manual redelivery starts the window again.
+ALTER TABLE outbox_events ADD COLUMN first_attempt_at TEXT;
+
+-- Access key pairs (AK/SK) for Huawei API-gateway signatures on the KooGallery open APIs.
+-- The secret key must be read back to verify an HMAC, so it is sealed, never hashed.
+CREATE TABLE gateway_keys (
+    access_key     TEXT PRIMARY KEY,
+    org_id         TEXT NOT NULL REFERENCES orgs(id),
+    secret_sealed  BLOB NOT NULL,
+    created_by     TEXT NOT NULL,
+    created_at     TEXT NOT NULL,
+    revoked_at     TEXT
+);
+CREATE INDEX gateway_keys_org ON gateway_keys(org_id, created_at);
