@@ -20,13 +20,17 @@ fn access_key() -> String {
 }
 
 /// Creates a key pair; the secret key is returned this once.
-pub async fn create(state: &AppState, caller: &Caller, org: &OrgId) -> Result<(GatewayKey, String)> {
+pub async fn create(state: &AppState, caller: &Caller, org: &OrgId, name: &str) -> Result<(GatewayKey, String)> {
     caller.admin_of(state, org).await?;
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(Error::field("name", "1 to 100 characters"));
+    }
     let now = state.clock.now();
     let secret = crate::auth::random_token(30);
     let sealed = crate::compute::sealer(state).await?.seal(secret.as_bytes())?;
     let mut tx = state.db.begin().await?;
-    let key = gateway_keys::create(&mut tx, now, org, &access_key(), &sealed, &caller.actor()).await?;
+    let key = gateway_keys::create(&mut tx, now, org, name, &access_key(), &sealed, &caller.actor()).await?;
     souk_store::audit::record(
         &mut tx,
         now,
@@ -35,7 +39,7 @@ pub async fn create(state: &AppState, caller: &Caller, org: &OrgId) -> Result<(G
             actor_org: Some(org),
             action: "gateway_key.created",
             target: &key.access_key,
-            summary: "access key pair for the KooGallery open APIs".into(),
+            summary: format!("access key pair \"{name}\" for the KooGallery open APIs"),
             request_id: None,
         },
     )

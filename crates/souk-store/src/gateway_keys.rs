@@ -12,6 +12,8 @@ use crate::{Conn, Row, StoreError, parse_stored, q};
 pub struct GatewayKey {
     pub access_key: String,
     pub org_id: OrgId,
+    /// What the pair is for, as its creator named it.
+    pub name: String,
     #[serde(skip)]
     pub secret_sealed: Vec<u8>,
     pub created_by: String,
@@ -23,6 +25,7 @@ fn from_row(r: &Row) -> Result<GatewayKey, StoreError> {
     Ok(GatewayKey {
         access_key: r.get("access_key")?,
         org_id: parse_stored(OrgId::parse(&r.get::<String>("org_id")?))?,
+        name: r.get("name")?,
         secret_sealed: r.get("secret_sealed")?,
         created_by: r.get("created_by")?,
         created_at: r.get("created_at")?,
@@ -34,14 +37,16 @@ pub async fn create(
     c: &mut impl Conn,
     now: DateTime<Utc>,
     org: &OrgId,
+    name: &str,
     access_key: &str,
     secret_sealed: &[u8],
     created_by: &str,
 ) -> Result<GatewayKey, StoreError> {
     c.execute(
-        q("INSERT INTO gateway_keys (access_key, org_id, secret_sealed, created_by, created_at) VALUES ($1, $2, $3, $4, $5)")
+        q("INSERT INTO gateway_keys (access_key, org_id, name, secret_sealed, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(access_key)
             .bind(org.as_str())
+            .bind(name)
             .bind(secret_sealed)
             .bind(created_by)
             .bind(now),

@@ -479,10 +479,18 @@ pub async fn failing_endpoints(
     Ok(Json(FailingEndpointList { items }))
 }
 
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayKeyIn {
+    /// What the pair is for (1 to 100 characters).
+    pub name: String,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct GatewayKeyOut {
     /// The AK: the `Access=` of an `SDK-HMAC-SHA256` Authorization header.
     pub access_key: String,
+    pub name: String,
     /// The SK, only in the answer that created it: keep it now.
     pub secret_key: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -491,7 +499,13 @@ pub struct GatewayKeyOut {
 
 impl GatewayKeyOut {
     fn new(k: &souk_store::gateway_keys::GatewayKey, secret_key: Option<String>) -> Self {
-        Self { access_key: k.access_key.clone(), secret_key, created_at: k.created_at, revoked_at: k.revoked_at }
+        Self {
+            access_key: k.access_key.clone(),
+            name: k.name.clone(),
+            secret_key,
+            created_at: k.created_at,
+            revoked_at: k.revoked_at,
+        }
     }
 }
 
@@ -502,13 +516,15 @@ pub struct GatewayKeyList {
 
 /// Create an access key pair (AK/SK) for the KooGallery open APIs, signed as Huawei's API
 /// gateway signs (`SDK-HMAC-SHA256`). The secret key is shown once.
-#[utoipa::path(post, path = "/orgs/{org_id}/gateway-keys", tag = "fulfillment",
-    responses((status = 201, body = GatewayKeyOut), (status = 403, body = Problem), (status = 404, body = Problem)))]
+#[utoipa::path(post, path = "/orgs/{org_id}/gateway-keys", tag = "fulfillment", request_body = GatewayKeyIn,
+    responses((status = 201, body = GatewayKeyOut), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 422, body = Problem)))]
 pub async fn create_gateway_key(
     State(state): State<AppState>,
     OrgScope { caller, org_id, .. }: OrgScope,
+    ApiJson(input): ApiJson<GatewayKeyIn>,
 ) -> Result<(axum::http::StatusCode, Json<GatewayKeyOut>)> {
-    let (key, secret) = crate::gateway::create(&state, &caller, &org_id).await?;
+    let (key, secret) = crate::gateway::create(&state, &caller, &org_id, &input.name).await?;
     Ok((axum::http::StatusCode::CREATED, Json(GatewayKeyOut::new(&key, Some(secret)))))
 }
 

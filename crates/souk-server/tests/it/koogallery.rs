@@ -374,7 +374,9 @@ async fn enterprise_authorization_change_checks_and_gateway_keys_in_koogallery_t
     assert!(state.lock().unwrap().refused.is_empty(), "{:?}", state.lock().unwrap().refused);
 
     // The seller's system queries the order with an access key pair, signed as Huawei's gateway signs.
-    let res = app.post(&c, &format!("/api/v1/orgs/{org}/gateway-keys"), json!({})).await;
+    let res = app.post(&c, &format!("/api/v1/orgs/{org}/gateway-keys"), json!({"name": ""})).await;
+    assert_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    let res = app.post(&c, &format!("/api/v1/orgs/{org}/gateway-keys"), json!({"name": "order sync"})).await;
     assert_eq!(res.status(), StatusCode::CREATED);
     let key: Value = res.json().await.unwrap();
     let (ak, sk) = (key["access_key"].as_str().unwrap().to_owned(), key["secret_key"].as_str().unwrap().to_owned());

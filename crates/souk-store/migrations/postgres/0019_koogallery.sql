@@ -14,6 +14,7 @@ ALTER TABLE outbox_events ADD COLUMN first_attempt_at TIMESTAMPTZ;
 CREATE TABLE gateway_keys (
     access_key     TEXT PRIMARY KEY,
     org_id         TEXT NOT NULL REFERENCES orgs(id),
+    name           TEXT NOT NULL,
     secret_sealed  BYTEA NOT NULL,
     created_by     TEXT NOT NULL,
     created_at     TIMESTAMPTZ NOT NULL,
