@@ -119,6 +119,8 @@ prefixed_id!(/// A plan (SKU) of a product.
     PlanId, "pln");
 prefixed_id!(/// One revision of a seller's shop page.
     ShopRevisionId, "shp");
+prefixed_id!(/// An upload of license codes into a product's pool, imported in the background.
+    ImportId, "imp");
 
 #[cfg(test)]
 mod tests {

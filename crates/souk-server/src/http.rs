@@ -41,6 +41,10 @@ pub fn app(state: AppState) -> Router {
         .route("/api/mkp-openapi-public/global/v1/order/query", get(crate::koogallery::order_query))
         .route("/api/mkp-openapi-public/global/v1/license/activate", axum::routing::post(crate::koogallery::license_activate))
         .route("/api/mkp-openapi-public/global/v1/license/heartbeat", axum::routing::post(crate::koogallery::license_heartbeat))
+        .route(
+            "/api/mkp-openapi-public/global/v2/license/heartbeat",
+            axum::routing::post(crate::koogallery::license_heartbeat_batch),
+        )
         .route("/metrics", get(metrics_endpoint))
         .merge(pages::router())
         .fallback(fallback)

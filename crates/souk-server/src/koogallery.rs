@@ -536,6 +536,38 @@ pub async fn license_activate(
     license_call(state, req, true).await
 }
 
+/// `POST /api/mkp-openapi-public/global/v2/license/heartbeat`: the batch form,
+/// `{"licenses": ["…", …]}` (at most 100), answered with each code's result in `licenses`.
+pub async fn license_heartbeat_batch(
+    axum::extract::State(state): axum::extract::State<crate::AppState>,
+    req: axum::extract::Request,
+) -> axum::response::Response {
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+    let (org, _, body) = match open_api_caller(&state, req).await {
+        Ok(c) => c,
+        Err(refused) => return refused,
+    };
+    let codes: Option<Vec<String>> = serde_json::from_slice::<Value>(&body).ok().and_then(|v| {
+        v.get("licenses").and_then(Value::as_array).map(|a| a.iter().filter_map(|c| c.as_str().map(str::to_owned)).collect())
+    });
+    let Some(codes) = codes.filter(|c| !c.is_empty() && c.len() <= 100) else {
+        return mkt("MKT.0100", "input check failed: licenses is a list of 1 to 100 codes", StatusCode::BAD_REQUEST);
+    };
+    let mut out = Vec::with_capacity(codes.len());
+    for code in codes {
+        out.push(match crate::licenses::check_for(&state, &org, &code, false).await {
+            Ok(v) => json!({
+                "license": v.license, "resultCode": "92020000",
+                "status": v.status.as_str().to_uppercase(), "expireTime": v.expires_at.map(expire_time),
+            }),
+            Err(e) if e.status() == StatusCode::NOT_FOUND => json!({ "license": code, "resultCode": "92020005" }),
+            Err(_) => return mkt("MKT.0999", "internal error", StatusCode::INTERNAL_SERVER_ERROR),
+        });
+    }
+    axum::Json(json!({ "resultCode": "92020000", "resultMsg": "success", "licenses": out })).into_response()
+}
+
 pub async fn license_heartbeat(
     axum::extract::State(state): axum::extract::State<crate::AppState>,
     req: axum::extract::Request,

@@ -106,7 +106,7 @@ pub async fn serve(state: AppState, listener: TcpListener, mut shutdown: watch::
     let sla_watch = tokio::spawn(watch_review_slas(state.clone(), shutdown.clone()));
     let outbox_workers: Vec<_> = compute::workers(&state)
         .into_iter()
-        .chain([fulfillment::worker(&state)])
+        .chain([fulfillment::worker(&state), licenses::import_worker(&state)])
         .map(|w| tokio::spawn(w.run(shutdown.clone(), std::time::Duration::from_millis(500))))
         .collect();
     let app = app(state);

@@ -6,13 +6,18 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::json;
 use souk_core::catalog::LicenseSource;
-use souk_core::id::{OrgId, ProductId};
+use std::sync::Arc;
+
+use souk_core::id::{ImportId, OrgId, ProductId};
 use souk_core::license::{LOW_STOCK, LicenseStatus, generate, parse_pool};
+use souk_store::licenses::Import;
+use souk_store::outbox::Event;
 use souk_store::{StoreError, Tx, licenses, orders, outbox, products};
 
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{Error, Result};
+use crate::workers::{Failure, Worker};
 
 /// Gives each of `quantity` units of an order its code, inside the order's transaction. An
 /// empty pool refuses the order (nothing is charged: the transaction rolls back).
@@ -76,18 +81,6 @@ pub async fn ask_seller(tx: &mut Tx, now: DateTime<Utc>, subscription_id: &str, 
     Ok(())
 }
 
-/// What an upload did.
-#[derive(Debug, Clone, Serialize)]
-pub struct PoolReport {
-    pub added: u64,
-    /// Repeated in the file, or already in the pool.
-    pub duplicates: u64,
-    /// (line, why) for each row refused.
-    pub errors: Vec<(usize, String)>,
-    pub available: i64,
-    pub assigned: i64,
-}
-
 async fn own_license_product(state: &AppState, caller: &Caller, seller: &OrgId, product_id: &str) -> Result<ProductId> {
     caller.admin_of(state, seller).await?;
     let pid: ProductId = product_id.parse().map_err(|_| Error::not_found())?;
@@ -101,17 +94,36 @@ async fn own_license_product(state: &AppState, caller: &Caller, seller: &OrgId, 
     Ok(pid)
 }
 
-/// Adds a file of codes to a product's pool: duplicates dropped, each bad row reported.
-pub async fn upload_pool(state: &AppState, caller: &Caller, seller: &OrgId, product_id: &str, text: &str) -> Result<PoolReport> {
+/// How many codes an import puts into the pool per transaction (and per progress step).
+pub const IMPORT_CHUNK: usize = 500;
+
+/// Takes an upload of codes for the pool: the file is checked now (rows refused, repeats
+/// counted) and its codes imported in the background, in chunks, so the seller watches the
+/// progress and a large file never holds one long transaction.
+pub async fn start_import(state: &AppState, caller: &Caller, seller: &OrgId, product_id: &str, text: &str) -> Result<Import> {
     let pid = own_license_product(state, caller, seller, product_id).await?;
     let file = parse_pool(text);
     if file.codes.is_empty() && file.errors.is_empty() {
         return Err(Error::field("csv", "no codes in the file: one code per line"));
     }
     let now = state.clock.now();
+    let id = ImportId::generate(now);
     let mut tx = state.db.begin().await?;
-    let added = licenses::add_to_pool(&mut tx, now, pid.as_str(), &file.codes).await?;
-    let (available, assigned) = licenses::stock(&mut tx, pid.as_str()).await?;
+    licenses::create_import(
+        &mut tx,
+        now,
+        licenses::NewImport {
+            id: id.as_str(),
+            product_id: pid.as_str(),
+            seller: seller.as_str(),
+            codes: &file.codes,
+            duplicates: file.duplicates,
+            errors: &file.errors,
+            created_by: &caller.actor(),
+        },
+    )
+    .await?;
+    outbox::enqueue(&mut tx, now, IMPORT_TOPIC, id.as_str(), &json!({ "import_id": id })).await?;
     souk_store::audit::record(
         &mut tx,
         now,
@@ -120,14 +132,81 @@ pub async fn upload_pool(state: &AppState, caller: &Caller, seller: &OrgId, prod
             actor_org: Some(seller),
             action: "license.pool_uploaded",
             target: pid.as_str(),
-            summary: format!("{added} codes added, {} rows refused", file.errors.len()),
+            summary: format!("{} codes to import, {} rows refused", file.codes.len(), file.errors.len()),
             request_id: None,
         },
     )
     .await?;
     tx.commit().await?;
-    let already = file.codes.len() as u64 - added;
-    Ok(PoolReport { added, duplicates: file.duplicates as u64 + already, errors: file.errors, available, assigned })
+    licenses::get_import(&mut state.db.clone(), id.as_str()).await?.ok_or_else(Error::not_found)
+}
+
+/// The outbox topic of pool imports.
+pub const IMPORT_TOPIC: &str = "license.import";
+
+/// Imports the rest of an upload's codes, a chunk per transaction. Safe to run again (after a
+/// crash, or on two nodes): each chunk's progress is recorded only if nobody recorded it first,
+/// in the chunk's own transaction, and a code already in the pool is not added twice.
+async fn run_import(state: AppState, event: Event) -> Result<()> {
+    let id = event.payload.get("import_id").and_then(serde_json::Value::as_str).unwrap_or(&event.aggregate_id).to_owned();
+    let mut db = state.db.clone();
+    let Some(import) = licenses::get_import(&mut db, &id).await? else { return Ok(()) };
+    if import.status == "done" {
+        return Ok(());
+    }
+    let codes = licenses::import_codes(&mut db, &id).await?;
+    let mut from = usize::try_from(import.processed).unwrap_or(0);
+    while from < codes.len() {
+        let to = (from + IMPORT_CHUNK).min(codes.len());
+        let now = state.clock.now();
+        let mut tx = state.db.begin().await?;
+        let added = licenses::add_to_pool(&mut tx, now, &import.product_id, &codes[from..to]).await?;
+        let (f, t) = (i64::try_from(from).unwrap_or(i64::MAX), i64::try_from(to).unwrap_or(i64::MAX));
+        if !licenses::import_progress(&mut tx, &id, f, t, added).await? {
+            // Someone else imported this chunk: start again from where they got.
+            drop(tx);
+            let Some(now_at) = licenses::get_import(&mut db, &id).await? else { return Ok(()) };
+            if now_at.status == "done" {
+                return Ok(());
+            }
+            from = usize::try_from(now_at.processed).unwrap_or(codes.len());
+            continue;
+        }
+        tx.commit().await?;
+        from = to;
+    }
+    let mut tx = state.db.begin().await?;
+    licenses::finish_import(&mut tx, state.clock.now(), &id).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The worker that imports pool uploads, for `serve` and for tests.
+pub fn import_worker(state: &AppState) -> Worker {
+    let s = state.clone();
+    let handler = move |event: Event| {
+        let s = s.clone();
+        async move { run_import(s, event).await.map_err(|e| Failure::from(e.message())) }
+    };
+    let mut w = Worker::new(state.db.clone(), state.clock.clone(), IMPORT_TOPIC, Arc::new(handler), &state.config.node_id);
+    // A large file takes a while; if it takes longer still, the next attempt resumes.
+    w.lease = chrono::Duration::minutes(10);
+    w
+}
+
+/// An import of the seller's product, with its progress.
+pub async fn get_import(state: &AppState, caller: &Caller, seller: &OrgId, product_id: &str, id: &str) -> Result<Import> {
+    let pid = own_license_product(state, caller, seller, product_id).await?;
+    match licenses::get_import(&mut state.db.clone(), id).await? {
+        Some(i) if i.product_id == pid.as_str() => Ok(i),
+        _ => Err(Error::not_found()),
+    }
+}
+
+/// A product's latest imports.
+pub async fn recent_imports(state: &AppState, caller: &Caller, seller: &OrgId, product_id: &str) -> Result<Vec<Import>> {
+    let pid = own_license_product(state, caller, seller, product_id).await?;
+    Ok(licenses::imports(&mut state.db.clone(), pid.as_str(), 10).await?)
 }
 
 pub async fn pool(state: &AppState, caller: &Caller, seller: &OrgId, product_id: &str) -> Result<(i64, i64)> {

@@ -163,3 +163,127 @@ pub async fn activated(c: &mut impl Conn, now: DateTime<Utc>, product_id: &str, 
     .await?;
     Ok(())
 }
+
+/// An upload of codes into a pool, as far as it has been imported.
+#[derive(Debug, Clone, Serialize)]
+pub struct Import {
+    pub id: String,
+    pub product_id: String,
+    pub seller_org_id: String,
+    /// `pending` until every code is in the pool, then `done`.
+    pub status: String,
+    /// Distinct valid codes in the file.
+    pub total: i64,
+    /// Of those, how many have been through the pool so far.
+    pub processed: i64,
+    /// Of those, how many were new to the pool.
+    pub added: i64,
+    /// Repeated in the file.
+    pub duplicates: i64,
+    /// (line, why) for each row refused.
+    pub errors: Vec<(usize, String)>,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl Import {
+    /// Repeated in the file, plus (once done) codes the pool already had.
+    pub fn duplicates_total(&self) -> i64 {
+        self.duplicates + if self.status == "done" { self.processed - self.added } else { 0 }
+    }
+}
+
+fn import(r: &Row) -> Result<Import, StoreError> {
+    let errors: String = r.get("errors")?;
+    Ok(Import {
+        id: r.get("id")?,
+        product_id: r.get("product_id")?,
+        seller_org_id: r.get("seller_org_id")?,
+        status: r.get("status")?,
+        total: r.get("total")?,
+        processed: r.get("processed")?,
+        added: r.get("added")?,
+        duplicates: r.get("duplicates")?,
+        errors: crate::parse_stored(serde_json::from_str(&errors))?,
+        created_at: r.get("created_at")?,
+        finished_at: r.get("finished_at")?,
+    })
+}
+
+const IMPORT_COLUMNS: &str =
+    "id, product_id, seller_org_id, status, total, processed, added, duplicates, errors, created_at, finished_at";
+
+pub struct NewImport<'a> {
+    pub id: &'a str,
+    pub product_id: &'a str,
+    pub seller: &'a str,
+    pub codes: &'a [String],
+    pub duplicates: usize,
+    pub errors: &'a [(usize, String)],
+    pub created_by: &'a str,
+}
+
+pub async fn create_import(c: &mut impl Conn, now: DateTime<Utc>, n: NewImport<'_>) -> Result<(), StoreError> {
+    let codes = serde_json::to_string(n.codes).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let errors = serde_json::to_string(n.errors).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    c.execute(
+        q("INSERT INTO license_imports (id, product_id, seller_org_id, status, codes, total, duplicates, errors, created_by, created_at)
+           VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7, $8, $9)")
+        .bind(n.id)
+        .bind(n.product_id)
+        .bind(n.seller)
+        .bind(codes)
+        .bind(i64::try_from(n.codes.len()).unwrap_or(i64::MAX))
+        .bind(i64::try_from(n.duplicates).unwrap_or(i64::MAX))
+        .bind(errors)
+        .bind(n.created_by)
+        .bind(now),
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn get_import(c: &mut impl Conn, id: &str) -> Result<Option<Import>, StoreError> {
+    let sql = format!("SELECT {IMPORT_COLUMNS} FROM license_imports WHERE id = $1");
+    c.fetch_optional(crate::q_built(sql.clone(), sql).bind(id)).await?.as_ref().map(import).transpose()
+}
+
+/// A product's latest imports, newest first.
+pub async fn imports(c: &mut impl Conn, product_id: &str, limit: u32) -> Result<Vec<Import>, StoreError> {
+    let sql = format!("SELECT {IMPORT_COLUMNS} FROM license_imports WHERE product_id = $1 ORDER BY id DESC LIMIT $2");
+    c.fetch_all(crate::q_built(sql.clone(), sql).bind(product_id).bind(i64::from(limit))).await?.iter().map(import).collect()
+}
+
+/// The codes an import still holds (emptied once it is done).
+pub async fn import_codes(c: &mut impl Conn, id: &str) -> Result<Vec<String>, StoreError> {
+    let row = c.fetch_one(q("SELECT codes FROM license_imports WHERE id = $1").bind(id)).await?;
+    crate::parse_stored(serde_json::from_str(&row.get::<String>("codes")?))
+}
+
+/// Records that codes `from..to` went through the pool, adding `added`; false (and nothing
+/// written) if another worker recorded that chunk first.
+pub async fn import_progress(c: &mut impl Conn, id: &str, from: i64, to: i64, added: u64) -> Result<bool, StoreError> {
+    let n = c
+        .execute(
+            q("UPDATE license_imports SET processed = $1, added = added + $2 WHERE id = $3 AND processed = $4 AND status = 'pending'")
+                .bind(to)
+                .bind(i64::try_from(added).unwrap_or(i64::MAX))
+                .bind(id)
+                .bind(from),
+        )
+        .await?;
+    Ok(n == 1)
+}
+
+/// Marks an import done and lets go of its codes; true for the one caller that does.
+pub async fn finish_import(c: &mut impl Conn, now: DateTime<Utc>, id: &str) -> Result<bool, StoreError> {
+    let n = c
+        .execute(
+            q("UPDATE license_imports SET status = 'done', codes = '[]', finished_at = $1
+               WHERE id = $2 AND status = 'pending' AND processed = total")
+            .bind(now)
+            .bind(id),
+        )
+        .await?;
+    Ok(n == 1)
+}

@@ -253,39 +253,79 @@ pub struct PoolRowError {
     pub error: String,
 }
 
+/// An upload of codes, imported in the background.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImportOut {
+    pub id: String,
+    /// `pending` while codes are going into the pool, then `done`.
+    pub status: String,
+    /// Distinct valid codes in the file.
+    pub total: i64,
+    /// Of those, how many have gone through the pool so far (the progress).
+    pub processed: i64,
+    /// Of those, how many were new to the pool.
+    pub added: i64,
+    /// Repeated in the file, or (once done) already in the pool.
+    pub duplicates: i64,
+    /// Rows refused, with why.
+    pub errors: Vec<PoolRowError>,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl From<souk_store::licenses::Import> for ImportOut {
+    fn from(i: souk_store::licenses::Import) -> Self {
+        Self {
+            duplicates: i.duplicates_total(),
+            id: i.id,
+            status: i.status,
+            total: i.total,
+            processed: i.processed,
+            added: i.added,
+            errors: i.errors.into_iter().map(|(line, error)| PoolRowError { line, error }).collect(),
+            created_at: i.created_at,
+            finished_at: i.finished_at,
+        }
+    }
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PoolOut {
-    pub added: u64,
-    /// Repeated in the file or already in the pool.
-    pub duplicates: u64,
-    pub errors: Vec<PoolRowError>,
     pub available: i64,
     pub assigned: i64,
     /// Fewer available codes than this warns you.
     pub low_stock_threshold: i64,
+    /// The latest uploads, newest first.
+    pub imports: Vec<ImportOut>,
 }
 
 /// Upload license codes into a product's pool (license-code products whose source is `pool`).
+/// The file is checked at once (rows refused are in the answer); its codes are imported in the
+/// background: follow the import's progress at `…/license-pool/imports/{import_id}`.
 #[utoipa::path(post, path = "/orgs/{org_id}/products/{product_id}/license-pool", tag = "fulfillment", request_body = PoolIn,
-    responses((status = 200, body = PoolOut), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 202, body = ImportOut), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn upload_pool(
     State(state): State<AppState>,
     OrgScope { caller, org_id, .. }: OrgScope,
     Path((_org, product_id)): Path<(String, String)>,
     ApiJson(input): ApiJson<PoolIn>,
-) -> Result<Json<PoolOut>> {
-    let r = crate::licenses::upload_pool(&state, &caller, &org_id, &product_id, &input.csv).await?;
-    Ok(Json(PoolOut {
-        added: r.added,
-        duplicates: r.duplicates,
-        errors: r.errors.into_iter().map(|(line, error)| PoolRowError { line, error }).collect(),
-        available: r.available,
-        assigned: r.assigned,
-        low_stock_threshold: souk_core::license::LOW_STOCK,
-    }))
+) -> Result<(axum::http::StatusCode, Json<ImportOut>)> {
+    let i = crate::licenses::start_import(&state, &caller, &org_id, &product_id, &input.csv).await?;
+    Ok((axum::http::StatusCode::ACCEPTED, Json(i.into())))
 }
 
-/// A product's pool: codes available and assigned.
+/// One upload's progress and report.
+#[utoipa::path(get, path = "/orgs/{org_id}/products/{product_id}/license-pool/imports/{import_id}", tag = "fulfillment",
+    responses((status = 200, body = ImportOut), (status = 404, body = Problem)))]
+pub async fn get_import(
+    State(state): State<AppState>,
+    OrgScope { caller, org_id, .. }: OrgScope,
+    Path((_org, product_id, import_id)): Path<(String, String, String)>,
+) -> Result<Json<ImportOut>> {
+    Ok(Json(crate::licenses::get_import(&state, &caller, &org_id, &product_id, &import_id).await?.into()))
+}
+
+/// A product's pool: codes available and assigned, and the latest uploads.
 #[utoipa::path(get, path = "/orgs/{org_id}/products/{product_id}/license-pool", tag = "fulfillment",
     responses((status = 200, body = PoolOut), (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn get_pool(
@@ -294,13 +334,12 @@ pub async fn get_pool(
     Path((_org, product_id)): Path<(String, String)>,
 ) -> Result<Json<PoolOut>> {
     let (available, assigned) = crate::licenses::pool(&state, &caller, &org_id, &product_id).await?;
+    let imports = crate::licenses::recent_imports(&state, &caller, &org_id, &product_id).await?;
     Ok(Json(PoolOut {
-        added: 0,
-        duplicates: 0,
-        errors: Vec::new(),
         available,
         assigned,
         low_stock_threshold: souk_core::license::LOW_STOCK,
+        imports: imports.into_iter().map(Into::into).collect(),
     }))
 }
 

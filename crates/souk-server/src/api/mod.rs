@@ -128,6 +128,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(fulfillment::log))
         .routes(routes!(fulfillment::redeliver))
         .routes(routes!(fulfillment::get_pool, fulfillment::upload_pool))
+        .routes(routes!(fulfillment::get_import))
         .routes(routes!(fulfillment::check_license))
         .routes(routes!(fulfillment::list_app_users))
         .routes(routes!(fulfillment::failing_endpoints))

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use askama::Template;
 use axum::Form;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Multipart, Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use souk_core::id::OrgId;
 
@@ -244,7 +244,11 @@ struct PoolPage<'a> {
     product_id: String,
     available: i64,
     assigned: i64,
-    report: Option<crate::licenses::PoolReport>,
+    imports: Vec<souk_store::licenses::Import>,
+    /// The import whose report is shown: the one asked for, else the latest.
+    shown: Option<souk_store::licenses::Import>,
+    /// Some import is still going into the pool: the page refreshes itself.
+    importing: bool,
     message: Option<String>,
 }
 
@@ -253,7 +257,7 @@ async fn pool_page(
     ctx: &PageCtx,
     org_id: &str,
     product_id: &str,
-    report: Option<crate::licenses::PoolReport>,
+    shown_id: Option<&str>,
     message: Option<String>,
 ) -> Response {
     let caller = match ctx.require_account() {
@@ -263,13 +267,22 @@ async fn pool_page(
     let result: Result<Response, Error> = async {
         let org: OrgId = path_id(org_id)?;
         let (available, assigned) = crate::licenses::pool(state, &caller, &org, product_id).await?;
+        let imports: Vec<souk_store::licenses::Import> =
+            crate::licenses::recent_imports(state, &caller, &org, product_id).await?;
+        let importing = imports.iter().any(|i| i.status == "pending");
+        let shown = match shown_id {
+            Some(id) => Some(crate::licenses::get_import(state, &caller, &org, product_id, id).await?),
+            None => imports.first().cloned(),
+        };
         Ok(render(&PoolPage {
             ctx,
             org_id: org.to_string(),
             product_id: product_id.to_owned(),
             available,
             assigned,
-            report,
+            imports,
+            shown,
+            importing,
             message,
         }))
     }
@@ -281,28 +294,52 @@ pub async fn license_pool(
     State(state): State<AppState>,
     ctx: PageCtx,
     Path((org_id, product_id)): Path<(String, String)>,
+    Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    pool_page(&state, &ctx, &org_id, &product_id, None, None).await
+    pool_page(&state, &ctx, &org_id, &product_id, q.get("import").map(String::as_str), None).await
 }
 
+/// The upload form is multipart: a CSV file, or codes pasted into the text area.
 pub async fn upload_pool(
     State(state): State<AppState>,
     ctx: PageCtx,
     Path((org_id, product_id)): Path<(String, String)>,
-    Form(f): Form<HashMap<String, String>>,
+    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Response {
     let caller = match ctx.require_account() {
         Ok((c, _)) => c.clone(),
         Err(r) => return r,
     };
+    let Ok(mut multipart) = multipart else {
+        return ctx.fail(Error::bad_request("invalid_multipart", "the form must be sent as multipart/form-data"));
+    };
+    let mut f: HashMap<String, String> = HashMap::new();
+    loop {
+        match multipart.next_field().await {
+            Ok(Some(part)) => {
+                let name = part.name().unwrap_or("").to_owned();
+                match part.bytes().await {
+                    Ok(bytes) => {
+                        f.insert(name, String::from_utf8_lossy(&bytes).into_owned());
+                    }
+                    Err(e) => return ctx.fail(crate::api::multipart_error(&e)),
+                }
+            }
+            Ok(None) => break,
+            Err(e) => return ctx.fail(crate::api::multipart_error(&e)),
+        }
+    }
     if let Err(r) = ctx.check_csrf(field(&f, "_csrf")) {
         return r;
     }
     let Ok(org) = path_id::<OrgId>(&org_id) else { return ctx.fail(Error::not_found()) };
-    match crate::licenses::upload_pool(&state, &caller, &org, &product_id, field(&f, "csv")).await {
-        Ok(report) => pool_page(&state, &ctx, &org_id, &product_id, Some(report), None).await,
+    let text = if field(&f, "file").trim().is_empty() { field(&f, "csv") } else { field(&f, "file") };
+    match crate::licenses::start_import(&state, &caller, &org, &product_id, text).await {
+        Ok(import) => {
+            Redirect::to(&format!("/orgs/{org_id}/products/{product_id}/license-pool?import={}", import.id)).into_response()
+        }
         Err(e) if e.status().is_client_error() && e.status() != axum::http::StatusCode::NOT_FOUND => {
-            pool_page(&state, &ctx, &org_id, &product_id, None, Some(e.message())).await
+            pool_page(&state, &ctx, &org_id, &product_id, None, Some(e.summary())).await
         }
         Err(e) => ctx.fail(e),
     }

@@ -12,7 +12,8 @@ use crate::helpers::*;
 both_backends!(
     pool_codes_are_never_given_twice_under_a_hundred_concurrent_orders,
     souk_generates_codes_sellers_check_and_activate_them,
-    sellers_systems_issue_codes_when_asked
+    sellers_systems_issue_codes_when_asked,
+    large_uploads_are_imported_in_chunks_exactly_once,
 );
 
 async fn license_product(
@@ -43,14 +44,31 @@ async fn pool_codes_are_never_given_twice_under_a_hundred_concurrent_orders(b: B
         csv.push_str(&format!("POOL-{i:04}\n"));
     }
     csv.push_str("POOL-0007\nnot a code\n");
-    let report: Value = app.post(&seller_c, &pool, json!({"csv": csv})).await.json().await.unwrap();
+    // The file is checked at once; its codes go into the pool in the background.
+    let imported = |csv: String| {
+        let (c, app, pool) = (seller_c.clone(), &app, pool.clone());
+        async move {
+            let res = app.post(&c, &pool, json!({"csv": csv})).await;
+            assert_eq!(res.status(), StatusCode::ACCEPTED);
+            let started: Value = res.json().await.unwrap();
+            let url = format!("{pool}/imports/{}", started["id"].as_str().unwrap());
+            eventually("the import is done", || async {
+                app.get(&c, &url).await.json::<Value>().await.unwrap()["status"] == "done"
+            })
+            .await;
+            let report: Value = app.get(&c, &url).await.json().await.unwrap();
+            (started, report)
+        }
+    };
+    let (started, report) = imported(csv).await;
+    assert_eq!(started["errors"][0]["line"], 103, "refused rows are reported at once");
+    assert_eq!((started["total"].as_i64(), started["processed"].as_i64()), (Some(100), Some(0)));
     assert_eq!((report["added"].as_u64(), report["duplicates"].as_u64()), (Some(100), Some(1)), "{report}");
-    assert_eq!(report["errors"][0]["line"], 103);
-    let again: Value = app.post(&seller_c, &pool, json!({"csv": "POOL-0001\nPOOL-0002\n"})).await.json().await.unwrap();
-    assert_eq!(
-        (again["added"].as_u64(), again["duplicates"].as_u64(), again["available"].as_i64()),
-        (Some(0), Some(2), Some(100))
-    );
+    assert_eq!(report["processed"], 100);
+    let (_, again) = imported("POOL-0001\nPOOL-0002\n".into()).await;
+    assert_eq!((again["added"].as_u64(), again["duplicates"].as_u64()), (Some(0), Some(2)));
+    let stock: Value = app.get(&seller_c, &pool).await.json().await.unwrap();
+    assert_eq!((stock["available"].as_i64(), stock["imports"].as_array().map(Vec::len)), (Some(100), Some(2)));
 
     let (buyer, org) = verified_buyer(&app, &op, "buyer@example.com", "cn").await;
     app.post(
@@ -93,8 +111,30 @@ async fn pool_codes_are_never_given_twice_under_a_hundred_concurrent_orders(b: B
     let stock: Value = app.get(&seller_c, &pool).await.json().await.unwrap();
     assert_eq!((stock["available"].as_i64(), stock["assigned"].as_i64()), (Some(0), Some(100)));
     assert_eq!(app.count("SELECT COUNT(*) AS n FROM outbox_events WHERE topic = 'license.pool_low'").await, 1, "warned once");
-    let page = app.get(&seller_c, &format!("/orgs/{seller_org}/products/{product}/license-pool")).await.text().await.unwrap();
+    let page_url = format!("/orgs/{seller_org}/products/{product}/license-pool");
+    let page = app.get(&seller_c, &page_url).await.text().await.unwrap();
     assert!(page.contains("id=\"pool-available\">0<"), "{page}");
+
+    // The console takes a CSV file; the page follows the import until it is done.
+    let at = page.find("name=\"_csrf\" value=\"").expect("a form") + 20;
+    let token = page[at..].split('"').next().unwrap().to_owned();
+    let form = reqwest::multipart::Form::new().text("_csrf", token).text("csv", "").part(
+        "file",
+        reqwest::multipart::Part::bytes(b"code\nFILE-1\nFILE-2\nFILE-2\nbad code\n".to_vec()).file_name("codes.csv"),
+    );
+    let res = seller_c.post(app.url(&page_url)).multipart(form).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER, "redirected to the import");
+    let location = res.headers()["location"].to_str().unwrap().to_owned();
+    assert!(location.contains("?import=imp_"), "{location}");
+    let report_url = app.url(&location);
+    eventually("the page shows the import done", || async {
+        let html = seller_c.get(&report_url).send().await.unwrap().text().await.unwrap();
+        html.contains("data-status=\"done\"") && html.contains("id=\"pool-available\">2<")
+    })
+    .await;
+    let html = seller_c.get(&report_url).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("id=\"pool-added\">2<") && html.contains("id=\"pool-errors\""), "{html}");
+    assert!(!html.contains("http-equiv=\"refresh\""), "no refreshing once done");
 }
 
 async fn souk_generates_codes_sellers_check_and_activate_them(b: Backend) {
@@ -169,6 +209,22 @@ async fn souk_generates_codes_sellers_check_and_activate_them(b: Backend) {
         .await
         .unwrap();
     assert_eq!(anon["resultCode"], "MKT.0154");
+    // The v2 batch heartbeat: each code's own result.
+    let batch: Value = software
+        .post(app.url("/api/mkp-openapi-public/global/v2/license/heartbeat"))
+        .json(&json!({"licenses": [codes[0], "NOPE"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(batch["resultCode"], "92020000", "{batch}");
+    assert_eq!(
+        (batch["licenses"][0]["license"].as_str(), batch["licenses"][0]["status"].as_str()),
+        (Some(codes[0].as_str()), Some("ALIVE"))
+    );
+    assert_eq!(batch["licenses"][1]["resultCode"], "92020005");
 
     // Another seller cannot look the code up.
     let (rival, rival_org) = seller(&app, &op, "rival@example.com", "cn").await;
@@ -227,4 +283,41 @@ async fn sellers_systems_issue_codes_when_asked(b: Backend) {
     let kinds: Vec<String> = reference.received().into_iter().map(|(_, k, _)| k).collect();
     assert_eq!(kinds, vec!["instance.create", "license.issue"], "asked after the create, in order");
     assert_eq!(app.count("SELECT COUNT(*) AS n FROM license_codes WHERE source = 'seller'").await, 2);
+}
+
+async fn large_uploads_are_imported_in_chunks_exactly_once(b: Backend) {
+    let app = spawn_app(b).await;
+    let op = operator_with_agreement(&app).await;
+    let (seller_c, seller_org, product, _) = license_product(&app, &op, "pool", false).await;
+    let pool = format!("/api/v1/orgs/{seller_org}/products/{product}/license-pool");
+    let csv: String = (0..1234).map(|i| format!("BIG-{i:05}\n")).collect();
+    let res = app.post(&seller_c, &pool, json!({"csv": csv})).await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    let id = res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    // Two more nodes' workers race the server's own for the same import.
+    let racers: Vec<_> = (0..2)
+        .map(|_| {
+            let w = souk_server::licenses::import_worker(&app.state);
+            tokio::spawn(async move {
+                for _ in 0..20 {
+                    w.tick().await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for r in racers {
+        r.await.unwrap();
+    }
+    let url = format!("{pool}/imports/{id}");
+    eventually("done", || async { app.get(&seller_c, &url).await.json::<Value>().await.unwrap()["status"] == "done" }).await;
+    let report: Value = app.get(&seller_c, &url).await.json().await.unwrap();
+    assert_eq!(
+        (report["processed"].as_i64(), report["added"].as_i64(), report["duplicates"].as_i64()),
+        (Some(1234), Some(1234), Some(0))
+    );
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM license_codes WHERE code LIKE 'BIG-%'").await, 1234);
+    // Another organization cannot see the import.
+    let (other, other_org) = seller(&app, &op, "other-pool@example.com", "cn").await;
+    let res = app.get(&other, &format!("/api/v1/orgs/{other_org}/products/{product}/license-pool/imports/{id}")).await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
 }

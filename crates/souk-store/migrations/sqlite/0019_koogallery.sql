@@ -21,3 +21,23 @@ CREATE TABLE gateway_keys (
     revoked_at     TEXT
 );
 CREATE INDEX gateway_keys_org ON gateway_keys(org_id, created_at);
+
+-- Uploads of codes into a license pool, imported by a worker in chunks so the seller sees
+-- progress and a large file never holds one long transaction. The parsed codes wait here;
+-- `processed` is how many of them are in the pool (a retried import resumes from there).
+CREATE TABLE license_imports (
+    id             TEXT PRIMARY KEY,
+    product_id     TEXT NOT NULL REFERENCES products(id),
+    seller_org_id  TEXT NOT NULL REFERENCES orgs(id),
+    status         TEXT NOT NULL CHECK (status IN ('pending', 'done')),
+    codes          TEXT NOT NULL,
+    total          INTEGER NOT NULL,
+    processed      INTEGER NOT NULL DEFAULT 0,
+    added          INTEGER NOT NULL DEFAULT 0,
+    duplicates     INTEGER NOT NULL,
+    errors         TEXT NOT NULL,
+    created_by     TEXT NOT NULL,
+    created_at     TEXT NOT NULL,
+    finished_at    TEXT
+);
+CREATE INDEX license_imports_product ON license_imports(product_id, id);
