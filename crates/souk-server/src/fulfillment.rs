@@ -213,7 +213,8 @@ pub async fn finish_rotation(state: &AppState, caller: &Caller, seller: &OrgId, 
     Ok(i)
 }
 
-async fn audit(
+/// Records what a member of `org` did, in the change's transaction.
+pub(crate) async fn audit(
     tx: &mut souk_store::Tx,
     now: chrono::DateTime<chrono::Utc>,
     caller: &Caller,

@@ -31,19 +31,8 @@ pub async fn create(state: &AppState, caller: &Caller, org: &OrgId, name: &str) 
     let sealed = crate::compute::sealer(state).await?.seal(secret.as_bytes())?;
     let mut tx = state.db.begin().await?;
     let key = gateway_keys::create(&mut tx, now, org, name, &access_key(), &sealed, &caller.actor()).await?;
-    souk_store::audit::record(
-        &mut tx,
-        now,
-        souk_store::audit::NewEntry {
-            actor: &caller.actor(),
-            actor_org: Some(org),
-            action: "gateway_key.created",
-            target: &key.access_key,
-            summary: format!("access key pair \"{name}\" for the KooGallery open APIs"),
-            request_id: None,
-        },
-    )
-    .await?;
+    let summary = format!("access key pair \"{name}\" for the KooGallery open APIs");
+    crate::fulfillment::audit(&mut tx, now, caller, org, "gateway_key.created", &key.access_key, summary).await?;
     tx.commit().await?;
     Ok((key, secret))
 }
@@ -60,19 +49,8 @@ pub async fn revoke(state: &AppState, caller: &Caller, org: &OrgId, access_key: 
     if !gateway_keys::revoke(&mut tx, now, org, access_key).await? {
         return Err(Error::not_found());
     }
-    souk_store::audit::record(
-        &mut tx,
-        now,
-        souk_store::audit::NewEntry {
-            actor: &caller.actor(),
-            actor_org: Some(org),
-            action: "gateway_key.revoked",
-            target: access_key,
-            summary: "access key pair revoked".into(),
-            request_id: None,
-        },
-    )
-    .await?;
+    crate::fulfillment::audit(&mut tx, now, caller, org, "gateway_key.revoked", access_key, "access key pair revoked".into())
+        .await?;
     tx.commit().await?;
     Ok(())
 }

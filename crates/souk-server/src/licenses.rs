@@ -124,19 +124,8 @@ pub async fn start_import(state: &AppState, caller: &Caller, seller: &OrgId, pro
     )
     .await?;
     outbox::enqueue(&mut tx, now, IMPORT_TOPIC, id.as_str(), &json!({ "import_id": id })).await?;
-    souk_store::audit::record(
-        &mut tx,
-        now,
-        souk_store::audit::NewEntry {
-            actor: &caller.actor(),
-            actor_org: Some(seller),
-            action: "license.pool_uploaded",
-            target: pid.as_str(),
-            summary: format!("{} codes to import, {} rows refused", file.codes.len(), file.errors.len()),
-            request_id: None,
-        },
-    )
-    .await?;
+    let summary = format!("{} codes to import, {} rows refused", file.codes.len(), file.errors.len());
+    crate::fulfillment::audit(&mut tx, now, caller, seller, "license.pool_uploaded", pid.as_str(), summary).await?;
     tx.commit().await?;
     licenses::get_import(&mut state.db.clone(), id.as_str()).await?.ok_or_else(Error::not_found)
 }
