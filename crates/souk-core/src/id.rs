@@ -119,6 +119,10 @@ prefixed_id!(/// A plan (SKU) of a product.
     PlanId, "pln");
 prefixed_id!(/// One revision of a seller's shop page.
     ShopRevisionId, "shp");
+prefixed_id!(/// A message in a member's inbox.
+    MessageId, "msg");
+prefixed_id!(/// An email or SMS a message is sent as.
+    SendId, "snd");
 prefixed_id!(/// An upload of license codes into a product's pool, imported in the background.
     ImportId, "imp");
 

@@ -13,6 +13,7 @@ pub mod compute;
 pub mod id;
 pub mod identity;
 pub mod license;
+pub mod messages;
 pub mod money;
 pub mod outbox;
 pub mod pricing;

@@ -23,6 +23,7 @@ pub mod identity;
 pub mod koogallery;
 pub mod licenses;
 pub mod markdown;
+pub mod messages;
 mod pages;
 pub mod subscriptions;
 pub mod verification;
@@ -52,11 +53,30 @@ pub struct ServerConfig {
     /// Hosts or IP addresses inside the operator's network that deliveries may reach anyway
     /// (a seller stub on localhost in the demo and tests). Everything private is refused otherwise.
     pub outbound_allow: Vec<String>,
+    /// Where emails go: an SMTP URL (`smtp://user:pass@host:587?tls=required`, `smtps://…:465`,
+    /// `smtp://host:25`). Without one, emails are written to the log (development).
+    pub smtp_url: Option<String>,
+    /// The sender of every email.
+    pub mail_from: String,
+    /// Where SMS go: an HTTP gateway URL with `{to}` and `{text}` placeholders, POSTed the same
+    /// as JSON. Without one, SMS are written to the log (development).
+    pub sms_url: Option<String>,
+    /// The `Authorization` header value the SMS gateway wants, if any.
+    pub sms_auth: Option<String>,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        Self { secure_cookies: false, node_id: default_node_id(), secret_key: None, outbound_allow: Vec::new() }
+        Self {
+            secure_cookies: false,
+            node_id: default_node_id(),
+            secret_key: None,
+            outbound_allow: Vec::new(),
+            smtp_url: None,
+            mail_from: messages::DEFAULT_FROM.to_owned(),
+            sms_url: None,
+            sms_auth: None,
+        }
     }
 }
 
@@ -107,6 +127,7 @@ pub async fn serve(state: AppState, listener: TcpListener, mut shutdown: watch::
     let outbox_workers: Vec<_> = compute::workers(&state)
         .into_iter()
         .chain([fulfillment::worker(&state), licenses::import_worker(&state)])
+        .chain(messages::workers(&state))
         .map(|w| tokio::spawn(w.run(shutdown.clone(), std::time::Duration::from_millis(500))))
         .collect();
     let app = app(state);

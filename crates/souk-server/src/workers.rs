@@ -83,6 +83,8 @@ pub enum Claim {
     Topic(String),
     /// Due events of these topics, one at a time per aggregate and in order (seller deliveries).
     InOrder(&'static [&'static str]),
+    /// Due events of any of these topics, in no particular order per aggregate.
+    Any(&'static [&'static str]),
 }
 
 #[derive(Clone)]
@@ -123,6 +125,7 @@ impl Worker {
         let events = match &self.claim {
             Claim::Topic(topic) => outbox::claim(&mut db, now, topic, &self.id, self.lease, self.batch).await?,
             Claim::InOrder(topics) => outbox::claim_in_order(&mut db, now, topics, &self.id, self.lease, self.batch).await?,
+            Claim::Any(topics) => outbox::claim_any(&mut db, now, topics, &self.id, self.lease, self.batch).await?,
         };
         let n = events.len();
         for event in events {
@@ -215,6 +218,9 @@ pub async fn housekeeping(db: Db, clock: Arc<dyn Clock>, mut shutdown: watch::Re
         }
         if let Err(e) = idempotency::purge(&mut conn, now - Duration::hours(24)).await {
             tracing::warn!(error = %e, "purging idempotency keys failed");
+        }
+        if let Err(e) = souk_store::messages::purge(&mut conn, now - Duration::days(crate::messages::RETENTION_DAYS)).await {
+            tracing::warn!(error = %e, "purging old messages failed");
         }
         if let Err(e) =
             souk_store::payments::expire_before(&mut conn, now, now - Duration::hours(crate::wallet::TOP_UP_EXPIRES_HOURS)).await

@@ -139,3 +139,8 @@ pub async fn set_lang(c: &mut impl Conn, now: DateTime<Utc>, id: &AccountId, lan
         .await?;
     Ok(())
 }
+
+/// Every platform operator (for the operators' messages).
+pub async fn operators(c: &mut impl Conn) -> Result<Vec<Account>, StoreError> {
+    c.fetch_all(q("SELECT * FROM accounts WHERE staff_role = 'operator' ORDER BY id")).await?.iter().map(from_row).collect()
+}

@@ -16,6 +16,7 @@ pub mod fulfillment;
 pub mod gateway_keys;
 pub mod idempotency;
 pub mod licenses;
+pub mod messages;
 pub mod orders;
 pub mod orgs;
 pub mod outbox;

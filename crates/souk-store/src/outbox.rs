@@ -174,6 +174,45 @@ pub async fn claim_in_order(
     Ok(events)
 }
 
+/// Claims up to `limit` due events of any of `topics`, oldest due first (the message center
+/// reacts to many topics with one worker).
+pub async fn claim_any(
+    c: &mut impl Conn,
+    now: DateTime<Utc>,
+    topics: &[&str],
+    worker: &str,
+    lease: Duration,
+    limit: u32,
+) -> Result<Vec<Event>, StoreError> {
+    if topics.is_empty() {
+        return Ok(Vec::new());
+    }
+    // $5.. are the topics; built from the count only, the values are bound.
+    let list = (0..topics.len()).map(|i| format!("${}", i + 5)).collect::<Vec<_>>().join(", ");
+    let inner = format!(
+        "SELECT id FROM outbox_events
+         WHERE topic IN ({list}) AND status = 'pending' AND due_at <= $3
+           AND (locked_until IS NULL OR locked_until <= $3)
+         ORDER BY due_at, id LIMIT $4"
+    );
+    let set = "UPDATE outbox_events SET locked_by = $1, locked_until = $2, attempts = attempts + 1,
+             first_attempt_at = COALESCE(first_attempt_at, $3)";
+    let sqlite = format!("{set} WHERE id IN ({inner}) RETURNING *");
+    let postgres = format!(
+        "{set} WHERE id IN ({inner} FOR UPDATE SKIP LOCKED)
+           AND status = 'pending' AND (locked_until IS NULL OR locked_until <= $3)
+         RETURNING *"
+    );
+    let mut query = crate::q_built(sqlite, postgres).bind(worker).bind(now + lease).bind(now).bind(i64::from(limit));
+    for t in topics {
+        query = query.bind(*t);
+    }
+    let rows = c.fetch_all(query).await?;
+    let mut events: Vec<Event> = rows.iter().map(from_row).collect::<Result<_, _>>()?;
+    events.sort_by(|a, b| a.due_at.cmp(&b.due_at).then_with(|| a.id.cmp(&b.id)));
+    Ok(events)
+}
+
 /// The position of an event among its aggregate's events of `topics`, from 1: the
 /// per-subscription sequence number sellers see. Stable: ids never change.
 pub async fn sequence(c: &mut impl Conn, event: &Event, topics: &[&str]) -> Result<i64, StoreError> {

@@ -23,6 +23,14 @@ pub struct FileConfig {
     pub secret_key: Option<String>,
     /// Private hosts deliveries to sellers may reach.
     pub outbound_allow: Option<Vec<String>>,
+    /// Where emails go (`smtp://user:pass@host:587?tls=required`, `smtps://…`).
+    pub smtp_url: Option<String>,
+    /// The sender of every email (`Souk <noreply@example.com>`).
+    pub mail_from: Option<String>,
+    /// The SMS gateway's URL, with `{to}` and `{text}` placeholders.
+    pub sms_url: Option<String>,
+    /// The SMS gateway's `Authorization` header value.
+    pub sms_auth: Option<String>,
 }
 
 impl FileConfig {
@@ -43,6 +51,10 @@ pub struct Overrides {
     pub log_format: Option<String>,
     pub secret_key: Option<String>,
     pub outbound_allow: Option<Vec<String>>,
+    pub smtp_url: Option<String>,
+    pub mail_from: Option<String>,
+    pub sms_url: Option<String>,
+    pub sms_auth: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +74,10 @@ pub struct Config {
     /// 32 bytes, when configured (see `souk_server::ServerConfig::secret_key`).
     pub secret_key: Option<Vec<u8>>,
     pub outbound_allow: Vec<String>,
+    pub smtp_url: Option<String>,
+    pub mail_from: Option<String>,
+    pub sms_url: Option<String>,
+    pub sms_auth: Option<String>,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -100,7 +116,26 @@ impl Config {
             .map(|h| h.trim().to_owned())
             .filter(|h| !h.is_empty())
             .collect();
+        let nonempty = |v: Option<String>| v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+        let smtp_url = nonempty(o.smtp_url.or(file.smtp_url));
+        if let Some(u) = &smtp_url
+            && !u.starts_with("smtp://")
+            && !u.starts_with("smtps://")
+        {
+            anyhow::bail!("the SMTP URL must start with smtp:// or smtps://");
+        }
+        let sms_url = nonempty(o.sms_url.or(file.sms_url));
+        if let Some(u) = &sms_url
+            && !u.starts_with("http://")
+            && !u.starts_with("https://")
+        {
+            anyhow::bail!("the SMS gateway URL must be http(s)");
+        }
         Ok(Self {
+            smtp_url,
+            mail_from: nonempty(o.mail_from.or(file.mail_from)),
+            sms_url,
+            sms_auth: nonempty(o.sms_auth.or(file.sms_auth)),
             outbound_allow,
             secret_key,
             listen,
@@ -123,6 +158,19 @@ mod tests {
         assert_eq!(c.data_dir, PathBuf::from("souk-data"));
         assert_eq!(c.database_url.expose(), "sqlite://souk-data/souk.db");
         assert_eq!(c.secret_key, None);
+    }
+
+    #[test]
+    fn mail_and_sms_settings_are_checked() {
+        let c = Config::resolve(Overrides {
+            smtp_url: Some("smtp://mail.example:587?tls=required".into()),
+            sms_url: Some(" ".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!((c.smtp_url.as_deref(), c.sms_url), (Some("smtp://mail.example:587?tls=required"), None));
+        assert!(Config::resolve(Overrides { smtp_url: Some("mail.example:25".into()), ..Default::default() }).is_err());
+        assert!(Config::resolve(Overrides { sms_url: Some("ftp://sms".into()), ..Default::default() }).is_err());
     }
 
     #[test]

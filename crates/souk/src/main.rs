@@ -164,6 +164,11 @@ fn main() -> anyhow::Result<()> {
         // A secret: from the environment or the config file only, never a flag (which
         // would show in process listings).
         secret_key: std::env::var("SOUK_SECRET_KEY").ok().filter(|k| !k.is_empty()),
+        // Mail and SMS settings carry credentials: the environment or the file, never a flag.
+        smtp_url: std::env::var("SOUK_SMTP_URL").ok(),
+        mail_from: std::env::var("SOUK_MAIL_FROM").ok(),
+        sms_url: std::env::var("SOUK_SMS_URL").ok(),
+        sms_auth: std::env::var("SOUK_SMS_AUTH").ok(),
     })?;
     init_tracing(config.log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -199,6 +204,10 @@ fn state(db: Db, config: &Config) -> AppState {
             node_id: souk_server::default_node_id(),
             secret_key: config.secret_key.clone(),
             outbound_allow: config.outbound_allow.clone(),
+            smtp_url: config.smtp_url.clone(),
+            mail_from: config.mail_from.clone().unwrap_or_else(|| souk_server::messages::DEFAULT_FROM.to_owned()),
+            sms_url: config.sms_url.clone(),
+            sms_auth: config.sms_auth.clone(),
         },
     )
 }

@@ -6,6 +6,7 @@ mod catalog;
 mod commerce;
 mod fulfillment;
 mod identity;
+mod messages;
 mod orgs;
 pub(crate) mod storefront;
 pub(crate) mod verification;
@@ -37,6 +38,7 @@ pub(crate) use verification::multipart_error;
         (name = "billing", description = "Wallets, top-ups, orders, subscriptions, servers, bills"),
         (name = "fulfillment", description = "Sellers' integrations, delivery log, redelivery (docs/PROTOCOL.md)"),
         (name = "admin", description = "Platform staff: review queues, audit log, staff roles"),
+        (name = "messages", description = "The message center: inbox, email and SMS log"),
     )
 )]
 pub struct ApiDoc;
@@ -63,6 +65,10 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(identity::sign_in))
         .routes(routes!(identity::sign_out))
         .routes(routes!(identity::me))
+        .routes(routes!(messages::inbox))
+        .routes(routes!(messages::read))
+        .routes(routes!(messages::read_all))
+        .routes(routes!(messages::sends))
         .routes(routes!(identity::change_password))
         .routes(routes!(orgs::list_orgs, orgs::create_org))
         .routes(routes!(orgs::get_org))

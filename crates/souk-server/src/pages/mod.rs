@@ -10,6 +10,7 @@ pub(crate) mod admin;
 mod billing;
 mod buyer;
 mod integration;
+mod messages;
 mod orgs;
 pub(crate) mod seller;
 pub(crate) mod store;
@@ -45,6 +46,7 @@ pub fn router() -> Router<AppState> {
         .route("/checkout", get(buyer::checkout).post(buyer::pay))
         .route("/subscriptions", get(buyer::subscriptions).post(buyer::subscription_action))
         .route("/wallet", get(buyer::wallet))
+        .route("/messages", get(messages::inbox).post(messages::action))
         .route("/wallet/top-up", post(billing::start_top_up))
         .route("/sandbox/pay/{id}", get(billing::sandbox_page).post(billing::sandbox_pay))
         .route("/orders", get(billing::orders))
@@ -124,6 +126,8 @@ pub struct PageCtx {
     pub account: Option<Account>,
     pub csrf: String,
     pub path: String,
+    /// The signed-in person's unread messages (the layout's badge).
+    pub unread: i64,
 }
 
 impl PageCtx {
@@ -211,7 +215,11 @@ impl FromRequestParts<AppState> for PageCtx {
             .unwrap_or(Lang::En);
         let csrf = parts.extensions.get::<CsrfToken>().map(|t| t.0.clone()).unwrap_or_default();
         let path = parts.uri.path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "/".into());
-        Ok(PageCtx { t: Tr { lang }, caller, account, csrf, path })
+        let unread = match &account {
+            Some(a) => crate::messages::unread(state, a.id.as_str()).await.unwrap_or(0),
+            None => 0,
+        };
+        Ok(PageCtx { t: Tr { lang }, caller, account, csrf, path, unread })
     }
 }
 

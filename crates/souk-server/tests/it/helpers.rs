@@ -144,11 +144,24 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
     spawn_node(testdb, clock).await
 }
 
+/// A server whose configuration the test adjusts (mail and SMS settings, say).
+pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut ServerConfig)) -> TestApp {
+    let _ = tracing_subscriber::fmt().with_env_filter("warn,souk_server=info").with_test_writer().try_init();
+    let testdb = Arc::new(TestDb::new(backend).await);
+    let clock = Arc::new(MockClock::at(start_time()));
+    spawn_node_with(testdb, clock, adjust).await
+}
+
 /// Another `souk serve` process on the same database (the scale path).
 pub async fn spawn_node(testdb: Arc<TestDb>, clock: Arc<MockClock>) -> TestApp {
+    spawn_node_with(testdb, clock, |_| {}).await
+}
+
+pub async fn spawn_node_with(testdb: Arc<TestDb>, clock: Arc<MockClock>, adjust: impl FnOnce(&mut ServerConfig)) -> TestApp {
     let db = testdb.connect().await;
     // Deliveries reach the seller stubs the tests run on this machine.
-    let config = ServerConfig { outbound_allow: vec!["127.0.0.1".into(), "localhost".into()], ..ServerConfig::default() };
+    let mut config = ServerConfig { outbound_allow: vec!["127.0.0.1".into(), "localhost".into()], ..ServerConfig::default() };
+    adjust(&mut config);
     let state = AppState::new(db.clone(), clock.clone(), config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = format!("http://{}", listener.local_addr().unwrap());

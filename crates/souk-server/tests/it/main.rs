@@ -10,6 +10,7 @@ mod fulfillment;
 mod identity;
 mod koogallery;
 mod licenses;
+mod messages;
 mod outbox;
 mod pages;
 mod scoping;

@@ -1,0 +1,460 @@
+//! The message center (seed §4): the events other modules write to the outbox become messages
+//! in each member's inbox, and emails and SMS to the organization's recipients, written in one
+//! transaction per event (so a retried dispatch adds nothing) and then sent by their own
+//! outbox workers, retried on failure and logged send by send.
+//!
+//! Recipients: every member of the organization sees its messages in their inbox. Email and
+//! SMS go to the organization's own contact: its owners' bound email and phone. (Recipients set
+//! per category in the message center come next; this is the fallback the seed asks for when
+//! none are set.) Operators' messages (review deadlines, failing endpoints) go to every
+//! operator.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::Duration;
+use serde_json::{Value, json};
+use souk_core::id::{MessageId, OrgId, ProductId, SendId};
+use souk_core::identity::OrgRole;
+use souk_core::messages::{Category, render};
+use souk_core::site::Lang;
+use souk_store::messages::{self as store, NewMessage, NewSend};
+use souk_store::outbox::{self, Event};
+use souk_store::{accounts, orgs, products};
+
+use crate::AppState;
+use crate::error::{Error, Result};
+use crate::workers::{Claim, Failure, Handler, HandlerFuture, Worker};
+
+/// The sender when none is configured.
+pub const DEFAULT_FROM: &str = "Souk <noreply@souk.invalid>";
+/// The events that become messages.
+pub const SOURCE_TOPICS: &[&str] = &[
+    "verification.decided",
+    "seller.decided",
+    "seller.enforcement",
+    "product.review_decided",
+    "shop.review_decided",
+    "product.review_sla_at_risk",
+    "shop.review_sla_at_risk",
+    "subscription.provisioned",
+    "order.fulfillment_failed",
+    "wallet.topped_up",
+    "license.pool_low",
+    "integration.failing",
+];
+pub const EMAIL_TOPIC: &str = "message.email";
+pub const SMS_TOPIC: &str = "message.sms";
+/// An event older than this when first dispatched is not news (an upgrade finding old events):
+/// it is passed over.
+pub const STALE_DAYS: i64 = 7;
+/// Inbox messages are kept this long.
+pub const RETENTION_DAYS: i64 = 365;
+
+/// Who a message is for.
+enum Audience {
+    Org(OrgId),
+    Operators,
+}
+
+/// A message to render for each recipient in their language.
+struct Draft {
+    audience: Audience,
+    category: Category,
+    vars: BTreeMap<String, String>,
+}
+
+fn text(p: &Value, k: &str) -> String {
+    p.get(k).and_then(Value::as_str).unwrap_or_default().to_owned()
+}
+
+fn vars(pairs: &[(&str, String)]) -> BTreeMap<String, String> {
+    pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect()
+}
+
+/// The product's name as buyers see it (its live revision, else its latest draft's).
+async fn product_name(state: &AppState, product_id: &str) -> String {
+    let mut db = state.db.clone();
+    let Ok(pid) = product_id.parse::<ProductId>() else { return product_id.to_owned() };
+    let Ok(p) = products::get(&mut db, &pid).await else { return product_id.to_owned() };
+    match &p.live_revision_id {
+        Some(rev) => products::get_revision(&mut db, rev).await.map(|r| r.content.name).unwrap_or_else(|_| product_id.to_owned()),
+        None => product_id.to_owned(),
+    }
+}
+
+async fn subscription_product(state: &AppState, subscription_id: &str) -> (String, String) {
+    match souk_store::orders::get_subscription(&mut state.db.clone(), subscription_id).await {
+        Ok(s) => (product_name(state, &s.product_id).await, s.product_id),
+        Err(_) => (String::new(), String::new()),
+    }
+}
+
+fn outcome(status: &str) -> String {
+    status.replace('_', " ")
+}
+
+fn reason_line(p: &Value) -> String {
+    let reason = p.get("reason").and_then(Value::as_str).map(str::to_owned).or_else(|| {
+        p.get("reasons").and_then(Value::as_array).map(|rs| {
+            rs.iter()
+                .map(|r| match (r.get("field").and_then(Value::as_str), r.get("reason").and_then(Value::as_str)) {
+                    (Some(f), Some(why)) => format!("{f}: {why}"),
+                    _ => r.as_str().map(str::to_owned).unwrap_or_else(|| r.to_string()),
+                })
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
+    });
+    match reason.filter(|r| !r.is_empty()) {
+        Some(r) => format!(" {r}"),
+        None => String::new(),
+    }
+}
+
+fn org(p: &Value, k: &str) -> Option<OrgId> {
+    p.get(k).and_then(Value::as_str).and_then(|s| s.parse().ok())
+}
+
+/// What an event tells whom. Events of other topics, or naming no one, tell no one.
+async fn drafts(state: &AppState, event: &Event) -> Vec<Draft> {
+    let p = &event.payload;
+    let mut out = Vec::new();
+    let mut push = |audience: Option<Audience>, category: Category, v: BTreeMap<String, String>| {
+        if let Some(audience) = audience {
+            out.push(Draft { audience, category, vars: v });
+        }
+    };
+    match event.topic.as_str() {
+        "verification.decided" => {
+            let name = match org(p, "org_id") {
+                Some(o) => orgs::get(&mut state.db.clone(), &o).await.map(|o| o.name).unwrap_or_default(),
+                None => String::new(),
+            };
+            push(
+                org(p, "org_id").map(Audience::Org),
+                Category::Verification,
+                vars(&[("org", name), ("outcome", outcome(&text(p, "status"))), ("reason_line", reason_line(p))]),
+            );
+        }
+        "seller.decided" | "seller.enforcement" => {
+            let status = if event.topic == "seller.decided" { text(p, "status") } else { text(p, "action") };
+            let name = match org(p, "org_id") {
+                Some(o) => orgs::get(&mut state.db.clone(), &o).await.map(|o| o.name).unwrap_or_default(),
+                None => String::new(),
+            };
+            push(
+                org(p, "org_id").map(Audience::Org),
+                Category::SellerAccount,
+                vars(&[("org", name), ("outcome", outcome(&status)), ("reason_line", reason_line(p))]),
+            );
+        }
+        "product.review_decided" => {
+            let product = product_name(state, &text(p, "product_id")).await;
+            push(
+                org(p, "org_id").map(Audience::Org),
+                Category::ProductReview,
+                vars(&[("product", product), ("outcome", outcome(&text(p, "status"))), ("reason_line", reason_line(p))]),
+            );
+        }
+        "shop.review_decided" => push(
+            org(p, "org_id").map(Audience::Org),
+            Category::ShopReview,
+            vars(&[("outcome", outcome(&text(p, "status"))), ("reason_line", reason_line(p))]),
+        ),
+        "product.review_sla_at_risk" | "shop.review_sla_at_risk" => {
+            let subject = match p.get("product_id").and_then(Value::as_str) {
+                Some(pid) => product_name(state, pid).await,
+                None => text(p, "org_id"),
+            };
+            push(
+                Some(Audience::Operators),
+                Category::ReviewSla,
+                vars(&[("subject", subject), ("since", text(p, "submitted_at")), ("deadline", text(p, "sla_due_at"))]),
+            );
+        }
+        "subscription.provisioned" => {
+            let (product, _) = subscription_product(state, &text(p, "subscription_id")).await;
+            push(org(p, "buyer_org_id").map(Audience::Org), Category::Provisioned, vars(&[("product", product)]));
+        }
+        "order.fulfillment_failed" => {
+            let (product, _) = subscription_product(state, &text(p, "subscription_id")).await;
+            let v = vars(&[("product", product), ("order", text(p, "order_id"))]);
+            push(org(p, "buyer_org_id").map(Audience::Org), Category::ProvisioningFailed, v.clone());
+            push(org(p, "seller_org_id").map(Audience::Org), Category::ProvisioningFailed, v);
+        }
+        "wallet.topped_up" => {
+            let amount = crate::pages::money(p.get("amount_minor").and_then(Value::as_i64).unwrap_or(0), &text(p, "currency"));
+            push(org(p, "org_id").map(Audience::Org), Category::TopUp, vars(&[("amount", amount)]));
+        }
+        "license.pool_low" => {
+            let product = product_name(state, &text(p, "product_id")).await;
+            let available = p.get("available").and_then(Value::as_i64).unwrap_or(0).to_string();
+            push(
+                org(p, "seller_org_id").map(Audience::Org),
+                Category::LicensePoolLow,
+                vars(&[("product", product), ("available", available)]),
+            );
+        }
+        "integration.failing" => {
+            let product = product_name(state, &text(p, "product_id")).await;
+            let v = vars(&[("product", product), ("endpoint", text(p, "endpoint")), ("since", text(p, "failing_since"))]);
+            push(org(p, "seller_org_id").map(Audience::Org), Category::EndpointFailing, v.clone());
+            push(Some(Audience::Operators), Category::EndpointFailing, v);
+        }
+        _ => {}
+    }
+    out
+}
+
+/// One person a message reaches: their inbox (in `org`), and their own email and phone when
+/// they are the organization's contact.
+struct Recipient {
+    org_id: String,
+    account_id: String,
+    lang: Lang,
+    email: Option<String>,
+    phone: Option<String>,
+}
+
+async fn recipients(state: &AppState, audience: &Audience) -> Result<Vec<Recipient>> {
+    let mut db = state.db.clone();
+    let mut out = Vec::new();
+    match audience {
+        Audience::Org(org) => {
+            for m in orgs::members(&mut db, org).await? {
+                let a = accounts::get(&mut db, &m.account_id).await?;
+                // The organization's own contact is its owners' bound email and phone.
+                let contact = m.role == OrgRole::Owner;
+                out.push(Recipient {
+                    org_id: org.to_string(),
+                    account_id: a.id.to_string(),
+                    lang: a.lang,
+                    email: contact.then(|| a.email.clone()),
+                    phone: a.phone.clone().filter(|_| contact),
+                });
+            }
+        }
+        Audience::Operators => {
+            for a in accounts::operators(&mut db).await? {
+                out.push(Recipient {
+                    org_id: a.personal_org_id.to_string(),
+                    account_id: a.id.to_string(),
+                    lang: a.lang,
+                    email: Some(a.email.clone()),
+                    phone: None,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Turns an event into messages and sends, all in one transaction. Safe to run again: each
+/// message and send exists once per event and recipient.
+async fn dispatch(state: &AppState, event: &Event) -> Result<()> {
+    let now = state.clock.now();
+    if event.created_at < now - Duration::days(STALE_DAYS) {
+        return Ok(());
+    }
+    let drafts = drafts(state, event).await;
+    let mut planned = Vec::new();
+    for d in &drafts {
+        for r in recipients(state, &d.audience).await? {
+            planned.push((d.category, render(d.category, r.lang, &d.vars), r));
+        }
+    }
+    let mut tx = state.db.begin().await?;
+    for (category, m, r) in &planned {
+        let id = MessageId::generate(now);
+        store::insert(
+            &mut tx,
+            now,
+            NewMessage {
+                id: id.as_str(),
+                org_id: &r.org_id,
+                account_id: &r.account_id,
+                category: category.as_str(),
+                subject: &m.subject,
+                body: &m.text,
+                source_event_id: event.id.as_str(),
+            },
+        )
+        .await?;
+        let channels = [("email", EMAIL_TOPIC, r.email.as_deref()), ("sms", SMS_TOPIC, r.phone.as_deref())];
+        for (channel, topic, address) in channels {
+            let Some(address) = address else { continue };
+            let send_id = SendId::generate(now);
+            let (body_text, body_html) = match channel {
+                "sms" => (format!("【Souk】{}", m.subject), None),
+                _ => (m.text.clone(), Some(m.html.as_str())),
+            };
+            let new = NewSend {
+                id: send_id.as_str(),
+                org_id: &r.org_id,
+                category: category.as_str(),
+                channel,
+                address,
+                subject: &m.subject,
+                body_text: &body_text,
+                body_html,
+                source_event_id: event.id.as_str(),
+            };
+            if store::insert_send(&mut tx, now, new).await? {
+                outbox::enqueue(&mut tx, now, topic, send_id.as_str(), &json!({ "send_id": send_id })).await?;
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Sends emails over SMTP (or to the log), and SMS through the HTTP gateway (or to the log).
+pub struct Sender {
+    state: AppState,
+    smtp: Option<lettre::AsyncSmtpTransport<lettre::Tokio1Executor>>,
+    http: reqwest::Client,
+}
+
+impl Sender {
+    pub fn new(state: AppState) -> Self {
+        crate::tls_init();
+        let smtp =
+            state.config.smtp_url.as_deref().and_then(
+                |url| match lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(url) {
+                    Ok(b) => Some(b.timeout(Some(std::time::Duration::from_secs(30))).build()),
+                    Err(e) => {
+                        tracing::error!(error = %e, "the SMTP URL is not usable; emails go to the log");
+                        None
+                    }
+                },
+            );
+        let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(15)).build().unwrap_or_default();
+        Self { state, smtp, http }
+    }
+
+    async fn email(&self, s: &store::Send) -> std::result::Result<(), String> {
+        use lettre::AsyncTransport;
+        use lettre::message::{Mailbox, MultiPart};
+        let Some(smtp) = &self.smtp else {
+            tracing::info!(to = %s.address, subject = %s.subject, "email (no SMTP configured)");
+            return Ok(());
+        };
+        let from: Mailbox = self.state.config.mail_from.parse().map_err(|e| format!("the sender address: {e}"))?;
+        let to: Mailbox = s.address.parse().map_err(|e| format!("the recipient address: {e}"))?;
+        let html = s.body_html.clone().unwrap_or_else(|| s.body_text.clone());
+        // The send's id names the message, so a receiver can tell a resent copy.
+        let message = lettre::Message::builder()
+            .from(from)
+            .to(to)
+            .subject(s.subject.clone())
+            .message_id(Some(format!("<{}@souk>", s.id)))
+            .multipart(MultiPart::alternative_plain_html(s.body_text.clone(), html))
+            .map_err(|e| e.to_string())?;
+        smtp.send(message).await.map(|_| ()).map_err(|e| format!("SMTP: {e}"))
+    }
+
+    async fn sms(&self, s: &store::Send) -> std::result::Result<(), String> {
+        let Some(template) = &self.state.config.sms_url else {
+            tracing::info!(to = %s.address, text = %s.body_text, "SMS (no gateway configured)");
+            return Ok(());
+        };
+        let url =
+            template.replace("{to}", &urlencoding::encode(&s.address)).replace("{text}", &urlencoding::encode(&s.body_text));
+        let mut req = self.http.post(url).json(&json!({ "to": s.address, "text": s.body_text, "id": s.id }));
+        if let Some(auth) = &self.state.config.sms_auth {
+            req = req.header("authorization", auth);
+        }
+        let res = req.send().await.map_err(|e| format!("SMS gateway: {e}"))?;
+        if res.status().is_success() { Ok(()) } else { Err(format!("SMS gateway answered {}", res.status())) }
+    }
+
+    async fn deliver(&self, event: &Event) -> std::result::Result<(), Failure> {
+        let id = event.payload.get("send_id").and_then(Value::as_str).unwrap_or(&event.aggregate_id).to_owned();
+        let mut db = self.state.db.clone();
+        let db_err = |e: souk_store::StoreError| Failure::from(e.to_string());
+        let Some(s) = store::get_send(&mut db, &id).await.map_err(db_err)? else { return Ok(()) };
+        if s.status == "sent" {
+            return Ok(());
+        }
+        let result = if s.channel == "sms" { self.sms(&s).await } else { self.email(&s).await };
+        let now = self.state.clock.now();
+        match result {
+            Ok(()) => store::record_attempt(&mut db, now, &id, "sent", None).await.map_err(db_err),
+            Err(why) => {
+                store::record_attempt(&mut db, now, &id, "pending", Some(&why)).await.map_err(db_err)?;
+                Err(Failure::from(why))
+            }
+        }
+    }
+}
+
+impl Handler for Sender {
+    fn handle<'a>(&'a self, event: &'a Event) -> HandlerFuture<'a> {
+        Box::pin(self.deliver(event))
+    }
+
+    fn given_up<'a>(&'a self, event: &'a Event, error: &'a str) -> HandlerFuture<'a> {
+        Box::pin(async move {
+            let id = event.payload.get("send_id").and_then(Value::as_str).unwrap_or(&event.aggregate_id).to_owned();
+            store::record_attempt(&mut self.state.db.clone(), self.state.clock.now(), &id, "failed", Some(error))
+                .await
+                .map_err(|e| Failure::from(e.to_string()))
+        })
+    }
+}
+
+/// The dispatcher and the senders, for `serve` and for tests.
+pub fn workers(state: &AppState) -> Vec<Worker> {
+    let s = state.clone();
+    let dispatcher = move |event: Event| {
+        let s = s.clone();
+        async move { dispatch(&s, &event).await.map_err(|e| Failure::from(e.message())) }
+    };
+    let mut d =
+        Worker::new(state.db.clone(), state.clock.clone(), "messages.dispatch", Arc::new(dispatcher), &state.config.node_id);
+    d.claim = Claim::Any(SOURCE_TOPICS);
+    let sender: Arc<dyn Handler> = Arc::new(Sender::new(state.clone()));
+    let mut email = Worker::new(state.db.clone(), state.clock.clone(), EMAIL_TOPIC, sender.clone(), &state.config.node_id);
+    // Longer than the SMTP timeout, so a slow server is not taken over mid-send.
+    email.lease = Duration::seconds(90);
+    let sms = Worker::new(state.db.clone(), state.clock.clone(), SMS_TOPIC, sender, &state.config.node_id);
+    vec![d, email, sms]
+}
+
+/// A member's inbox, newest first, with the unread count.
+pub async fn inbox(
+    state: &AppState,
+    caller: &crate::auth::Caller,
+    filter: &store::InboxFilter<'_>,
+) -> Result<(Vec<store::Message>, i64)> {
+    let account = caller.account()?;
+    if let Some(c) = filter.category {
+        Category::parse(c).ok_or_else(|| Error::field("category", "one of the message categories"))?;
+    }
+    let mut db = state.db.clone();
+    let items = store::inbox(&mut db, account.id.as_str(), filter).await?;
+    let unread = store::unread_count(&mut db, account.id.as_str()).await?;
+    Ok((items, unread))
+}
+
+/// How many unread messages the signed-in person has (the layout's badge).
+pub async fn unread(state: &AppState, account_id: &str) -> Result<i64> {
+    Ok(store::unread_count(&mut state.db.clone(), account_id).await?)
+}
+
+/// Marks one message (or, with `None`, every message) read.
+pub async fn mark_read(state: &AppState, caller: &crate::auth::Caller, id: Option<&str>) -> Result<u64> {
+    let account = caller.account()?;
+    let mut db = state.db.clone();
+    if let Some(id) = id {
+        store::get(&mut db, account.id.as_str(), id).await?.ok_or_else(Error::not_found)?;
+    }
+    Ok(store::mark_read(&mut db, state.clock.now(), account.id.as_str(), id).await?)
+}
+
+/// An organization's sends (its delivery log), for its admins.
+pub async fn sends(state: &AppState, caller: &crate::auth::Caller, org: &OrgId) -> Result<Vec<store::Send>> {
+    caller.admin_of(state, org).await?;
+    Ok(store::sends(&mut state.db.clone(), org.as_str(), 100).await?)
+}

@@ -1,0 +1,248 @@
+//! The message center against a real SMTP server (a small sink started here, speaking SMTP
+//! over TCP) and a local HTTP stub for the SMS gateway.
+
+use std::sync::{Arc, Mutex};
+
+use chrono::Duration;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+use crate::both_backends;
+use crate::catalog::{content, operator_with_agreement, publish, seller};
+use crate::helpers::*;
+
+both_backends!(a_review_result_reaches_the_sellers_inbox_email_and_sms);
+
+#[derive(Debug, Clone)]
+pub struct Mail {
+    pub from: String,
+    pub to: Vec<String>,
+    pub data: String,
+}
+
+#[derive(Default)]
+pub struct Sink {
+    pub mails: Vec<Mail>,
+    /// Answer this many DATA commands with 451 (a server in trouble) before accepting.
+    pub refuse: u32,
+}
+
+/// An SMTP server on 127.0.0.1 that keeps what it is sent.
+pub async fn smtp_sink(refuse: u32) -> (Arc<Mutex<Sink>>, u16) {
+    let sink = Arc::new(Mutex::new(Sink { refuse, ..Sink::default() }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let shared = sink.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else { return };
+            let sink = shared.clone();
+            tokio::spawn(async move {
+                let (read, mut write) = stream.into_split();
+                let mut lines = BufReader::new(read).lines();
+                write.write_all(b"220 sink ESMTP\r\n").await.unwrap();
+                let (mut from, mut to) = (String::new(), Vec::new());
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let upper = line.to_ascii_uppercase();
+                    let reply: &[u8] = if upper.starts_with("EHLO") || upper.starts_with("HELO") {
+                        b"250-sink\r\n250 8BITMIME\r\n"
+                    } else if upper.starts_with("MAIL FROM:") {
+                        from = line[10..].trim().to_owned();
+                        b"250 ok\r\n"
+                    } else if upper.starts_with("RCPT TO:") {
+                        to.push(line[8..].trim().to_owned());
+                        b"250 ok\r\n"
+                    } else if upper == "DATA" {
+                        let refused = {
+                            let mut s = sink.lock().unwrap();
+                            if s.refuse > 0 {
+                                s.refuse -= 1;
+                                true
+                            } else {
+                                false
+                            }
+                        };
+                        if refused {
+                            b"451 try again later\r\n"
+                        } else {
+                            write.write_all(b"354 go ahead\r\n").await.unwrap();
+                            let mut data = String::new();
+                            while let Ok(Some(l)) = lines.next_line().await {
+                                if l == "." {
+                                    break;
+                                }
+                                data.push_str(&l);
+                                data.push('\n');
+                            }
+                            sink.lock().unwrap().mails.push(Mail { from: from.clone(), to: std::mem::take(&mut to), data });
+                            b"250 queued\r\n"
+                        }
+                    } else if upper == "QUIT" {
+                        let _ = write.write_all(b"221 bye\r\n").await;
+                        return;
+                    } else {
+                        b"250 ok\r\n"
+                    };
+                    if write.write_all(reply).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (sink, port)
+}
+
+/// An SMS gateway stub: keeps each request's query, body and Authorization header.
+async fn sms_stub() -> (Arc<Mutex<Vec<(String, Value, String)>>>, u16) {
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let shared = got.clone();
+    let router = axum::Router::new().route(
+        "/send",
+        axum::routing::post(move |uri: axum::http::Uri, headers: axum::http::HeaderMap, axum::Json(body): axum::Json<Value>| {
+            let shared = shared.clone();
+            async move {
+                let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+                shared.lock().unwrap().push((uri.query().unwrap_or_default().to_owned(), body, auth));
+                "ok"
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    (got, port)
+}
+
+async fn a_review_result_reaches_the_sellers_inbox_email_and_sms(b: Backend) {
+    // The SMTP server refuses the first message: it is delayed, never lost.
+    let (sink, smtp_port) = smtp_sink(1).await;
+    let (sms, sms_port) = sms_stub().await;
+    let app = spawn_app_with(b, |c| {
+        c.smtp_url = Some(format!("smtp://127.0.0.1:{smtp_port}"));
+        c.mail_from = "Souk <noreply@souk.test>".into();
+        c.sms_url = Some(format!("http://127.0.0.1:{sms_port}/send?to={{to}}&text={{text}}"));
+        c.sms_auth = Some("Bearer sms-secret".into());
+    })
+    .await;
+    let op = operator_with_agreement(&app).await;
+    let (seller_c, org) = seller(&app, &op, "owner@acme.example", "intl").await;
+    // The owner's bound phone (binding one with a confirmation code comes with recipient settings).
+    souk_store::Conn::execute(
+        &mut app.db.clone(),
+        souk_store::q("UPDATE accounts SET phone = '+8613800000001' WHERE email = 'owner@acme.example'"),
+    )
+    .await
+    .unwrap();
+    // A second member sees the organization's messages in their inbox, but is not its contact.
+    let (member, _) = app.user("member@acme.example", "intl").await;
+    let res = app
+        .post(&seller_c, &format!("/api/v1/orgs/{org}/members"), json!({"email": "member@acme.example", "role": "member"}))
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+
+    publish(&app, &seller_c, &op, &org, "saas", content("Uptime Radar", "Watches sites", "devops", 1000, false)).await;
+
+    let inbox = |c: reqwest::Client| {
+        let app = &app;
+        async move { app.get(&c, "/api/v1/me/messages").await.json::<Value>().await.unwrap() }
+    };
+    let review = |v: &Value| v["items"].as_array().unwrap().iter().find(|m| m["category"] == "product_review").cloned();
+    eventually("the review result in the owner's inbox", || async { review(&inbox(seller_c.clone()).await).is_some() }).await;
+    let m = review(&inbox(seller_c.clone()).await).unwrap();
+    assert_eq!(m["subject"], "Uptime Radar: review approved");
+    assert_eq!(m["org_id"], org.as_str());
+    assert!(m["read_at"].is_null());
+    eventually("and in the member's", || async { review(&inbox(member.clone()).await).is_some() }).await;
+
+    // Email to the owner's own address: the first try was refused, the retry delivers it.
+    let mails_for = |subject: &str| {
+        sink.lock().unwrap().mails.iter().filter(|m| m.data.contains(&format!("Subject: {subject}"))).cloned().collect::<Vec<_>>()
+    };
+    for _ in 0..100 {
+        if !mails_for("Uptime Radar: review approved").is_empty() {
+            break;
+        }
+        app.clock.advance(Duration::seconds(15));
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let mails = mails_for("Uptime Radar: review approved");
+    assert_eq!(mails.len(), 1, "exactly one copy");
+    let mail = &mails[0];
+    assert_eq!(mail.to, vec!["<owner@acme.example>"]);
+    assert_eq!(mail.from, "<noreply@souk.test>");
+    assert!(mail.data.contains("text/plain") && mail.data.contains("text/html"), "{}", mail.data);
+    assert!(mail.data.contains("@souk>"), "a Message-ID naming the send");
+    let sends = || async {
+        app.get(&seller_c, &format!("/api/v1/orgs/{org}/message-sends")).await.json::<Value>().await.unwrap()["items"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    for _ in 0..100 {
+        if sends().await.iter().all(|s| s["status"] == "sent") {
+            break;
+        }
+        app.clock.advance(Duration::seconds(15));
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let items = sends().await;
+    assert!(items.iter().all(|s| s["status"] == "sent"), "{items:?}");
+    let retried: Vec<&Value> = items.iter().filter(|s| s["attempts"].as_i64() >= Some(2)).collect();
+    assert_eq!(retried.len(), 1, "the refused email was retried: {items:?}");
+    assert!(retried[0]["last_error"].as_str().unwrap().contains("451"));
+    assert!(items.iter().all(|s| s["address"] != "member@acme.example"), "only the contact is emailed");
+    assert_eq!(sink.lock().unwrap().mails.len(), items.iter().filter(|s| s["channel"] == "email").count());
+    let mut ids: Vec<String> = sink
+        .lock()
+        .unwrap()
+        .mails
+        .iter()
+        .filter_map(|m| m.data.lines().find(|l| l.to_ascii_lowercase().starts_with("message-id:")).map(str::to_owned))
+        .collect();
+    let n = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), n, "no email sent twice");
+
+    // SMS to the owner's phone through the gateway, with its credentials.
+    eventually("the SMS", || async {
+        sms.lock().unwrap().iter().any(|(_, b, _)| b["text"].as_str().is_some_and(|t| t.contains("Uptime Radar")))
+    })
+    .await;
+    {
+        let got = sms.lock().unwrap();
+        let (query, body, auth) = got.iter().find(|(_, b, _)| b["text"].as_str().unwrap().contains("Uptime Radar")).unwrap();
+        assert_eq!(body["to"], "+8613800000001");
+        assert!(query.starts_with("to=%2B8613800000001&text="), "{query}");
+        assert_eq!(auth, "Bearer sms-secret");
+    }
+
+    // Read one, then all; the badge on the pages follows.
+    let before = inbox(seller_c.clone()).await["unread_count"].as_i64().unwrap();
+    assert!(before >= 3, "verification, seller account and review: {before}");
+    let page = app.get(&seller_c, "/messages").await.text().await.unwrap();
+    assert!(page.contains(&format!("id=\"unread-badge\">{before}<")), "{page}");
+    assert!(page.contains("Uptime Radar: review approved"));
+    let id = m["id"].as_str().unwrap();
+    let res = app.post(&seller_c, &format!("/api/v1/me/messages/{id}/read"), json!({})).await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(inbox(seller_c.clone()).await["unread_count"].as_i64(), Some(before - 1));
+    let only: Value = app.get(&seller_c, "/api/v1/me/messages?category=product_review").await.json().await.unwrap();
+    assert!(only["items"].as_array().unwrap().iter().all(|m| m["category"] == "product_review"));
+    let res = app.get(&seller_c, "/api/v1/me/messages?category=nonsense").await;
+    assert_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    // Another person cannot mark this member's message.
+    let res = app.post(&member, &format!("/api/v1/me/messages/{id}/read"), json!({})).await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let html = app.get(&seller_c, "/messages").await.text().await.unwrap();
+    let at = html.find("name=\"_csrf\" value=\"").unwrap() + 20;
+    let token = html[at..].split('"').next().unwrap().to_owned();
+    let res =
+        seller_c.post(app.url("/messages")).form(&[("_csrf", token.as_str()), ("action", "read_all")]).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(inbox(seller_c.clone()).await["unread_count"], 0);
+    assert!(!app.get(&seller_c, "/messages").await.text().await.unwrap().contains("unread-badge"));
+    assert!(inbox(member.clone()).await["unread_count"].as_i64() >= Some(1), "the member's inbox is their own");
+}

@@ -1,0 +1,38 @@
+-- The message center (seed §4). Each member of an organization has an inbox of the
+-- organization's messages; a message exists once per source event and member, so a retried
+-- dispatch adds nothing.
+CREATE TABLE messages (
+    id               TEXT PRIMARY KEY,
+    org_id           TEXT NOT NULL REFERENCES orgs(id),
+    account_id       TEXT NOT NULL REFERENCES accounts(id),
+    category         TEXT NOT NULL,
+    subject          TEXT NOT NULL,
+    body             TEXT NOT NULL,
+    source_event_id  TEXT NOT NULL,
+    created_at       TIMESTAMPTZ NOT NULL,
+    read_at          TIMESTAMPTZ,
+    UNIQUE (source_event_id, account_id)
+);
+CREATE INDEX messages_inbox ON messages(account_id, id);
+CREATE INDEX messages_unread ON messages(account_id, read_at);
+
+-- Each email and SMS a message is sent as: its address, what was sent, and how it went
+-- (the delivery log). One per source event, channel and address.
+CREATE TABLE message_sends (
+    id               TEXT PRIMARY KEY,
+    org_id           TEXT NOT NULL REFERENCES orgs(id),
+    category         TEXT NOT NULL,
+    channel          TEXT NOT NULL CHECK (channel IN ('email', 'sms')),
+    address          TEXT NOT NULL,
+    subject          TEXT NOT NULL,
+    body_text        TEXT NOT NULL,
+    body_html        TEXT,
+    source_event_id  TEXT NOT NULL,
+    status           TEXT NOT NULL CHECK (status IN ('pending', 'sent', 'failed')),
+    attempts         BIGINT NOT NULL DEFAULT 0,
+    last_error       TEXT,
+    created_at       TIMESTAMPTZ NOT NULL,
+    sent_at          TIMESTAMPTZ,
+    UNIQUE (source_event_id, channel, address)
+);
+CREATE INDEX message_sends_org ON message_sends(org_id, id);

@@ -1,0 +1,226 @@
+//! The message center: members' inboxes, and the emails and SMS messages are sent as.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::{Conn, Row, StoreError, q};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Message {
+    pub id: String,
+    pub org_id: String,
+    pub account_id: String,
+    pub category: String,
+    pub subject: String,
+    pub body: String,
+    pub created_at: DateTime<Utc>,
+    pub read_at: Option<DateTime<Utc>>,
+}
+
+fn message(r: &Row) -> Result<Message, StoreError> {
+    Ok(Message {
+        id: r.get("id")?,
+        org_id: r.get("org_id")?,
+        account_id: r.get("account_id")?,
+        category: r.get("category")?,
+        subject: r.get("subject")?,
+        body: r.get("body")?,
+        created_at: r.get("created_at")?,
+        read_at: r.get("read_at")?,
+    })
+}
+
+pub struct NewMessage<'a> {
+    pub id: &'a str,
+    pub org_id: &'a str,
+    pub account_id: &'a str,
+    pub category: &'a str,
+    pub subject: &'a str,
+    pub body: &'a str,
+    pub source_event_id: &'a str,
+}
+
+/// Puts a message in a member's inbox, once per source event: false if it was there already.
+pub async fn insert(c: &mut impl Conn, now: DateTime<Utc>, m: NewMessage<'_>) -> Result<bool, StoreError> {
+    let n = c
+        .execute(
+            q("INSERT INTO messages (id, org_id, account_id, category, subject, body, source_event_id, created_at)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (source_event_id, account_id) DO NOTHING")
+            .bind(m.id)
+            .bind(m.org_id)
+            .bind(m.account_id)
+            .bind(m.category)
+            .bind(m.subject)
+            .bind(m.body)
+            .bind(m.source_event_id)
+            .bind(now),
+        )
+        .await?;
+    Ok(n == 1)
+}
+
+/// What an inbox page shows.
+#[derive(Debug, Clone, Default)]
+pub struct InboxFilter<'a> {
+    pub category: Option<&'a str>,
+    pub unread_only: bool,
+    /// Messages older than this id (the cursor).
+    pub before: Option<&'a str>,
+    pub limit: u32,
+}
+
+/// A member's messages, newest first.
+pub async fn inbox(c: &mut impl Conn, account_id: &str, f: &InboxFilter<'_>) -> Result<Vec<Message>, StoreError> {
+    c.fetch_all(
+        q("SELECT * FROM messages WHERE account_id = $1
+             AND ($2 IS NULL OR category = $2)
+             AND ($3 = 0 OR read_at IS NULL)
+             AND ($4 IS NULL OR id < $4)
+           ORDER BY id DESC LIMIT $5")
+        .bind(account_id)
+        .bind(f.category)
+        .bind(i64::from(f.unread_only))
+        .bind(f.before)
+        .bind(i64::from(f.limit)),
+    )
+    .await?
+    .iter()
+    .map(message)
+    .collect()
+}
+
+pub async fn unread_count(c: &mut impl Conn, account_id: &str) -> Result<i64, StoreError> {
+    c.fetch_one(q("SELECT COUNT(*) AS n FROM messages WHERE account_id = $1 AND read_at IS NULL").bind(account_id))
+        .await?
+        .get("n")
+}
+
+pub async fn get(c: &mut impl Conn, account_id: &str, id: &str) -> Result<Option<Message>, StoreError> {
+    c.fetch_optional(q("SELECT * FROM messages WHERE id = $1 AND account_id = $2").bind(id).bind(account_id))
+        .await?
+        .as_ref()
+        .map(message)
+        .transpose()
+}
+
+/// Marks one message read (`Some(id)`) or all of them; returns how many changed.
+pub async fn mark_read(c: &mut impl Conn, now: DateTime<Utc>, account_id: &str, id: Option<&str>) -> Result<u64, StoreError> {
+    c.execute(
+        q("UPDATE messages SET read_at = $1 WHERE account_id = $2 AND read_at IS NULL AND ($3 IS NULL OR id = $3)")
+            .bind(now)
+            .bind(account_id)
+            .bind(id),
+    )
+    .await
+}
+
+/// Deletes messages older than `cutoff` (retention).
+pub async fn purge(c: &mut impl Conn, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
+    c.execute(q("DELETE FROM messages WHERE created_at < $1").bind(cutoff)).await
+}
+
+/// An email or SMS to send, and how it went.
+#[derive(Debug, Clone, Serialize)]
+pub struct Send {
+    pub id: String,
+    pub org_id: String,
+    pub category: String,
+    /// `email` or `sms`.
+    pub channel: String,
+    pub address: String,
+    pub subject: String,
+    pub body_text: String,
+    pub body_html: Option<String>,
+    /// `pending`, `sent` or `failed` (given up).
+    pub status: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+fn send(r: &Row) -> Result<Send, StoreError> {
+    Ok(Send {
+        id: r.get("id")?,
+        org_id: r.get("org_id")?,
+        category: r.get("category")?,
+        channel: r.get("channel")?,
+        address: r.get("address")?,
+        subject: r.get("subject")?,
+        body_text: r.get("body_text")?,
+        body_html: r.get("body_html")?,
+        status: r.get("status")?,
+        attempts: r.get("attempts")?,
+        last_error: r.get("last_error")?,
+        created_at: r.get("created_at")?,
+        sent_at: r.get("sent_at")?,
+    })
+}
+
+pub struct NewSend<'a> {
+    pub id: &'a str,
+    pub org_id: &'a str,
+    pub category: &'a str,
+    pub channel: &'a str,
+    pub address: &'a str,
+    pub subject: &'a str,
+    pub body_text: &'a str,
+    pub body_html: Option<&'a str>,
+    pub source_event_id: &'a str,
+}
+
+/// Records a send, once per source event, channel and address: false if it existed.
+pub async fn insert_send(c: &mut impl Conn, now: DateTime<Utc>, s: NewSend<'_>) -> Result<bool, StoreError> {
+    let n = c
+        .execute(
+            q("INSERT INTO message_sends (id, org_id, category, channel, address, subject, body_text, body_html, source_event_id, status, created_at)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10)
+               ON CONFLICT (source_event_id, channel, address) DO NOTHING")
+            .bind(s.id)
+            .bind(s.org_id)
+            .bind(s.category)
+            .bind(s.channel)
+            .bind(s.address)
+            .bind(s.subject)
+            .bind(s.body_text)
+            .bind(s.body_html)
+            .bind(s.source_event_id)
+            .bind(now),
+        )
+        .await?;
+    Ok(n == 1)
+}
+
+pub async fn get_send(c: &mut impl Conn, id: &str) -> Result<Option<Send>, StoreError> {
+    c.fetch_optional(q("SELECT * FROM message_sends WHERE id = $1").bind(id)).await?.as_ref().map(send).transpose()
+}
+
+/// An attempt's outcome: sent, still failing (with why), or given up.
+pub async fn record_attempt(
+    c: &mut impl Conn,
+    now: DateTime<Utc>,
+    id: &str,
+    status: &str,
+    error: Option<&str>,
+) -> Result<(), StoreError> {
+    c.execute(
+        q("UPDATE message_sends SET status = $1, attempts = attempts + 1, last_error = COALESCE($2, last_error),
+              sent_at = CASE WHEN $1 = 'sent' THEN $3 ELSE sent_at END
+           WHERE id = $4 AND status <> 'sent'")
+        .bind(status)
+        .bind(error)
+        .bind(now)
+        .bind(id),
+    )
+    .await?;
+    Ok(())
+}
+
+/// An organization's sends, newest first (its delivery log).
+pub async fn sends(c: &mut impl Conn, org_id: &str, limit: u32) -> Result<Vec<Send>, StoreError> {
+    c.fetch_all(q("SELECT * FROM message_sends WHERE org_id = $1 ORDER BY id DESC LIMIT $2").bind(org_id).bind(i64::from(limit)))
+        .await?
+        .iter()
+        .map(send)
+        .collect()
+}
