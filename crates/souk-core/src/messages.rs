@@ -33,6 +33,10 @@ pub enum Category {
     ProvisioningFailed,
     /// A subscription's term ends soon (7, 3 and 1 days ahead).
     ExpiryReminder,
+    /// A trial ends soon.
+    TrialEnding,
+    /// Auto-renewal could not pay for the next term.
+    RenewalFailed,
     /// A subscription's term ended: grace period.
     Expired,
     /// A subscription released at the end of its grace period.
@@ -61,7 +65,7 @@ pub enum Family {
 }
 
 impl Category {
-    pub const ALL: [Category; 15] = [
+    pub const ALL: [Category; 17] = [
         Self::Verification,
         Self::SellerAccount,
         Self::ProductReview,
@@ -71,6 +75,8 @@ impl Category {
         Self::Provisioned,
         Self::ProvisioningFailed,
         Self::ExpiryReminder,
+        Self::TrialEnding,
+        Self::RenewalFailed,
         Self::Expired,
         Self::Released,
         Self::Refund,
@@ -90,6 +96,8 @@ impl Category {
             Self::Provisioned => "provisioned",
             Self::ProvisioningFailed => "provisioning_failed",
             Self::ExpiryReminder => "expiry_reminder",
+            Self::TrialEnding => "trial_ending",
+            Self::RenewalFailed => "renewal_failed",
             Self::Expired => "expired",
             Self::Released => "released",
             Self::Refund => "refund",
@@ -106,9 +114,9 @@ impl Category {
     pub fn family(self) -> Family {
         match self {
             Self::Verification | Self::SellerAccount => Family::Security,
-            Self::OrderPaid | Self::Refund | Self::TopUp | Self::ProvisioningFailed => Family::Billing,
+            Self::OrderPaid | Self::Refund | Self::TopUp | Self::ProvisioningFailed | Self::RenewalFailed => Family::Billing,
             Self::ProductReview | Self::ShopReview | Self::LicensePoolLow => Family::Catalog,
-            Self::Provisioned | Self::ExpiryReminder | Self::Expired | Self::Released => Family::Orders,
+            Self::Provisioned | Self::ExpiryReminder | Self::TrialEnding | Self::Expired | Self::Released => Family::Orders,
             Self::ReviewSla | Self::EndpointFailing => Family::Operations,
         }
     }
@@ -130,6 +138,8 @@ impl Category {
             Self::Provisioned => ("Provisioning done", "开通成功"),
             Self::ProvisioningFailed => ("Provisioning failed", "开通失败"),
             Self::ExpiryReminder => ("Expiry reminders", "到期提醒"),
+            Self::TrialEnding => ("Trials ending", "试用即将结束"),
+            Self::RenewalFailed => ("Auto-renewal failed", "自动续费失败"),
             Self::Expired => ("Expired", "已到期"),
             Self::Released => ("Released", "已释放"),
             Self::Refund => ("Refunds", "退款"),
@@ -187,6 +197,20 @@ impl Category {
             ),
             (Self::ExpiryReminder, Lang::ZhCn) => {
                 ("{product} 将在 {days} 天后到期", "您订阅的 {product} 将于 {expires} 到期，请及时续费。")
+            }
+            (Self::TrialEnding, Lang::En) => (
+                "Your {product} trial ends in {days} days",
+                "Your free trial of {product} ends on {expires}. Buy a plan to keep using it.",
+            ),
+            (Self::TrialEnding, Lang::ZhCn) => {
+                ("{product} 试用将在 {days} 天后结束", "您对 {product} 的免费试用将于 {expires} 结束，购买套餐即可继续使用。")
+            }
+            (Self::RenewalFailed, Lang::En) => (
+                "{product} could not be renewed",
+                "Auto-renewal of {product} failed: {reason}. Your subscription ends on {expires} unless you renew it.",
+            ),
+            (Self::RenewalFailed, Lang::ZhCn) => {
+                ("{product} 自动续费失败", "{product} 自动续费失败：{reason}。如不续费，订阅将于 {expires} 到期。")
             }
             (Self::Expired, Lang::En) => (
                 "{product} has expired",
@@ -254,8 +278,41 @@ fn html_escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
 }
 
+/// The words a state stands for in a message (`approved`), in each language.
+fn word(lang: Lang, key: &str) -> Option<&'static str> {
+    let (en, zh) = match key {
+        "approved" => ("approved", "已通过"),
+        "rejected" => ("rejected", "未通过"),
+        "warn" | "warned" => ("warned", "警告"),
+        "suspend" | "suspended" => ("suspended", "已暂停"),
+        "reinstate" | "reinstated" => ("reinstated", "已恢复"),
+        "delist" | "delisted" => ("delisted", "已下架"),
+        "relist" | "relisted" => ("listed again", "已重新上架"),
+        "no_reason" => ("no-reason unsubscription", "无理由退订"),
+        "unused_periods" => ("unused periods", "未使用的周期"),
+        _ => return None,
+    };
+    Some(match lang {
+        Lang::En => en,
+        Lang::ZhCn => zh,
+    })
+}
+
+/// Values that name a state rather than quote something (`outcome`, `reason`), put in the
+/// reader's language; everything else is shown as given.
+const WORD_VARS: [&str; 2] = ["outcome", "reason"];
+
 /// Renders a category's message in `lang` with `vars`; a missing value renders empty.
 pub fn render(category: Category, lang: Lang, vars: &BTreeMap<String, String>) -> Rendered {
+    let mut vars = vars.clone();
+    for k in WORD_VARS {
+        if let Some(v) = vars.get_mut(k)
+            && let Some(w) = word(lang, v)
+        {
+            *v = w.to_owned();
+        }
+    }
+    let vars = &vars;
     let (subject, body) = category.template(lang);
     let text = fill(body, vars, false);
     let html = format!("<p>{}</p>", fill(body, vars, true));
@@ -308,6 +365,15 @@ mod tests {
         assert!(r.html.contains("&lt;b&gt;X&lt;/b&gt;"), "{}", r.html);
         assert!(!r.subject.contains('\n') && !r.subject.contains('\r'), "{}", r.subject);
         assert!(r.text.contains("<b>X</b>"), "the text part is plain text");
+    }
+
+    #[test]
+    fn states_are_told_in_the_readers_language() {
+        let v = vars(&[("product", "Uptime"), ("outcome", "rejected"), ("reason_line", "")]);
+        assert_eq!(render(Category::ProductReview, Lang::ZhCn, &v).subject, "Uptime：审核未通过");
+        assert_eq!(render(Category::ProductReview, Lang::En, &v).subject, "Uptime: review rejected");
+        let refund = vars(&[("amount", "¥70.00"), ("reason", "no_reason")]);
+        assert_eq!(render(Category::Refund, Lang::ZhCn, &refund).text, "¥70.00 已退回您的钱包（无理由退订）。");
     }
 
     #[test]

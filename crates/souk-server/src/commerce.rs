@@ -409,6 +409,17 @@ pub async fn place_order(
     if priced.kind == ProductKind::License && priced.license_source == souk_core::catalog::LicenseSource::Seller {
         crate::licenses::ask_seller(&mut tx, now, &sub.id, &order.id, priced.quantity).await?;
     }
+    souk_store::outbox::enqueue(
+        &mut tx,
+        now,
+        "order.paid",
+        &order.id,
+        &serde_json::json!({
+            "order_id": order.id, "buyer_org_id": buyer, "product_id": priced.product_id,
+            "total_minor": total.minor, "currency": total.currency.code(),
+        }),
+    )
+    .await?;
     audit::record(
         &mut tx,
         now,

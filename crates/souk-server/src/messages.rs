@@ -42,6 +42,12 @@ pub const SOURCE_TOPICS: &[&str] = &[
     "wallet.topped_up",
     "license.pool_low",
     "integration.failing",
+    "order.paid",
+    "subscription.expiry_reminder",
+    "subscription.auto_renew_failed",
+    "subscription.expired",
+    "subscription.released",
+    "subscription.refunded",
 ];
 pub const EMAIL_TOPIC: &str = "message.email";
 pub const SMS_TOPIC: &str = "message.sms";
@@ -83,15 +89,29 @@ async fn product_name(state: &AppState, product_id: &str) -> String {
     }
 }
 
-async fn subscription_product(state: &AppState, subscription_id: &str) -> (String, String) {
+/// The product's name and whether the subscription is a trial.
+async fn subscription_product(state: &AppState, subscription_id: &str) -> (String, bool) {
     match souk_store::orders::get_subscription(&mut state.db.clone(), subscription_id).await {
-        Ok(s) => (product_name(state, &s.product_id).await, s.product_id),
-        Err(_) => (String::new(), String::new()),
+        Ok(s) => (product_name(state, &s.product_id).await, s.trial),
+        Err(_) => (String::new(), false),
     }
 }
 
+/// A timestamp in the payload as a day (`2026-04-02`).
+fn day(p: &Value, k: &str) -> String {
+    p.get(k)
+        .and_then(|v| serde_json::from_value::<chrono::DateTime<chrono::Utc>>(v.clone()).ok())
+        .map(|t| t.format("%Y-%m-%d").to_string())
+        .unwrap_or_default()
+}
+
+fn amount(p: &Value, minor: &str) -> String {
+    crate::pages::money(p.get(minor).and_then(Value::as_i64).unwrap_or(0), &text(p, "currency"))
+}
+
+/// A state the message names: the core puts it in the reader's language.
 fn outcome(status: &str) -> String {
-    status.replace('_', " ")
+    status.to_owned()
 }
 
 fn reason_line(p: &Value) -> String {
@@ -184,9 +204,50 @@ async fn drafts(state: &AppState, event: &Event) -> Vec<Draft> {
             push(org(p, "seller_org_id").map(Audience::Org), Category::ProvisioningFailed, v);
         }
         "wallet.topped_up" => {
-            let amount = crate::pages::money(p.get("amount_minor").and_then(Value::as_i64).unwrap_or(0), &text(p, "currency"));
-            push(org(p, "org_id").map(Audience::Org), Category::TopUp, vars(&[("amount", amount)]));
+            push(org(p, "org_id").map(Audience::Org), Category::TopUp, vars(&[("amount", amount(p, "amount_minor"))]));
         }
+        "order.paid" => {
+            let product = product_name(state, &text(p, "product_id")).await;
+            push(
+                org(p, "buyer_org_id").map(Audience::Org),
+                Category::OrderPaid,
+                vars(&[("order", text(p, "order_id")), ("product", product), ("amount", amount(p, "total_minor"))]),
+            );
+        }
+        "subscription.expiry_reminder" => {
+            let (product, trial) = subscription_product(state, &text(p, "subscription_id")).await;
+            let days = p.get("days").and_then(Value::as_i64).unwrap_or(0).to_string();
+            push(
+                org(p, "buyer_org_id").map(Audience::Org),
+                if trial { Category::TrialEnding } else { Category::ExpiryReminder },
+                vars(&[("product", product), ("days", days), ("expires", day(p, "expires_at"))]),
+            );
+        }
+        "subscription.auto_renew_failed" => {
+            let (product, _) = subscription_product(state, &text(p, "subscription_id")).await;
+            push(
+                org(p, "buyer_org_id").map(Audience::Org),
+                Category::RenewalFailed,
+                vars(&[("product", product), ("reason", text(p, "reason")), ("expires", day(p, "expires_at"))]),
+            );
+        }
+        "subscription.expired" => {
+            let (product, _) = subscription_product(state, &text(p, "subscription_id")).await;
+            push(
+                org(p, "buyer_org_id").map(Audience::Org),
+                Category::Expired,
+                vars(&[("product", product), ("release_at", day(p, "release_at"))]),
+            );
+        }
+        "subscription.released" => {
+            let (product, _) = subscription_product(state, &text(p, "subscription_id")).await;
+            push(org(p, "buyer_org_id").map(Audience::Org), Category::Released, vars(&[("product", product)]));
+        }
+        "subscription.refunded" => push(
+            org(p, "buyer_org_id").map(Audience::Org),
+            Category::Refund,
+            vars(&[("amount", amount(p, "amount_minor")), ("reason", text(p, "reason"))]),
+        ),
         "license.pool_low" => {
             let product = product_name(state, &text(p, "product_id")).await;
             let available = p.get("available").and_then(Value::as_i64).unwrap_or(0).to_string();

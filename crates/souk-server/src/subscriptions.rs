@@ -596,6 +596,10 @@ pub async fn unsubscribe(state: &AppState, caller: &Caller, buyer: &OrgId, id: &
         }
     }
     event(&mut tx, now, "instance.release", &s, json!({ "reason": "unsubscribed", "refund_minor": refund.amount.minor })).await?;
+    if refund.amount.minor > 0 {
+        let money = json!({ "amount_minor": refund.amount.minor, "currency": refund.amount.currency.code(), "reason": kind });
+        event(&mut tx, now, "subscription.refunded", &s, money).await?;
+    }
     audited(
         &mut tx,
         now,
@@ -716,6 +720,7 @@ pub async fn tick(state: &AppState) -> Result<(usize, usize)> {
         let release_at = s.term_end.unwrap_or(now) + Duration::days(s.grace_days);
         if orders::expire(&mut tx, now, &s.id, release_at).await? {
             event(&mut tx, now, "instance.suspend", &s, json!({ "reason": "expired", "release_at": release_at })).await?;
+            event(&mut tx, now, "subscription.expired", &s, json!({ "release_at": release_at })).await?;
             audited(&mut tx, now, "system", None, "subscription.expired", &s.id, "term ended; grace period begins".into(), None)
                 .await?;
             expired += 1;
@@ -727,6 +732,7 @@ pub async fn tick(state: &AppState) -> Result<(usize, usize)> {
         let mut tx = state.db.begin().await?;
         if orders::transition(&mut tx, now, &s.id, &["expired"], "released").await? {
             event(&mut tx, now, "instance.release", &s, json!({ "reason": "grace_ended" })).await?;
+            event(&mut tx, now, "subscription.released", &s, json!({})).await?;
             audited(&mut tx, now, "system", None, "subscription.released", &s.id, "grace period ended".into(), None).await?;
             released += 1;
         }

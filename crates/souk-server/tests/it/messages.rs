@@ -10,9 +10,10 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 use crate::both_backends;
 use crate::catalog::{content, operator_with_agreement, publish, seller};
+use crate::commerce::verified_buyer;
 use crate::helpers::*;
 
-both_backends!(a_review_result_reaches_the_sellers_inbox_email_and_sms);
+both_backends!(a_review_result_reaches_the_sellers_inbox_email_and_sms, a_subscriptions_life_is_told_to_its_buyer);
 
 #[derive(Debug, Clone)]
 pub struct Mail {
@@ -245,4 +246,81 @@ async fn a_review_result_reaches_the_sellers_inbox_email_and_sms(b: Backend) {
     assert_eq!(inbox(seller_c.clone()).await["unread_count"], 0);
     assert!(!app.get(&seller_c, "/messages").await.text().await.unwrap().contains("unread-badge"));
     assert!(inbox(member.clone()).await["unread_count"].as_i64() >= Some(1), "the member's inbox is their own");
+}
+
+async fn a_subscriptions_life_is_told_to_its_buyer(b: Backend) {
+    let app = spawn_app(b).await;
+    let op = operator_with_agreement(&app).await;
+    let (seller_c, seller_org) = seller(&app, &op, "seller@acme.example", "cn").await;
+    let product =
+        publish(&app, &seller_c, &op, &seller_org, "saas", content("Backup Box", "Backups", "devops", 1000, false)).await;
+    let (buyer, borg) = verified_buyer(&app, &op, "buyer@example.com", "cn").await;
+    app.post(
+        &op,
+        &format!("/api/v1/admin/wallets/{borg}/top-ups"),
+        json!({"currency": "CNY", "amount_minor": 100_000, "reason": "t"}),
+    )
+    .await;
+    let page: Value = app.get(&client(), &format!("/api/v1/storefront/cn/products/{product}")).await.json().await.unwrap();
+    let plan = page["plans"][0]["id"].as_str().unwrap().to_owned();
+    let buy = || async {
+        let res = app.post(&buyer, &format!("/api/v1/orgs/{borg}/orders"), json!({"product_id": product, "plan_id": plan})).await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        res.json::<Value>().await.unwrap()
+    };
+    // Signed in afresh each time: the clock travels past sessions' lifetime.
+    let subjects = || async {
+        let c = client();
+        app.post(&c, "/api/v1/auth/signin", json!({ "email": "buyer@example.com", "password": PASSWORD })).await;
+        let inbox: Value = app.get(&c, "/api/v1/me/messages?limit=100").await.json().await.unwrap();
+        inbox["items"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{inbox}"))
+            .iter()
+            .map(|m| (m["category"].as_str().unwrap().to_owned(), m["subject"].as_str().unwrap().to_owned()))
+            .collect::<Vec<_>>()
+    };
+    let has = |category: &'static str| {
+        let subjects = &subjects;
+        move || async move { subjects().await.iter().any(|(c, _)| c == category) }
+    };
+
+    // Paid, then unsubscribed at once: refunded in full under the no-reason terms.
+    let first = buy().await;
+    eventually("order paid", has("order_paid")).await;
+    let order_id = first["id"].as_str().unwrap();
+    assert!(
+        subjects().await.iter().any(|(_, s)| s == &format!("订单 {order_id} 已支付")),
+        "in the buyer's language (cn site): {:?}",
+        subjects().await
+    );
+    let sub = first["subscription_id"].as_str().unwrap();
+    let res = app.post(&buyer, &format!("/api/v1/orgs/{borg}/subscriptions/{sub}/unsubscribe"), json!({})).await;
+    assert_eq!(res.status(), StatusCode::OK, "{}", res.text().await.unwrap());
+    eventually("refund", has("refund")).await;
+    assert!(subjects().await.iter().any(|(c, s)| c == "refund" && s == "退款 ¥70.00"), "{:?}", subjects().await);
+
+    // A second purchase runs to its end: reminded 7 days ahead, then expired.
+    let second = buy().await;
+    let sub = second["subscription_id"].as_str().unwrap().to_owned();
+    let res = app.post(&seller_c, &format!("/api/v1/orgs/{seller_org}/sales/subscriptions/{sub}/fulfilled"), json!({})).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let subs: Value = app.get(&buyer, &format!("/api/v1/orgs/{borg}/subscriptions")).await.json().await.unwrap();
+    let end = subs["items"].as_array().unwrap().iter().find(|s| s["id"] == sub.as_str()).unwrap()["term_end"].clone();
+    let end: chrono::DateTime<chrono::Utc> = serde_json::from_value(end).unwrap();
+    app.clock.set(end - Duration::days(7) + Duration::hours(1));
+    souk_server::subscriptions::tick(&app.state).await.unwrap();
+    eventually("expiry reminder", has("expiry_reminder")).await;
+    assert!(subjects().await.iter().any(|(_, s)| s == "Backup Box 将在 7 天后到期"), "{:?}", subjects().await);
+    app.clock.set(end + Duration::hours(1));
+    souk_server::subscriptions::tick(&app.state).await.unwrap();
+    eventually("expired", has("expired")).await;
+    // Nothing told twice, however often the scheduler runs.
+    souk_server::subscriptions::tick(&app.state).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    let all = subjects().await;
+    let mut unique = all.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), all.len(), "{all:?}");
 }
