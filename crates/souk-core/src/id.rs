@@ -123,6 +123,8 @@ prefixed_id!(/// A message in a member's inbox.
     MessageId, "msg");
 prefixed_id!(/// An email or SMS a message is sent as.
     SendId, "snd");
+prefixed_id!(/// An extra email address or phone number an organization's messages may go to.
+    ContactId, "ctc");
 prefixed_id!(/// An upload of license codes into a product's pool, imported in the background.
     ImportId, "imp");
 

@@ -49,6 +49,8 @@ pub enum Category {
     LicensePoolLow,
     /// A seller's endpoint failing every delivery.
     EndpointFailing,
+    /// The code that confirms an extra email address or phone number (sent to it only).
+    Confirmation,
 }
 
 /// The families categories belong to; a family decides whether a category may be muted.
@@ -65,7 +67,7 @@ pub enum Family {
 }
 
 impl Category {
-    pub const ALL: [Category; 17] = [
+    pub const ALL: [Category; 18] = [
         Self::Verification,
         Self::SellerAccount,
         Self::ProductReview,
@@ -83,6 +85,7 @@ impl Category {
         Self::TopUp,
         Self::LicensePoolLow,
         Self::EndpointFailing,
+        Self::Confirmation,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -104,6 +107,7 @@ impl Category {
             Self::TopUp => "top_up",
             Self::LicensePoolLow => "license_pool_low",
             Self::EndpointFailing => "endpoint_failing",
+            Self::Confirmation => "confirmation",
         }
     }
 
@@ -113,7 +117,7 @@ impl Category {
 
     pub fn family(self) -> Family {
         match self {
-            Self::Verification | Self::SellerAccount => Family::Security,
+            Self::Verification | Self::SellerAccount | Self::Confirmation => Family::Security,
             Self::OrderPaid | Self::Refund | Self::TopUp | Self::ProvisioningFailed | Self::RenewalFailed => Family::Billing,
             Self::ProductReview | Self::ShopReview | Self::LicensePoolLow => Family::Catalog,
             Self::Provisioned | Self::ExpiryReminder | Self::TrialEnding | Self::Expired | Self::Released => Family::Orders,
@@ -124,6 +128,12 @@ impl Category {
     /// Security and billing messages always reach their recipients.
     pub fn mutable(self) -> bool {
         !matches!(self.family(), Family::Security | Family::Billing)
+    }
+
+    /// Whether an organization sets recipients for it (a confirmation code goes only to the
+    /// address being confirmed).
+    pub fn settable(self) -> bool {
+        self != Self::Confirmation
     }
 
     /// The category's name as a recipient reads it.
@@ -146,6 +156,7 @@ impl Category {
             Self::TopUp => ("Top-ups", "充值"),
             Self::LicensePoolLow => ("License codes running low", "授权码库存不足"),
             Self::EndpointFailing => ("Seller endpoint failing", "商家接口异常"),
+            Self::Confirmation => ("Confirmation codes", "验证码"),
         };
         match lang {
             Lang::En => en,
@@ -236,6 +247,13 @@ impl Category {
                 "Deliveries to {product} are failing",
                 "Every delivery to {endpoint} has failed since {since}. Check the delivery log.",
             ),
+            (Self::Confirmation, Lang::En) => (
+                "Your Souk confirmation code: {code}",
+                "Enter {code} to receive {org}'s messages at this address. The code is valid for 30 minutes.",
+            ),
+            (Self::Confirmation, Lang::ZhCn) => {
+                ("您的 Souk 验证码：{code}", "输入 {code} 即可在此地址接收 {org} 的消息，30 分钟内有效。")
+            }
             (Self::EndpointFailing, Lang::ZhCn) => {
                 ("{product} 推送持续失败", "自 {since} 起，推送到 {endpoint} 的消息全部失败，请查看推送日志。")
             }
@@ -345,6 +363,7 @@ mod tests {
             ("reason", "unsubscribed"),
             ("available", "9"),
             ("endpoint", "https://x.example/"),
+            ("code", "123456"),
         ]);
         for c in Category::ALL {
             assert_eq!(Category::parse(c.as_str()), Some(c));

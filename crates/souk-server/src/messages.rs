@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use chrono::Duration;
 use serde_json::{Value, json};
-use souk_core::id::{MessageId, OrgId, ProductId, SendId};
+use souk_core::id::{ContactId, MessageId, OrgId, ProductId, SendId};
 use souk_core::identity::OrgRole;
 use souk_core::messages::{Category, render};
 use souk_core::site::Lang;
@@ -268,47 +268,136 @@ async fn drafts(state: &AppState, event: &Event) -> Vec<Draft> {
     out
 }
 
-/// One person a message reaches: their inbox (in `org`), and their own email and phone when
-/// they are the organization's contact.
-struct Recipient {
-    org_id: String,
-    account_id: String,
-    lang: Lang,
-    email: Option<String>,
-    phone: Option<String>,
+/// Where one rendered message goes: inboxes (org, account, language), and email and SMS
+/// addresses (org, address, language).
+#[derive(Default)]
+struct Reach {
+    inbox: Vec<(String, String, Lang)>,
+    email: Vec<(String, String, Lang)>,
+    sms: Vec<(String, String, Lang)>,
 }
 
-async fn recipients(state: &AppState, audience: &Audience) -> Result<Vec<Recipient>> {
-    let mut db = state.db.clone();
+/// The addresses set for an organization's category and channel, or its own contact (its
+/// owners' bound email or phone) when none are set; nobody when the channel is muted.
+async fn addresses(
+    db: &mut souk_store::Db,
+    org: &OrgId,
+    category: Category,
+    channel: &str,
+    members: &[(OrgRole, accounts::Account)],
+    site_lang: Lang,
+) -> Result<Vec<(String, Lang)>> {
+    if category.mutable() && store::muted(db, org.as_str(), category.as_str(), channel).await? {
+        return Ok(Vec::new());
+    }
+    let bound = |a: &accounts::Account| if channel == "sms" { a.phone.clone() } else { Some(a.email.clone()) };
+    let targets: Vec<store::Target> = store::all_recipients(db, org.as_str())
+        .await?
+        .into_iter()
+        .filter(|(c, ch, _)| c == category.as_str() && ch == channel)
+        .map(|(_, _, t)| t)
+        .collect();
     let mut out = Vec::new();
+    if targets.is_empty() {
+        for (role, a) in members {
+            if *role == OrgRole::Owner
+                && let Some(addr) = bound(a)
+            {
+                out.push((addr, a.lang));
+            }
+        }
+        return Ok(out);
+    }
+    for t in targets {
+        match t {
+            store::Target::Member(id) => {
+                // Someone who left the organization receives nothing more.
+                if let Some((_, a)) = members.iter().find(|(_, a)| a.id.as_str() == id)
+                    && let Some(addr) = bound(a)
+                {
+                    out.push((addr, a.lang));
+                }
+            }
+            store::Target::Contact(id) => {
+                if let Some(c) = store::get_contact(db, org.as_str(), &id).await?.filter(|c| c.confirmed_at.is_some()) {
+                    out.push((c.address, site_lang));
+                }
+            }
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out.dedup_by(|a, b| a.0 == b.0);
+    Ok(out)
+}
+
+async fn reach(state: &AppState, audience: &Audience, category: Category) -> Result<Reach> {
+    let mut db = state.db.clone();
+    let mut out = Reach::default();
     match audience {
         Audience::Org(org) => {
+            let mut members = Vec::new();
             for m in orgs::members(&mut db, org).await? {
-                let a = accounts::get(&mut db, &m.account_id).await?;
-                // The organization's own contact is its owners' bound email and phone.
-                let contact = m.role == OrgRole::Owner;
-                out.push(Recipient {
-                    org_id: org.to_string(),
-                    account_id: a.id.to_string(),
-                    lang: a.lang,
-                    email: contact.then(|| a.email.clone()),
-                    phone: a.phone.clone().filter(|_| contact),
-                });
+                members.push((m.role, accounts::get(&mut db, &m.account_id).await?));
+            }
+            let site_lang = orgs::get(&mut db, org).await?.site.default_lang();
+            if !(category.mutable() && store::muted(&mut db, org.as_str(), category.as_str(), "inbox").await?) {
+                out.inbox = members.iter().map(|(_, a)| (org.to_string(), a.id.to_string(), a.lang)).collect();
+            }
+            for channel in ["email", "sms"] {
+                let list: Vec<(String, String, Lang)> = addresses(&mut db, org, category, channel, &members, site_lang)
+                    .await?
+                    .into_iter()
+                    .map(|(addr, lang)| (org.to_string(), addr, lang))
+                    .collect();
+                if channel == "sms" {
+                    out.sms = list;
+                } else {
+                    out.email = list;
+                }
             }
         }
         Audience::Operators => {
             for a in accounts::operators(&mut db).await? {
-                out.push(Recipient {
-                    org_id: a.personal_org_id.to_string(),
-                    account_id: a.id.to_string(),
-                    lang: a.lang,
-                    email: Some(a.email.clone()),
-                    phone: None,
-                });
+                out.inbox.push((a.personal_org_id.to_string(), a.id.to_string(), a.lang));
+                out.email.push((a.personal_org_id.to_string(), a.email.clone(), a.lang));
             }
         }
     }
     Ok(out)
+}
+
+/// Queues one email or SMS in the caller's transaction, once per source and address.
+#[allow(clippy::too_many_arguments)]
+async fn queue_send(
+    tx: &mut souk_store::Tx,
+    now: chrono::DateTime<chrono::Utc>,
+    org_id: &str,
+    category: Category,
+    channel: &str,
+    address: &str,
+    m: &souk_core::messages::Rendered,
+    source: &str,
+) -> Result<()> {
+    let send_id = SendId::generate(now);
+    let (body_text, body_html, topic) = match channel {
+        "sms" => (format!("【Souk】{}", m.subject), None, SMS_TOPIC),
+        _ => (m.text.clone(), Some(m.html.as_str()), EMAIL_TOPIC),
+    };
+    let new = NewSend {
+        id: send_id.as_str(),
+        org_id,
+        category: category.as_str(),
+        channel,
+        address,
+        subject: &m.subject,
+        body_text: &body_text,
+        body_html,
+        source_event_id: source,
+    };
+    if store::insert_send(tx, now, new).await? {
+        outbox::enqueue(tx, now, topic, send_id.as_str(), &json!({ "send_id": send_id })).await?;
+    }
+    Ok(())
 }
 
 /// Turns an event into messages and sends, all in one transaction. Safe to run again: each
@@ -318,51 +407,31 @@ async fn dispatch(state: &AppState, event: &Event) -> Result<()> {
     if event.created_at < now - Duration::days(STALE_DAYS) {
         return Ok(());
     }
-    let drafts = drafts(state, event).await;
     let mut planned = Vec::new();
-    for d in &drafts {
-        for r in recipients(state, &d.audience).await? {
-            planned.push((d.category, render(d.category, r.lang, &d.vars), r));
-        }
+    for d in drafts(state, event).await {
+        let reach = reach(state, &d.audience, d.category).await?;
+        planned.push((d, reach));
     }
     let mut tx = state.db.begin().await?;
-    for (category, m, r) in &planned {
-        let id = MessageId::generate(now);
-        store::insert(
-            &mut tx,
-            now,
-            NewMessage {
+    for (d, r) in &planned {
+        for (org_id, account_id, lang) in &r.inbox {
+            let m = render(d.category, *lang, &d.vars);
+            let id = MessageId::generate(now);
+            let new = NewMessage {
                 id: id.as_str(),
-                org_id: &r.org_id,
-                account_id: &r.account_id,
-                category: category.as_str(),
+                org_id,
+                account_id,
+                category: d.category.as_str(),
                 subject: &m.subject,
                 body: &m.text,
                 source_event_id: event.id.as_str(),
-            },
-        )
-        .await?;
-        let channels = [("email", EMAIL_TOPIC, r.email.as_deref()), ("sms", SMS_TOPIC, r.phone.as_deref())];
-        for (channel, topic, address) in channels {
-            let Some(address) = address else { continue };
-            let send_id = SendId::generate(now);
-            let (body_text, body_html) = match channel {
-                "sms" => (format!("【Souk】{}", m.subject), None),
-                _ => (m.text.clone(), Some(m.html.as_str())),
             };
-            let new = NewSend {
-                id: send_id.as_str(),
-                org_id: &r.org_id,
-                category: category.as_str(),
-                channel,
-                address,
-                subject: &m.subject,
-                body_text: &body_text,
-                body_html,
-                source_event_id: event.id.as_str(),
-            };
-            if store::insert_send(&mut tx, now, new).await? {
-                outbox::enqueue(&mut tx, now, topic, send_id.as_str(), &json!({ "send_id": send_id })).await?;
+            store::insert(&mut tx, now, new).await?;
+        }
+        for (channel, list) in [("email", &r.email), ("sms", &r.sms)] {
+            for (org_id, address, lang) in list {
+                let m = render(d.category, *lang, &d.vars);
+                queue_send(&mut tx, now, org_id, d.category, channel, address, &m, event.id.as_str()).await?;
             }
         }
     }
@@ -518,4 +587,208 @@ pub async fn mark_read(state: &AppState, caller: &crate::auth::Caller, id: Optio
 pub async fn sends(state: &AppState, caller: &crate::auth::Caller, org: &OrgId) -> Result<Vec<store::Send>> {
     caller.admin_of(state, org).await?;
     Ok(store::sends(&mut state.db.clone(), org.as_str(), 100).await?)
+}
+
+/// One category's settings in an organization.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CategorySettings {
+    pub category: Category,
+    /// Whether its channels may be muted (security and billing messages may not).
+    pub mutable: bool,
+    pub inbox_muted: bool,
+    pub email_muted: bool,
+    pub sms_muted: bool,
+    /// Who receives its emails; empty: the organization's own contact.
+    pub email: Vec<store::Target>,
+    /// Who receives its SMS; empty: the organization's own contact.
+    pub sms: Vec<store::Target>,
+}
+
+/// Every category's settings (admins).
+pub async fn settings(state: &AppState, caller: &crate::auth::Caller, org: &OrgId) -> Result<Vec<CategorySettings>> {
+    caller.admin_of(state, org).await?;
+    let mut db = state.db.clone();
+    let muted = store::all_muted(&mut db, org.as_str()).await?;
+    let targets = store::all_recipients(&mut db, org.as_str()).await?;
+    let is_muted = |c: Category, ch: &str| muted.iter().any(|(k, h, m)| k == c.as_str() && h == ch && *m);
+    let of = |c: Category, ch: &str| {
+        targets.iter().filter(|(k, h, _)| k == c.as_str() && h == ch).map(|(_, _, t)| t.clone()).collect::<Vec<_>>()
+    };
+    Ok(Category::ALL
+        .into_iter()
+        .filter(|c| c.settable())
+        .map(|c| CategorySettings {
+            category: c,
+            mutable: c.mutable(),
+            inbox_muted: is_muted(c, "inbox"),
+            email_muted: is_muted(c, "email"),
+            sms_muted: is_muted(c, "sms"),
+            email: of(c, "email"),
+            sms: of(c, "sms"),
+        })
+        .collect())
+}
+
+/// What an admin sets for a category.
+#[derive(Debug, Clone, Default)]
+pub struct CategoryInput {
+    pub inbox_muted: bool,
+    pub email_muted: bool,
+    pub sms_muted: bool,
+    pub email: Vec<store::Target>,
+    pub sms: Vec<store::Target>,
+}
+
+/// Sets a category's mutes and recipients. Members must belong to the organization; contacts
+/// must be its own, of the channel, and confirmed.
+pub async fn set_category(
+    state: &AppState,
+    caller: &crate::auth::Caller,
+    org: &OrgId,
+    category: &str,
+    input: &CategoryInput,
+) -> Result<CategorySettings> {
+    caller.admin_of(state, org).await?;
+    let category = Category::parse(category).filter(|c| c.settable()).ok_or_else(Error::not_found)?;
+    if !category.mutable() && (input.inbox_muted || input.email_muted || input.sms_muted) {
+        return Err(Error::field("muted", "security and billing messages cannot be muted"));
+    }
+    let mut db = state.db.clone();
+    let members = orgs::members(&mut db, org).await?;
+    for (channel, targets) in [("email", &input.email), ("sms", &input.sms)] {
+        if targets.len() > 20 {
+            return Err(Error::field("recipients", "at most 20 recipients per channel"));
+        }
+        for t in targets {
+            match t {
+                store::Target::Member(id) => {
+                    if !members.iter().any(|m| m.account_id.as_str() == id) {
+                        return Err(Error::field("recipients", format!("{id} is not a member of this organization")));
+                    }
+                }
+                store::Target::Contact(id) => {
+                    let ok = store::get_contact(&mut db, org.as_str(), id)
+                        .await?
+                        .is_some_and(|c| c.channel == channel && c.confirmed_at.is_some());
+                    if !ok {
+                        return Err(Error::field(
+                            "recipients",
+                            format!("{id} is not a confirmed {channel} contact of this organization"),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    let now = state.clock.now();
+    let mut tx = state.db.begin().await?;
+    for (channel, m) in [("inbox", input.inbox_muted), ("email", input.email_muted), ("sms", input.sms_muted)] {
+        store::set_muted(&mut tx, now, org.as_str(), category.as_str(), channel, m).await?;
+    }
+    store::set_recipients(&mut tx, now, org.as_str(), category.as_str(), "email", &input.email).await?;
+    store::set_recipients(&mut tx, now, org.as_str(), category.as_str(), "sms", &input.sms).await?;
+    let summary = format!("message settings for {}", category.as_str());
+    crate::fulfillment::audit(&mut tx, now, caller, org, "messages.settings_changed", org.as_str(), summary).await?;
+    tx.commit().await?;
+    settings(state, caller, org).await?.into_iter().find(|s| s.category == category).ok_or_else(Error::not_found)
+}
+
+/// How long a confirmation code is valid, and how many tries it allows.
+pub const CODE_MINUTES: i64 = 30;
+pub const CODE_ATTEMPTS: i64 = 5;
+
+fn code_hash(contact_id: &str, code: &str) -> String {
+    crate::auth::hash_token(&format!("{contact_id}:{code}"))
+}
+
+/// Adds an email address or phone number (or sends a new code to one not yet confirmed): a
+/// six-digit code goes to it, valid for [`CODE_MINUTES`].
+pub async fn add_contact(
+    state: &AppState,
+    caller: &crate::auth::Caller,
+    org: &OrgId,
+    channel: &str,
+    address: &str,
+) -> Result<store::Contact> {
+    caller.admin_of(state, org).await?;
+    let address = match channel {
+        "email" => {
+            souk_core::identity::Email::parse("address", address).map_err(|e| Error::validation(vec![e]))?.as_str().to_owned()
+        }
+        "sms" => {
+            souk_core::identity::Phone::parse("address", address).map_err(|e| Error::validation(vec![e]))?.as_str().to_owned()
+        }
+        _ => return Err(Error::field("channel", "email or sms")),
+    };
+    let mut db = state.db.clone();
+    if store::contacts(&mut db, org.as_str()).await?.len() >= 50 {
+        return Err(Error::conflict("too_many_contacts", "an organization keeps at most 50 extra contacts"));
+    }
+    let now = state.clock.now();
+    let code = format!("{:06}", rand::random::<u32>() % 1_000_000);
+    let new_id = ContactId::generate(now).to_string();
+    let org_row = orgs::get(&mut db, org).await?;
+    let lang = org_row.site.default_lang();
+    let mut tx = state.db.begin().await?;
+    // An existing unconfirmed contact keeps its id; the hash is over the id that is kept.
+    let existing =
+        store::contacts(&mut tx, org.as_str()).await?.into_iter().find(|c| c.channel == channel && c.address == address);
+    if existing.as_ref().is_some_and(|c| c.confirmed_at.is_some()) {
+        return Err(Error::conflict("already_confirmed", "this address is already confirmed"));
+    }
+    let id = existing.map_or(new_id, |c| c.id);
+    let expires = now + Duration::minutes(CODE_MINUTES);
+    let hash = code_hash(&id, &code);
+    let new =
+        store::NewContact { id: &id, org_id: org.as_str(), channel, address: &address, code_hash: &hash, code_expires: expires };
+    let contact = store::upsert_contact(&mut tx, now, new).await?;
+    let v: BTreeMap<String, String> = vars(&[("code", code), ("org", org_row.name)]);
+    let m = render(Category::Confirmation, lang, &v);
+    // Each code is its own send: the source names the contact and when the code was made.
+    let source = format!("{}:{}", contact.id, now.timestamp_millis());
+    queue_send(&mut tx, now, org.as_str(), Category::Confirmation, channel, &address, &m, &source).await?;
+    tx.commit().await?;
+    Ok(contact)
+}
+
+/// Confirms a contact with the code sent to it.
+pub async fn confirm_contact(
+    state: &AppState,
+    caller: &crate::auth::Caller,
+    org: &OrgId,
+    id: &str,
+    code: &str,
+) -> Result<store::Contact> {
+    caller.admin_of(state, org).await?;
+    let mut db = state.db.clone();
+    let c = store::get_contact(&mut db, org.as_str(), id).await?.ok_or_else(Error::not_found)?;
+    if c.confirmed_at.is_some() {
+        return Ok(c);
+    }
+    let now = state.clock.now();
+    if c.attempts >= CODE_ATTEMPTS || c.code_expires.is_none_or(|t| t < now) {
+        return Err(Error::conflict("code_expired", "this code has expired or was tried too often: ask for a new one"));
+    }
+    store::count_attempt(&mut db, id).await?;
+    let given = code_hash(id, code.trim());
+    let matches = c.code_hash.as_deref().is_some_and(|h| subtle::ConstantTimeEq::ct_eq(h.as_bytes(), given.as_bytes()).into());
+    if !matches || !store::confirm_contact(&mut db, now, id, &given).await? {
+        return Err(Error::field("code", "not the code we sent"));
+    }
+    store::get_contact(&mut db, org.as_str(), id).await?.ok_or_else(Error::not_found)
+}
+
+pub async fn contacts(state: &AppState, caller: &crate::auth::Caller, org: &OrgId) -> Result<Vec<store::Contact>> {
+    caller.admin_of(state, org).await?;
+    Ok(store::contacts(&mut state.db.clone(), org.as_str()).await?)
+}
+
+pub async fn remove_contact(state: &AppState, caller: &crate::auth::Caller, org: &OrgId, id: &str) -> Result<()> {
+    caller.admin_of(state, org).await?;
+    let mut tx = state.db.begin().await?;
+    if !store::remove_contact(&mut tx, org.as_str(), id).await? {
+        return Err(Error::not_found());
+    }
+    tx.commit().await?;
+    Ok(())
 }

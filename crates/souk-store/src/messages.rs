@@ -224,3 +224,217 @@ pub async fn sends(c: &mut impl Conn, org_id: &str, limit: u32) -> Result<Vec<Se
         .map(send)
         .collect()
 }
+
+/// Whether `channel` is muted for the organization's `category`.
+pub async fn muted(c: &mut impl Conn, org_id: &str, category: &str, channel: &str) -> Result<bool, StoreError> {
+    let row = c
+        .fetch_optional(
+            q("SELECT muted FROM message_settings WHERE org_id = $1 AND category = $2 AND channel = $3")
+                .bind(org_id)
+                .bind(category)
+                .bind(channel),
+        )
+        .await?;
+    match row {
+        Some(r) => r.get("muted"),
+        None => Ok(false),
+    }
+}
+
+pub async fn set_muted(
+    c: &mut impl Conn,
+    now: DateTime<Utc>,
+    org_id: &str,
+    category: &str,
+    channel: &str,
+    muted: bool,
+) -> Result<(), StoreError> {
+    c.execute(
+        q("INSERT INTO message_settings (org_id, category, channel, muted, updated_at) VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (org_id, category, channel) DO UPDATE SET muted = $4, updated_at = $5")
+        .bind(org_id)
+        .bind(category)
+        .bind(channel)
+        .bind(muted)
+        .bind(now),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Who receives a category's emails or SMS: members (by account) and confirmed contacts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum Target {
+    Member(String),
+    Contact(String),
+}
+
+/// An organization's settings rows, for its settings page: (category, channel, muted).
+pub async fn all_muted(c: &mut impl Conn, org_id: &str) -> Result<Vec<(String, String, bool)>, StoreError> {
+    c.fetch_all(q("SELECT category, channel, muted FROM message_settings WHERE org_id = $1").bind(org_id))
+        .await?
+        .iter()
+        .map(|r| Ok((r.get("category")?, r.get("channel")?, r.get("muted")?)))
+        .collect()
+}
+
+/// Every recipient row of an organization: (category, channel, target).
+pub async fn all_recipients(c: &mut impl Conn, org_id: &str) -> Result<Vec<(String, String, Target)>, StoreError> {
+    c.fetch_all(
+        q("SELECT category, channel, account_id, contact_id FROM message_recipients WHERE org_id = $1 ORDER BY created_at")
+            .bind(org_id),
+    )
+    .await?
+    .iter()
+    .map(|r| {
+        let target = match (r.get::<Option<String>>("account_id")?, r.get::<Option<String>>("contact_id")?) {
+            (Some(a), _) => Target::Member(a),
+            (None, Some(c)) => Target::Contact(c),
+            (None, None) => return Err(StoreError::Corrupt("a recipient names no one".into())),
+        };
+        Ok((r.get("category")?, r.get("channel")?, target))
+    })
+    .collect()
+}
+
+/// Replaces who receives a category's emails or SMS.
+pub async fn set_recipients(
+    c: &mut impl Conn,
+    now: DateTime<Utc>,
+    org_id: &str,
+    category: &str,
+    channel: &str,
+    targets: &[Target],
+) -> Result<(), StoreError> {
+    c.execute(
+        q("DELETE FROM message_recipients WHERE org_id = $1 AND category = $2 AND channel = $3")
+            .bind(org_id)
+            .bind(category)
+            .bind(channel),
+    )
+    .await?;
+    for t in targets {
+        let (account, contact) = match t {
+            Target::Member(a) => (Some(a.as_str()), None),
+            Target::Contact(c) => (None, Some(c.as_str())),
+        };
+        c.execute(
+            q("INSERT INTO message_recipients (org_id, category, channel, account_id, contact_id, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+                .bind(org_id)
+                .bind(category)
+                .bind(channel)
+                .bind(account)
+                .bind(contact)
+                .bind(now),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// An extra email address or phone number of an organization.
+#[derive(Debug, Clone, Serialize)]
+pub struct Contact {
+    pub id: String,
+    pub org_id: String,
+    pub channel: String,
+    pub address: String,
+    #[serde(skip)]
+    pub code_hash: Option<String>,
+    pub code_expires: Option<DateTime<Utc>>,
+    pub attempts: i64,
+    pub confirmed_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+fn contact(r: &Row) -> Result<Contact, StoreError> {
+    Ok(Contact {
+        id: r.get("id")?,
+        org_id: r.get("org_id")?,
+        channel: r.get("channel")?,
+        address: r.get("address")?,
+        code_hash: r.get("code_hash")?,
+        code_expires: r.get("code_expires")?,
+        attempts: r.get("attempts")?,
+        confirmed_at: r.get("confirmed_at")?,
+        created_at: r.get("created_at")?,
+    })
+}
+
+pub struct NewContact<'a> {
+    pub id: &'a str,
+    pub org_id: &'a str,
+    pub channel: &'a str,
+    pub address: &'a str,
+    pub code_hash: &'a str,
+    pub code_expires: DateTime<Utc>,
+}
+
+/// Adds a contact (or, for one already added and not confirmed, a new code); returns it.
+pub async fn upsert_contact(c: &mut impl Conn, now: DateTime<Utc>, n: NewContact<'_>) -> Result<Contact, StoreError> {
+    let NewContact { id, org_id, channel, address, code_hash, code_expires } = n;
+    c.execute(
+        q("INSERT INTO message_contacts (id, org_id, channel, address, code_hash, code_expires, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
+           ON CONFLICT (org_id, channel, address) DO UPDATE SET code_hash = $5, code_expires = $6, attempts = 0
+           WHERE message_contacts.confirmed_at IS NULL")
+        .bind(id)
+        .bind(org_id)
+        .bind(channel)
+        .bind(address)
+        .bind(code_hash)
+        .bind(code_expires)
+        .bind(now),
+    )
+    .await?;
+    let row = c
+        .fetch_one(
+            q("SELECT * FROM message_contacts WHERE org_id = $1 AND channel = $2 AND address = $3")
+                .bind(org_id)
+                .bind(channel)
+                .bind(address),
+        )
+        .await?;
+    contact(&row)
+}
+
+pub async fn get_contact(c: &mut impl Conn, org_id: &str, id: &str) -> Result<Option<Contact>, StoreError> {
+    c.fetch_optional(q("SELECT * FROM message_contacts WHERE id = $1 AND org_id = $2").bind(id).bind(org_id))
+        .await?
+        .as_ref()
+        .map(contact)
+        .transpose()
+}
+
+pub async fn contacts(c: &mut impl Conn, org_id: &str) -> Result<Vec<Contact>, StoreError> {
+    c.fetch_all(q("SELECT * FROM message_contacts WHERE org_id = $1 ORDER BY created_at").bind(org_id))
+        .await?
+        .iter()
+        .map(contact)
+        .collect()
+}
+
+/// Counts a confirmation attempt.
+pub async fn count_attempt(c: &mut impl Conn, id: &str) -> Result<(), StoreError> {
+    c.execute(q("UPDATE message_contacts SET attempts = attempts + 1 WHERE id = $1").bind(id)).await?;
+    Ok(())
+}
+
+/// Confirms a contact whose code matched; false if it changed meanwhile.
+pub async fn confirm_contact(c: &mut impl Conn, now: DateTime<Utc>, id: &str, code_hash: &str) -> Result<bool, StoreError> {
+    let n = c
+        .execute(
+            q("UPDATE message_contacts SET confirmed_at = $1, code_hash = NULL, code_expires = NULL
+               WHERE id = $2 AND code_hash = $3 AND confirmed_at IS NULL")
+            .bind(now)
+            .bind(id)
+            .bind(code_hash),
+        )
+        .await?;
+    Ok(n == 1)
+}
+
+/// Removes a contact and every recipient row naming it.
+pub async fn remove_contact(c: &mut impl Conn, org_id: &str, id: &str) -> Result<bool, StoreError> {
+    c.execute(q("DELETE FROM message_recipients WHERE org_id = $1 AND contact_id = $2").bind(org_id).bind(id)).await?;
+    Ok(c.execute(q("DELETE FROM message_contacts WHERE org_id = $1 AND id = $2").bind(org_id).bind(id)).await? == 1)
+}

@@ -150,3 +150,200 @@ pub async fn sends(State(state): State<AppState>, OrgScope { caller, org_id, .. 
             .collect(),
     }))
 }
+
+/// A recipient of a category's emails or SMS.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecipientIo {
+    /// A member of the organization (their bound email or phone)…
+    pub account_id: Option<String>,
+    /// …or a confirmed extra contact.
+    pub contact_id: Option<String>,
+}
+
+impl From<&souk_store::messages::Target> for RecipientIo {
+    fn from(t: &souk_store::messages::Target) -> Self {
+        match t {
+            souk_store::messages::Target::Member(a) => Self { account_id: Some(a.clone()), contact_id: None },
+            souk_store::messages::Target::Contact(c) => Self { account_id: None, contact_id: Some(c.clone()) },
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CategorySettingsOut {
+    pub category: String,
+    /// What the category is called, in the caller's language.
+    pub title: String,
+    /// Security and billing messages cannot be muted.
+    pub mutable: bool,
+    pub inbox_muted: bool,
+    pub email_muted: bool,
+    pub sms_muted: bool,
+    /// Who receives its emails; empty: the organization's own contact (its owners).
+    pub email: Vec<RecipientIo>,
+    pub sms: Vec<RecipientIo>,
+}
+
+fn settings_out(s: &crate::messages::CategorySettings, lang: souk_core::site::Lang) -> CategorySettingsOut {
+    CategorySettingsOut {
+        category: s.category.as_str().to_owned(),
+        title: s.category.title(lang).to_owned(),
+        mutable: s.mutable,
+        inbox_muted: s.inbox_muted,
+        email_muted: s.email_muted,
+        sms_muted: s.sms_muted,
+        email: s.email.iter().map(Into::into).collect(),
+        sms: s.sms.iter().map(Into::into).collect(),
+    }
+}
+
+fn lang_of(caller: &Caller) -> souk_core::site::Lang {
+    caller.account().map(|a| a.lang).unwrap_or(souk_core::site::Lang::En)
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SettingsList {
+    pub items: Vec<CategorySettingsOut>,
+}
+
+/// Per category: muted channels and who receives emails and SMS (admins).
+#[utoipa::path(get, path = "/orgs/{org_id}/message-settings", tag = "messages",
+    responses((status = 200, body = SettingsList), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn get_settings(
+    State(state): State<AppState>,
+    OrgScope { caller, org_id, .. }: OrgScope,
+) -> Result<Json<SettingsList>> {
+    let lang = lang_of(&caller);
+    let items = crate::messages::settings(&state, &caller, &org_id).await?;
+    Ok(Json(SettingsList { items: items.iter().map(|s| settings_out(s, lang)).collect() }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CategorySettingsIn {
+    #[serde(default)]
+    pub inbox_muted: bool,
+    #[serde(default)]
+    pub email_muted: bool,
+    #[serde(default)]
+    pub sms_muted: bool,
+    /// Empty: the organization's own contact.
+    #[serde(default)]
+    pub email: Vec<RecipientIo>,
+    #[serde(default)]
+    pub sms: Vec<RecipientIo>,
+}
+
+fn targets(list: &[RecipientIo]) -> Result<Vec<souk_store::messages::Target>> {
+    list.iter()
+        .map(|r| match (&r.account_id, &r.contact_id) {
+            (Some(a), None) => Ok(souk_store::messages::Target::Member(a.clone())),
+            (None, Some(c)) => Ok(souk_store::messages::Target::Contact(c.clone())),
+            _ => Err(crate::error::Error::field("recipients", "each recipient is an account_id or a contact_id")),
+        })
+        .collect()
+}
+
+/// Set a category's muted channels and recipients (admins).
+#[utoipa::path(put, path = "/orgs/{org_id}/message-settings/{category}", tag = "messages", request_body = CategorySettingsIn,
+    responses((status = 200, body = CategorySettingsOut), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn put_settings(
+    State(state): State<AppState>,
+    OrgScope { caller, org_id, .. }: OrgScope,
+    Path((_org, category)): Path<(String, String)>,
+    ApiJson(input): ApiJson<CategorySettingsIn>,
+) -> Result<Json<CategorySettingsOut>> {
+    let parsed = crate::messages::CategoryInput {
+        inbox_muted: input.inbox_muted,
+        email_muted: input.email_muted,
+        sms_muted: input.sms_muted,
+        email: targets(&input.email)?,
+        sms: targets(&input.sms)?,
+    };
+    let s = crate::messages::set_category(&state, &caller, &org_id, &category, &parsed).await?;
+    Ok(Json(settings_out(&s, lang_of(&caller))))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ContactOut {
+    pub id: String,
+    /// `email` or `sms`.
+    pub channel: String,
+    pub address: String,
+    /// Only confirmed contacts receive messages.
+    pub confirmed: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<souk_store::messages::Contact> for ContactOut {
+    fn from(c: souk_store::messages::Contact) -> Self {
+        Self { id: c.id, channel: c.channel, address: c.address, confirmed: c.confirmed_at.is_some(), created_at: c.created_at }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ContactList {
+    pub items: Vec<ContactOut>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContactIn {
+    /// `email` or `sms`.
+    pub channel: String,
+    pub address: String,
+}
+
+/// The organization's extra email addresses and phone numbers (admins).
+#[utoipa::path(get, path = "/orgs/{org_id}/message-contacts", tag = "messages",
+    responses((status = 200, body = ContactList), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn list_contacts(
+    State(state): State<AppState>,
+    OrgScope { caller, org_id, .. }: OrgScope,
+) -> Result<Json<ContactList>> {
+    let items = crate::messages::contacts(&state, &caller, &org_id).await?;
+    Ok(Json(ContactList { items: items.into_iter().map(Into::into).collect() }))
+}
+
+/// Add an email address or phone number: a code is sent to it, to confirm with.
+#[utoipa::path(post, path = "/orgs/{org_id}/message-contacts", tag = "messages", request_body = ContactIn,
+    responses((status = 201, body = ContactOut), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn add_contact(
+    State(state): State<AppState>,
+    OrgScope { caller, org_id, .. }: OrgScope,
+    ApiJson(input): ApiJson<ContactIn>,
+) -> Result<(axum::http::StatusCode, Json<ContactOut>)> {
+    let c = crate::messages::add_contact(&state, &caller, &org_id, &input.channel, &input.address).await?;
+    Ok((axum::http::StatusCode::CREATED, Json(c.into())))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmIn {
+    pub code: String,
+}
+
+/// Confirm a contact with the code sent to it.
+#[utoipa::path(post, path = "/orgs/{org_id}/message-contacts/{contact_id}/confirm", tag = "messages", request_body = ConfirmIn,
+    responses((status = 200, body = ContactOut), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn confirm_contact(
+    State(state): State<AppState>,
+    OrgScope { caller, org_id, .. }: OrgScope,
+    Path((_org, id)): Path<(String, String)>,
+    ApiJson(input): ApiJson<ConfirmIn>,
+) -> Result<Json<ContactOut>> {
+    Ok(Json(crate::messages::confirm_contact(&state, &caller, &org_id, &id, &input.code).await?.into()))
+}
+
+/// Remove a contact (and every category's use of it).
+#[utoipa::path(delete, path = "/orgs/{org_id}/message-contacts/{contact_id}", tag = "messages",
+    responses((status = 204), (status = 404, body = Problem)))]
+pub async fn remove_contact(
+    State(state): State<AppState>,
+    OrgScope { caller, org_id, .. }: OrgScope,
+    Path((_org, id)): Path<(String, String)>,
+) -> Result<axum::http::StatusCode> {
+    crate::messages::remove_contact(&state, &caller, &org_id, &id).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}

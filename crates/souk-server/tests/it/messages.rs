@@ -13,7 +13,11 @@ use crate::catalog::{content, operator_with_agreement, publish, seller};
 use crate::commerce::verified_buyer;
 use crate::helpers::*;
 
-both_backends!(a_review_result_reaches_the_sellers_inbox_email_and_sms, a_subscriptions_life_is_told_to_its_buyer);
+both_backends!(
+    a_review_result_reaches_the_sellers_inbox_email_and_sms,
+    a_subscriptions_life_is_told_to_its_buyer,
+    recipients_are_set_per_category_with_confirmed_contacts,
+);
 
 #[derive(Debug, Clone)]
 pub struct Mail {
@@ -323,4 +327,103 @@ async fn a_subscriptions_life_is_told_to_its_buyer(b: Backend) {
     unique.sort();
     unique.dedup();
     assert_eq!(unique.len(), all.len(), "{all:?}");
+}
+
+async fn recipients_are_set_per_category_with_confirmed_contacts(b: Backend) {
+    let (sink, smtp_port) = smtp_sink(0).await;
+    let (sms, sms_port) = sms_stub().await;
+    let app = spawn_app_with(b, |c| {
+        c.smtp_url = Some(format!("smtp://127.0.0.1:{smtp_port}"));
+        c.sms_url = Some(format!("http://127.0.0.1:{sms_port}/send"));
+    })
+    .await;
+    let op = operator_with_agreement(&app).await;
+    let (seller_c, org) = seller(&app, &op, "boss@acme.example", "intl").await;
+    souk_store::Conn::execute(
+        &mut app.db.clone(),
+        souk_store::q("UPDATE accounts SET phone = '+8613800000002' WHERE email = 'boss@acme.example'"),
+    )
+    .await
+    .unwrap();
+    let (_member, me) = app.user("dev@acme.example", "intl").await;
+    let member_id = me["account"]["id"].as_str().unwrap().to_owned();
+    app.post(&seller_c, &format!("/api/v1/orgs/{org}/members"), json!({"email": "dev@acme.example", "role": "member"})).await;
+
+    // An extra address, confirmed by the code sent to it.
+    let contacts = format!("/api/v1/orgs/{org}/message-contacts");
+    let res = app.post(&seller_c, &contacts, json!({"channel": "email", "address": "not an address"})).await;
+    assert_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    let res = app.post(&seller_c, &contacts, json!({"channel": "email", "address": "Ops@Acme.example"})).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let contact: Value = res.json().await.unwrap();
+    assert_eq!((contact["address"].as_str(), contact["confirmed"].as_bool()), (Some("ops@acme.example"), Some(false)));
+    let id = contact["id"].as_str().unwrap().to_owned();
+    let code = || {
+        sink.lock().unwrap().mails.iter().filter(|m| m.to == vec!["<ops@acme.example>"]).find_map(|m| {
+            m.data.lines().find_map(|l| l.strip_prefix("Subject: Your Souk confirmation code: ").map(|c| c.trim().to_owned()))
+        })
+    };
+    eventually("the code arrives", || async { code().is_some() }).await;
+    let code = code().unwrap();
+    assert_eq!(code.len(), 6);
+    let settings = format!("/api/v1/orgs/{org}/message-settings");
+    // Unconfirmed, it cannot be a recipient yet.
+    let res = app.put_json(&seller_c, &format!("{settings}/product_review"), json!({"email": [{"contact_id": id}]})).await;
+    assert_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let res = app.post(&seller_c, &format!("{contacts}/{id}/confirm"), json!({"code": wrong})).await;
+    assert_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    let res = app.post(&seller_c, &format!("{contacts}/{id}/confirm"), json!({"code": code})).await;
+    assert_eq!(res.status(), StatusCode::OK, "{}", res.text().await.unwrap());
+    assert_eq!(res.json::<Value>().await.unwrap()["confirmed"], true);
+
+    // Review results go to the contact and the member by email, and not by SMS.
+    let res = app
+        .put_json(
+            &seller_c,
+            &format!("{settings}/product_review"),
+            json!({"email": [{"contact_id": id}, {"account_id": member_id}], "sms_muted": true}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK, "{}", res.text().await.unwrap());
+    // Billing cannot be muted; a stranger is not a recipient.
+    let res = app.put_json(&seller_c, &format!("{settings}/refund"), json!({"email_muted": true})).await;
+    assert_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    let res = app
+        .put_json(&seller_c, &format!("{settings}/refund"), json!({"email": [{"account_id": "acct_01jd0000000000000000000000"}]}))
+        .await;
+    assert_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    let res = app.put_json(&seller_c, &format!("{settings}/no_such_category"), json!({})).await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let all: Value = app.get(&seller_c, &settings).await.json().await.unwrap();
+    let review = all["items"].as_array().unwrap().iter().find(|s| s["category"] == "product_review").unwrap().clone();
+    assert_eq!((review["sms_muted"].as_bool(), review["email"].as_array().map(Vec::len)), (Some(true), Some(2)));
+    assert_eq!(all["items"].as_array().unwrap().iter().find(|s| s["category"] == "refund").unwrap()["mutable"], false);
+
+    publish(&app, &seller_c, &op, &org, "saas", content("Log Lake", "Logs", "devops", 1000, false)).await;
+    let to_of = |subject: &str| {
+        let mut to: Vec<String> = sink
+            .lock()
+            .unwrap()
+            .mails
+            .iter()
+            .filter(|m| m.data.contains(&format!("Subject: {subject}")))
+            .flat_map(|m| m.to.clone())
+            .collect();
+        to.sort();
+        to
+    };
+    eventually("the review result by email", || async { to_of("Log Lake: review approved").len() >= 2 }).await;
+    assert_eq!(
+        to_of("Log Lake: review approved"),
+        vec!["<dev@acme.example>", "<ops@acme.example>"],
+        "not the owner: recipients are set"
+    );
+    // Other categories still reach the owner's own email and phone (nothing set for them).
+    assert_eq!(to_of("Your seller account: approved"), vec!["<boss@acme.example>"]);
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let texts: Vec<String> =
+        sms.lock().unwrap().iter().map(|(_, b, _)| b["text"].as_str().unwrap_or_default().to_owned()).collect();
+    assert!(texts.iter().any(|t| t.contains("seller account")), "{texts:?}");
+    assert!(!texts.iter().any(|t| t.contains("Log Lake")), "SMS muted for reviews: {texts:?}");
 }

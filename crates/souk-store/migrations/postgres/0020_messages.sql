@@ -36,3 +36,38 @@ CREATE TABLE message_sends (
     UNIQUE (source_event_id, channel, address)
 );
 CREATE INDEX message_sends_org ON message_sends(org_id, id);
+
+-- Per organization and category: which channels are muted (only where the category allows
+-- it), and who receives its emails and SMS. No row: the organization's own contact.
+CREATE TABLE message_settings (
+    org_id      TEXT NOT NULL REFERENCES orgs(id),
+    category    TEXT NOT NULL,
+    channel     TEXT NOT NULL CHECK (channel IN ('inbox', 'email', 'sms')),
+    muted       BOOLEAN NOT NULL DEFAULT FALSE,
+    updated_at  TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (org_id, category, channel)
+);
+CREATE TABLE message_recipients (
+    org_id      TEXT NOT NULL REFERENCES orgs(id),
+    category    TEXT NOT NULL,
+    channel     TEXT NOT NULL CHECK (channel IN ('email', 'sms')),
+    -- A member (their bound email or phone) or a confirmed extra contact.
+    account_id  TEXT REFERENCES accounts(id),
+    contact_id  TEXT,
+    created_at  TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX message_recipients_org ON message_recipients(org_id, category, channel);
+
+-- Extra email addresses and phone numbers, usable once confirmed with the code sent to them.
+CREATE TABLE message_contacts (
+    id            TEXT PRIMARY KEY,
+    org_id        TEXT NOT NULL REFERENCES orgs(id),
+    channel       TEXT NOT NULL CHECK (channel IN ('email', 'sms')),
+    address       TEXT NOT NULL,
+    code_hash     TEXT,
+    code_expires  TIMESTAMPTZ,
+    attempts      BIGINT NOT NULL DEFAULT 0,
+    confirmed_at  TIMESTAMPTZ,
+    created_at    TIMESTAMPTZ NOT NULL,
+    UNIQUE (org_id, channel, address)
+);
