@@ -47,6 +47,7 @@ pub fn router() -> Router<AppState> {
         .route("/subscriptions", get(buyer::subscriptions).post(buyer::subscription_action))
         .route("/wallet", get(buyer::wallet))
         .route("/messages", get(messages::inbox).post(messages::action))
+        .route("/orgs/{org_id}/message-settings", get(messages::settings).post(messages::settings_action))
         .route("/wallet/top-up", post(billing::start_top_up))
         .route("/sandbox/pay/{id}", get(billing::sandbox_page).post(billing::sandbox_pay))
         .route("/orders", get(billing::orders))
