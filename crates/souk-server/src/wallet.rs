@@ -38,6 +38,14 @@ pub async fn top_up(
     orgs::get(&mut tx, org_id).await?;
     let amount = Money::new(amount_minor, currency);
     let balance = wallets::credit(&mut tx, now, org_id, amount, "top_up", Some(reason), operator.id.as_str()).await?;
+    outbox::enqueue(
+        &mut tx,
+        now,
+        "wallet.topped_up",
+        org_id.as_str(),
+        &serde_json::json!({ "org_id": org_id, "amount_minor": amount.minor, "currency": amount.currency.code(), "by": "operator" }),
+    )
+    .await?;
     audit::record(
         &mut tx,
         now,

@@ -14,6 +14,7 @@ use crate::commerce::verified_buyer;
 use crate::helpers::*;
 
 both_backends!(
+    a_server_killed_mid_send_loses_no_email_and_sends_none_twice,
     a_review_result_reaches_the_sellers_inbox_email_and_sms,
     a_subscriptions_life_is_told_to_its_buyer,
     recipients_are_set_per_category_with_confirmed_contacts,
@@ -31,11 +32,19 @@ pub struct Sink {
     pub mails: Vec<Mail>,
     /// Answer this many DATA commands with 451 (a server in trouble) before accepting.
     pub refuse: u32,
+    /// Take this many messages' data and then never answer (the sender dies waiting). A
+    /// message is the server's only once it answers 250, so these are not kept.
+    pub stall: u32,
+    pub stalled: u32,
 }
 
 /// An SMTP server on 127.0.0.1 that keeps what it is sent.
 pub async fn smtp_sink(refuse: u32) -> (Arc<Mutex<Sink>>, u16) {
-    let sink = Arc::new(Mutex::new(Sink { refuse, ..Sink::default() }));
+    smtp_sink_with(Sink { refuse, ..Sink::default() }).await
+}
+
+pub async fn smtp_sink_with(initial: Sink) -> (Arc<Mutex<Sink>>, u16) {
+    let sink = Arc::new(Mutex::new(initial));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let shared = sink.clone();
@@ -80,7 +89,21 @@ pub async fn smtp_sink(refuse: u32) -> (Arc<Mutex<Sink>>, u16) {
                                 data.push_str(&l);
                                 data.push('\n');
                             }
-                            sink.lock().unwrap().mails.push(Mail { from: from.clone(), to: std::mem::take(&mut to), data });
+                            let stall = {
+                                let mut s = sink.lock().unwrap();
+                                if s.stall > 0 {
+                                    s.stall -= 1;
+                                    s.stalled += 1;
+                                    true
+                                } else {
+                                    s.mails.push(Mail { from: from.clone(), to: std::mem::take(&mut to), data });
+                                    false
+                                }
+                            };
+                            if stall {
+                                tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+                                return;
+                            }
                             b"250 queued\r\n"
                         }
                     } else if upper == "QUIT" {
@@ -421,9 +444,82 @@ async fn recipients_are_set_per_category_with_confirmed_contacts(b: Backend) {
     );
     // Other categories still reach the owner's own email and phone (nothing set for them).
     assert_eq!(to_of("Your seller account: approved"), vec!["<boss@acme.example>"]);
+
+    // The same settings on the page: a member chosen for top-up emails; billing stays unmutable.
+    let page_url = format!("/orgs/{org}/message-settings");
+    let html = app.get(&seller_c, &page_url).await.text().await.unwrap();
+    assert!(html.contains("id=\"settings-product_review\"") && html.contains("ops@acme.example"), "{html}");
+    assert!(!html.contains("id=\"settings-confirmation\""), "codes are not a category one sets");
+    let at = html.find("name=\"_csrf\" value=\"").unwrap() + 20;
+    let token = html[at..].split('"').next().unwrap().to_owned();
+    let member_value = format!("member:{member_id}");
+    let res = seller_c
+        .post(app.url(&page_url))
+        .form(&[("_csrf", token.as_str()), ("category", "top_up"), ("action", "save"), ("email", member_value.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let all: Value = app.get(&seller_c, &settings).await.json().await.unwrap();
+    let top_up = all["items"].as_array().unwrap().iter().find(|s| s["category"] == "top_up").unwrap().clone();
+    assert_eq!(top_up["email"], json!([{"account_id": member_id, "contact_id": null}]));
+    let res = seller_c
+        .post(app.url(&page_url))
+        .form(&[("_csrf", token.as_str()), ("category", "refund"), ("action", "save"), ("email_muted", "on")])
+        .send()
+        .await
+        .unwrap();
+    assert!(res.text().await.unwrap().contains("id=\"settings-message\""), "refused with a message on the page");
+
+    // A top-up (billing; SMS not set) reaches the owner's phone and the chosen member's email;
+    // the review reached no phone (muted).
+    let res = app
+        .post(
+            &op,
+            &format!("/api/v1/admin/wallets/{org}/top-ups"),
+            json!({"currency": "USD", "amount_minor": 5_000, "reason": "t"}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let texts =
+        || sms.lock().unwrap().iter().map(|(_, b, _)| b["text"].as_str().unwrap_or_default().to_owned()).collect::<Vec<_>>();
+    eventually("the top-up SMS", || async { texts().iter().any(|t| t.contains("$50.00 added to your wallet")) }).await;
+    eventually("the top-up email to the chosen member", || async {
+        to_of("$50.00 added to your wallet") == vec!["<dev@acme.example>"]
+    })
+    .await;
+    assert!(!texts().iter().any(|t| t.contains("Log Lake")), "SMS muted for reviews: {:?}", texts());
+}
+
+async fn a_server_killed_mid_send_loses_no_email_and_sends_none_twice(b: Backend) {
+    let (sink, smtp_port) = smtp_sink_with(Sink { stall: 1, ..Sink::default() }).await;
+    let smtp = format!("smtp://127.0.0.1:{smtp_port}");
+    let first = spawn_app_with(b, |c| c.smtp_url = Some(smtp.clone())).await;
+    let (op, _) = first.operator("op@example.com").await;
+    let (_, me) = first.user("payer@example.com", "intl").await;
+    let org = me["account"]["personal_org_id"].as_str().unwrap().to_owned();
+    let res = first
+        .post(
+            &op,
+            &format!("/api/v1/admin/wallets/{org}/top-ups"),
+            json!({"currency": "USD", "amount_minor": 1_234, "reason": "t"}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED, "{}", res.text().await.unwrap());
+    // The email's data has reached the SMTP server, which has not answered: kill the server now.
+    eventually("mid-send", || async { sink.lock().unwrap().stalled == 1 }).await;
+    let (testdb, clock) = (first.testdb.clone(), first.clock.clone());
+    drop(first);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // Another node takes the send over once the dead one's lease runs out.
+    let second = spawn_node_with(testdb, clock, |c| c.smtp_url = Some(smtp.clone())).await;
+    second.clock.advance(Duration::seconds(120));
+    eventually("delivered by the other node", || async { !sink.lock().unwrap().mails.is_empty() }).await;
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    let texts: Vec<String> =
-        sms.lock().unwrap().iter().map(|(_, b, _)| b["text"].as_str().unwrap_or_default().to_owned()).collect();
-    assert!(texts.iter().any(|t| t.contains("seller account")), "{texts:?}");
-    assert!(!texts.iter().any(|t| t.contains("Log Lake")), "SMS muted for reviews: {texts:?}");
+    let mails = sink.lock().unwrap().mails.clone();
+    assert_eq!(mails.len(), 1, "exactly once");
+    assert!(mails[0].data.contains("Subject: $12.34 added to your wallet"), "{}", mails[0].data);
+    assert_eq!(mails[0].to, vec!["<payer@example.com>"]);
+    let sent = second.count("SELECT COUNT(*) AS n FROM message_sends WHERE status = 'sent' AND attempts = 1").await;
+    assert_eq!(sent, 1, "the killed attempt recorded nothing; the retry recorded the send");
 }
