@@ -323,6 +323,7 @@ pub const ENTRIES: &[(&str, &str, &str)] = &[
     ("msgset.channel", "Channel", "渠道"),
     ("msgset.address", "Address or phone number", "邮箱或手机号"),
     ("msgset.add", "Add and send a code", "添加并发送验证码"),
+    ("msgset.log", "Emails and SMS sent", "邮件和短信发送记录"),
     ("pool.available", "Available", "可用"),
     ("pool.assigned", "Assigned", "已发放"),
     (

@@ -111,6 +111,8 @@ struct SettingsPage<'a> {
     org_id: String,
     rows: Vec<SettingsRow>,
     contacts: Vec<ContactRow>,
+    /// The latest emails and SMS: the delivery log.
+    sends: Vec<souk_store::messages::Send>,
     message: Option<String>,
 }
 
@@ -165,7 +167,8 @@ async fn settings_page(state: &AppState, ctx: &PageCtx, org_id: &str, message: O
             .into_iter()
             .map(|c| ContactRow { confirmed: c.confirmed_at.is_some(), id: c.id, channel: c.channel, address: c.address })
             .collect();
-        Ok(render(&SettingsPage { ctx, org_id: org.to_string(), rows, contacts, message }))
+        let sends = crate::messages::sends(state, &caller, &org).await?;
+        Ok(render(&SettingsPage { ctx, org_id: org.to_string(), rows, contacts, sends, message }))
     }
     .await;
     result.unwrap_or_else(|e| ctx.fail(e))

@@ -450,6 +450,7 @@ async fn recipients_are_set_per_category_with_confirmed_contacts(b: Backend) {
     let html = app.get(&seller_c, &page_url).await.text().await.unwrap();
     assert!(html.contains("id=\"settings-product_review\"") && html.contains("ops@acme.example"), "{html}");
     assert!(!html.contains("id=\"settings-confirmation\""), "codes are not a category one sets");
+    assert!(html.contains("id=\"message-sends\"") && html.contains("Your Souk confirmation code"), "the delivery log");
     let at = html.find("name=\"_csrf\" value=\"").unwrap() + 20;
     let token = html[at..].split('"').next().unwrap().to_owned();
     let member_value = format!("member:{member_id}");
