@@ -152,15 +152,25 @@ pub async fn claim_in_order(
                            WHERE p.aggregate_id = o.aggregate_id AND p.id < o.id AND p.topic IN ({list}) AND p.status <> 'done')
          ORDER BY o.due_at, o.id LIMIT $4"
     );
-    let sqlite = format!(
-        "UPDATE outbox_events SET locked_by = $1, locked_until = $2, attempts = attempts + 1,
-             first_attempt_at = COALESCE(first_attempt_at, $3)
-         WHERE id IN ({inner}) RETURNING *"
-    );
+    claim_selected(c, now, topics, worker, lease, limit, &inner).await
+}
+
+/// Claims the events `inner` selects: a `SELECT id` over `$3` (now), `$4` (the limit) and
+/// `$5…` (the topics).
+async fn claim_selected(
+    c: &mut impl Conn,
+    now: DateTime<Utc>,
+    topics: &[&str],
+    worker: &str,
+    lease: Duration,
+    limit: u32,
+    inner: &str,
+) -> Result<Vec<Event>, StoreError> {
+    let set = "UPDATE outbox_events SET locked_by = $1, locked_until = $2, attempts = attempts + 1,
+             first_attempt_at = COALESCE(first_attempt_at, $3)";
+    let sqlite = format!("{set} WHERE id IN ({inner}) RETURNING *");
     let postgres = format!(
-        "UPDATE outbox_events SET locked_by = $1, locked_until = $2, attempts = attempts + 1,
-             first_attempt_at = COALESCE(first_attempt_at, $3)
-         WHERE id IN ({inner} FOR UPDATE SKIP LOCKED)
+        "{set} WHERE id IN ({inner} FOR UPDATE SKIP LOCKED)
            AND status = 'pending' AND (locked_until IS NULL OR locked_until <= $3)
          RETURNING *"
     );
@@ -170,6 +180,7 @@ pub async fn claim_in_order(
     }
     let rows = c.fetch_all(query).await?;
     let mut events: Vec<Event> = rows.iter().map(from_row).collect::<Result<_, _>>()?;
+    // RETURNING does not promise the subquery's order.
     events.sort_by(|a, b| a.due_at.cmp(&b.due_at).then_with(|| a.id.cmp(&b.id)));
     Ok(events)
 }
@@ -195,22 +206,7 @@ pub async fn claim_any(
            AND (locked_until IS NULL OR locked_until <= $3)
          ORDER BY due_at, id LIMIT $4"
     );
-    let set = "UPDATE outbox_events SET locked_by = $1, locked_until = $2, attempts = attempts + 1,
-             first_attempt_at = COALESCE(first_attempt_at, $3)";
-    let sqlite = format!("{set} WHERE id IN ({inner}) RETURNING *");
-    let postgres = format!(
-        "{set} WHERE id IN ({inner} FOR UPDATE SKIP LOCKED)
-           AND status = 'pending' AND (locked_until IS NULL OR locked_until <= $3)
-         RETURNING *"
-    );
-    let mut query = crate::q_built(sqlite, postgres).bind(worker).bind(now + lease).bind(now).bind(i64::from(limit));
-    for t in topics {
-        query = query.bind(*t);
-    }
-    let rows = c.fetch_all(query).await?;
-    let mut events: Vec<Event> = rows.iter().map(from_row).collect::<Result<_, _>>()?;
-    events.sort_by(|a, b| a.due_at.cmp(&b.due_at).then_with(|| a.id.cmp(&b.id)));
-    Ok(events)
+    claim_selected(c, now, topics, worker, lease, limit, &inner).await
 }
 
 /// The position of an event among its aggregate's events of `topics`, from 1: the

@@ -498,7 +498,12 @@ async fn koogallery_creates_give_up_after_three_hours_and_license_codes_are_refr
     buy(saas.clone()).await;
     let creates = || failing.lock().unwrap().calls.len();
     eventually("the first newInstance", || async { creates() >= 1 }).await;
+    // Each attempt's outcome is recorded before the clock moves on (the retry is timed from it).
+    let recorded = || async {
+        app.count("SELECT COUNT(*) AS n FROM outbox_events WHERE topic = 'instance.create' AND locked_by IS NOT NULL").await == 0
+    };
     for n in 2..=4 {
+        eventually("the attempt recorded", recorded).await;
         app.clock.advance(Duration::minutes(67));
         eventually("the next newInstance", || async { creates() >= n }).await;
     }
