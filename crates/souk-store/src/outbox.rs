@@ -12,7 +12,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use souk_core::id::EventId;
 
-use crate::{Conn, Row, StoreError, Tx, parse_stored, q, q2};
+use crate::{Conn, Row, StoreError, Tx, parse_stored, q};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Event {
@@ -92,39 +92,7 @@ pub async fn claim(
     lease: Duration,
     limit: u32,
 ) -> Result<Vec<Event>, StoreError> {
-    let rows = c
-        .fetch_all(
-            q2(
-                "UPDATE outbox_events SET locked_by = $1, locked_until = $2, attempts = attempts + 1,
-                     first_attempt_at = COALESCE(first_attempt_at, $4)
-                 WHERE id IN (
-                     SELECT id FROM outbox_events
-                     WHERE topic = $3 AND status = 'pending' AND due_at <= $4
-                       AND (locked_until IS NULL OR locked_until <= $4)
-                     ORDER BY due_at, id LIMIT $5)
-                 RETURNING *",
-                "UPDATE outbox_events SET locked_by = $1, locked_until = $2, attempts = attempts + 1,
-                     first_attempt_at = COALESCE(first_attempt_at, $4)
-                 WHERE id IN (
-                     SELECT id FROM outbox_events
-                     WHERE topic = $3 AND status = 'pending' AND due_at <= $4
-                       AND (locked_until IS NULL OR locked_until <= $4)
-                     ORDER BY due_at, id LIMIT $5
-                     FOR UPDATE SKIP LOCKED)
-                   AND status = 'pending' AND (locked_until IS NULL OR locked_until <= $4)
-                 RETURNING *",
-            )
-            .bind(worker)
-            .bind(now + lease)
-            .bind(topic)
-            .bind(now)
-            .bind(i64::from(limit)),
-        )
-        .await?;
-    let mut events: Vec<Event> = rows.iter().map(from_row).collect::<Result<_, _>>()?;
-    // RETURNING does not promise the subquery's order.
-    events.sort_by(|a, b| a.due_at.cmp(&b.due_at).then_with(|| a.id.cmp(&b.id)));
-    Ok(events)
+    claim_any(c, now, &[topic], worker, lease, limit).await
 }
 
 /// Claims due events of `topics` (seller deliveries), at most one per aggregate at a time and

@@ -155,7 +155,12 @@ async fn a_seller_that_never_answers_fails_the_order_and_the_buyer_is_refunded(b
     let attempts = || app.count("SELECT COUNT(*) AS n FROM deliveries");
     eventually("the first attempt", || async { attempts().await >= 1 }).await;
     // Through the whole schedule: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
+    // Each attempt's outcome is recorded before the clock moves on (the retry is timed from it).
+    let recorded = || async {
+        app.count("SELECT COUNT(*) AS n FROM outbox_events WHERE topic = 'instance.create' AND locked_by IS NOT NULL").await == 0
+    };
     for step in souk_core::outbox::SELLER_SCHEDULE {
+        eventually("the attempt recorded", recorded).await;
         let before = attempts().await;
         app.clock.advance(Duration::seconds(step + step / 5 + 1));
         eventually("the next attempt", || async { attempts().await > before }).await;
