@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::Duration;
+use serde::Serialize;
 use serde_json::{Value, json};
 use souk_core::id::{ContactId, MessageId, OrgId, ProductId, SendId};
 use souk_core::identity::OrgRole;
@@ -744,8 +745,8 @@ pub async fn add_contact(
     let contact = store::upsert_contact(&mut tx, now, new).await?;
     let v: BTreeMap<String, String> = vars(&[("code", code), ("org", org_row.name)]);
     let m = render(Category::Confirmation, lang, &v);
-    // Each code is its own send: the source names the contact and when the code was made.
-    let source = format!("{}:{}", contact.id, now.timestamp_millis());
+    // Each code is its own send (a fresh id: two requests in one millisecond are two codes).
+    let source = format!("{}:{}", contact.id, SendId::generate(now));
     queue_send(&mut tx, now, org.as_str(), Category::Confirmation, channel, &address, &m, &source).await?;
     tx.commit().await?;
     Ok(contact)
@@ -789,6 +790,91 @@ pub async fn remove_contact(state: &AppState, caller: &crate::auth::Caller, org:
     if !store::remove_contact(&mut tx, org.as_str(), id).await? {
         return Err(Error::not_found());
     }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The account's own phone, as the fallback recipient of its organizations' SMS: bound once the
+/// code sent to it is entered.
+#[derive(Debug, Clone, Serialize)]
+pub struct PhoneState {
+    /// The bound number, if any.
+    pub phone: Option<String>,
+    /// A number waiting for its code, and until when the code is good.
+    pub pending: Option<String>,
+    pub pending_expires: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+pub async fn phone_state(state: &AppState, caller: &crate::auth::Caller) -> Result<PhoneState> {
+    let account = caller.account()?;
+    let mut db = state.db.clone();
+    let fresh = accounts::get(&mut db, &account.id).await?;
+    let pending = accounts::phone_binding(&mut db, &account.id).await?.filter(|p| p.code_expires >= state.clock.now());
+    Ok(PhoneState {
+        phone: fresh.phone,
+        pending_expires: pending.as_ref().map(|p| p.code_expires),
+        pending: pending.map(|p| p.phone),
+    })
+}
+
+/// Sends a six-digit code by SMS to a number the account wants bound, valid for
+/// [`CODE_MINUTES`]; a new request replaces the pending one.
+pub async fn start_phone(state: &AppState, caller: &crate::auth::Caller, phone: &str) -> Result<PhoneState> {
+    let account = caller.account()?;
+    let phone = souk_core::identity::Phone::parse("phone", phone).map_err(|e| Error::validation(vec![e]))?;
+    let now = state.clock.now();
+    let code = format!("{:06}", rand::random::<u32>() % 1_000_000);
+    let hash = code_hash(&format!("{}:{}", account.id, phone.as_str()), &code);
+    let mut tx = state.db.begin().await?;
+    let expires = now + Duration::minutes(CODE_MINUTES);
+    accounts::start_phone_binding(&mut tx, now, &account.id, phone.as_str(), &hash, expires).await?;
+    let v: BTreeMap<String, String> = vars(&[("code", code), ("org", account.name.clone())]);
+    let m = render(Category::Confirmation, account.lang, &v);
+    let source = format!("{}:phone:{}", account.id, SendId::generate(now));
+    let org = account.personal_org_id.as_str();
+    queue_send(&mut tx, now, org, Category::Confirmation, "sms", phone.as_str(), &m, &source).await?;
+    tx.commit().await?;
+    phone_state(state, caller).await
+}
+
+/// Binds the pending number if the code matches.
+pub async fn confirm_phone(state: &AppState, caller: &crate::auth::Caller, code: &str) -> Result<PhoneState> {
+    let account = caller.account()?;
+    let mut db = state.db.clone();
+    let now = state.clock.now();
+    let Some(p) = accounts::phone_binding(&mut db, &account.id).await? else {
+        return Err(Error::conflict("no_pending_phone", "ask for a code first"));
+    };
+    if p.attempts >= CODE_ATTEMPTS || p.code_expires < now {
+        return Err(Error::conflict("code_expired", "this code has expired or was tried too often: ask for a new one"));
+    }
+    accounts::count_phone_attempt(&mut db, &account.id).await?;
+    let given = code_hash(&format!("{}:{}", account.id, p.phone), code.trim());
+    let matches: bool = subtle::ConstantTimeEq::ct_eq(p.code_hash.as_bytes(), given.as_bytes()).into();
+    let mut tx = state.db.begin().await?;
+    if !matches || !accounts::bind_phone(&mut tx, now, &account.id, &given).await? {
+        return Err(Error::field("code", "not the code we sent"));
+    }
+    crate::fulfillment::audit(
+        &mut tx,
+        now,
+        caller,
+        &account.personal_org_id,
+        "account.phone_bound",
+        account.id.as_str(),
+        "phone number bound".into(),
+    )
+    .await?;
+    tx.commit().await?;
+    phone_state(state, caller).await
+}
+
+/// Removes the account's phone: its organizations' SMS no longer fall back to it.
+pub async fn remove_phone(state: &AppState, caller: &crate::auth::Caller) -> Result<()> {
+    let account = caller.account()?;
+    let now = state.clock.now();
+    let mut tx = state.db.begin().await?;
+    accounts::unbind_phone(&mut tx, now, &account.id).await?;
     tx.commit().await?;
     Ok(())
 }

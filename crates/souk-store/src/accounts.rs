@@ -144,3 +144,77 @@ pub async fn set_lang(c: &mut impl Conn, now: DateTime<Utc>, id: &AccountId, lan
 pub async fn operators(c: &mut impl Conn) -> Result<Vec<Account>, StoreError> {
     c.fetch_all(q("SELECT * FROM accounts WHERE staff_role = 'operator' ORDER BY id")).await?.iter().map(from_row).collect()
 }
+
+/// A phone number waiting for its code before it becomes the account's.
+#[derive(Debug, Clone)]
+pub struct PhoneBinding {
+    pub phone: String,
+    pub code_hash: String,
+    pub code_expires: DateTime<Utc>,
+    pub attempts: i64,
+}
+
+/// Starts (or restarts, with a new code) binding a phone number to the account.
+pub async fn start_phone_binding(
+    c: &mut impl Conn,
+    now: DateTime<Utc>,
+    id: &AccountId,
+    phone: &str,
+    code_hash: &str,
+    code_expires: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    c.execute(
+        q("INSERT INTO phone_bindings (account_id, phone, code_hash, code_expires, attempts, created_at) VALUES ($1, $2, $3, $4, 0, $5)
+           ON CONFLICT (account_id) DO UPDATE SET phone = $2, code_hash = $3, code_expires = $4, attempts = 0, created_at = $5")
+        .bind(id.as_str())
+        .bind(phone)
+        .bind(code_hash)
+        .bind(code_expires)
+        .bind(now),
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn phone_binding(c: &mut impl Conn, id: &AccountId) -> Result<Option<PhoneBinding>, StoreError> {
+    let Some(r) = c.fetch_optional(q("SELECT * FROM phone_bindings WHERE account_id = $1").bind(id.as_str())).await? else {
+        return Ok(None);
+    };
+    Ok(Some(PhoneBinding {
+        phone: r.get("phone")?,
+        code_hash: r.get("code_hash")?,
+        code_expires: r.get("code_expires")?,
+        attempts: r.get("attempts")?,
+    }))
+}
+
+/// Counts a try at the code (before it is checked, so that guesses are bounded).
+pub async fn count_phone_attempt(c: &mut impl Conn, id: &AccountId) -> Result<(), StoreError> {
+    c.execute(q("UPDATE phone_bindings SET attempts = attempts + 1 WHERE account_id = $1").bind(id.as_str())).await?;
+    Ok(())
+}
+
+/// Makes the pending number the account's phone, if the code it was checked against is still
+/// the pending one (a new request in between wins); false otherwise.
+pub async fn bind_phone(tx: &mut Tx, now: DateTime<Utc>, id: &AccountId, code_hash: &str) -> Result<bool, StoreError> {
+    let n = tx
+        .execute(
+            q("UPDATE accounts SET phone = (SELECT phone FROM phone_bindings WHERE account_id = $1 AND code_hash = $2), updated_at = $3
+               WHERE id = $1 AND EXISTS (SELECT 1 FROM phone_bindings WHERE account_id = $1 AND code_hash = $2)")
+            .bind(id.as_str())
+            .bind(code_hash)
+            .bind(now),
+        )
+        .await?;
+    if n == 1 {
+        tx.execute(q("DELETE FROM phone_bindings WHERE account_id = $1").bind(id.as_str())).await?;
+    }
+    Ok(n == 1)
+}
+
+/// Removes the account's phone (and any number waiting for its code).
+pub async fn unbind_phone(tx: &mut Tx, now: DateTime<Utc>, id: &AccountId) -> Result<(), StoreError> {
+    tx.execute(q("UPDATE accounts SET phone = NULL, updated_at = $1 WHERE id = $2").bind(now).bind(id.as_str())).await?;
+    tx.execute(q("DELETE FROM phone_bindings WHERE account_id = $1").bind(id.as_str())).await?;
+    Ok(())
+}

@@ -347,3 +347,68 @@ pub async fn remove_contact(
     crate::messages::remove_contact(&state, &caller, &org_id, &id).await?;
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PhoneOut {
+    /// The account's bound phone: where its organizations' SMS go when no recipients are set.
+    pub phone: Option<String>,
+    /// A number waiting for the code sent to it.
+    pub pending: Option<String>,
+    pub pending_expires: Option<DateTime<Utc>>,
+}
+
+impl From<crate::messages::PhoneState> for PhoneOut {
+    fn from(p: crate::messages::PhoneState) -> Self {
+        Self { phone: p.phone, pending: p.pending, pending_expires: p.pending_expires }
+    }
+}
+
+/// Your bound phone number, and one waiting for its code.
+#[utoipa::path(get, path = "/me/phone", tag = "messages",
+    responses((status = 200, body = PhoneOut), (status = 401, body = Problem), (status = 403, body = Problem)))]
+pub async fn get_phone(State(state): State<AppState>, caller: Caller) -> Result<Json<PhoneOut>> {
+    Ok(Json(crate::messages::phone_state(&state, &caller).await?.into()))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PhoneIn {
+    /// In international form, `+8613800000000`.
+    pub phone: String,
+}
+
+/// Bind a phone number: a six-digit code is sent to it by SMS, valid for 30 minutes.
+#[utoipa::path(put, path = "/me/phone", tag = "messages", request_body = PhoneIn,
+    responses((status = 202, body = PhoneOut), (status = 401, body = Problem), (status = 422, body = Problem)))]
+pub async fn put_phone(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(input): ApiJson<PhoneIn>,
+) -> Result<(axum::http::StatusCode, Json<PhoneOut>)> {
+    let p = crate::messages::start_phone(&state, &caller, &input.phone).await?;
+    Ok((axum::http::StatusCode::ACCEPTED, Json(p.into())))
+}
+
+/// Stop using your phone number for messages.
+#[utoipa::path(delete, path = "/me/phone", tag = "messages", responses((status = 204), (status = 401, body = Problem)))]
+pub async fn delete_phone(State(state): State<AppState>, caller: Caller) -> Result<axum::http::StatusCode> {
+    crate::messages::remove_phone(&state, &caller).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PhoneCodeIn {
+    pub code: String,
+}
+
+/// Confirm the pending phone number with the code sent to it; five tries.
+#[utoipa::path(post, path = "/me/phone/confirm", tag = "messages", request_body = PhoneCodeIn,
+    responses((status = 200, body = PhoneOut), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn confirm_phone(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(input): ApiJson<PhoneCodeIn>,
+) -> Result<Json<PhoneOut>> {
+    Ok(Json(crate::messages::confirm_phone(&state, &caller, &input.code).await?.into()))
+}

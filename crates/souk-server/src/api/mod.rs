@@ -74,6 +74,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(messages::list_contacts, messages::add_contact))
         .routes(routes!(messages::confirm_contact))
         .routes(routes!(messages::remove_contact))
+        .routes(routes!(messages::get_phone, messages::put_phone, messages::delete_phone))
+        .routes(routes!(messages::confirm_phone))
         .routes(routes!(identity::change_password))
         .routes(routes!(orgs::list_orgs, orgs::create_org))
         .routes(routes!(orgs::get_org))

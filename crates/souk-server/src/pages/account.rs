@@ -123,14 +123,51 @@ pub async fn signout(State(state): State<AppState>, ctx: PageCtx, headers: Heade
 #[template(path = "account.html")]
 struct AccountPage<'a> {
     ctx: &'a PageCtx,
-    form: FormState,
+    password_form: FormState,
+    phone: crate::messages::PhoneState,
+    phone_form: FormState,
 }
 
-pub async fn account_page(ctx: PageCtx) -> Response {
-    if let Err(r) = ctx.require_account() {
+async fn account_view(state: &AppState, ctx: &PageCtx, form: FormState, phone_form: FormState) -> Response {
+    let caller = match ctx.require_account() {
+        Ok((c, _)) => c.clone(),
+        Err(r) => return r,
+    };
+    match crate::messages::phone_state(state, &caller).await {
+        Ok(phone) => render(&AccountPage { ctx, password_form: form, phone, phone_form }),
+        Err(e) => ctx.fail(e),
+    }
+}
+
+pub async fn account_page(State(state): State<AppState>, ctx: PageCtx) -> Response {
+    account_view(&state, &ctx, FormState::default(), FormState::default()).await
+}
+
+/// The phone form: send a code to a number, confirm it, or remove the bound one.
+pub async fn phone(State(state): State<AppState>, ctx: PageCtx, Form(f): Fields) -> Response {
+    let caller = match ctx.require_account() {
+        Ok((c, _)) => c.clone(),
+        Err(r) => return r,
+    };
+    if let Err(r) = ctx.check_csrf(field(&f, "_csrf")) {
         return r;
     }
-    render(&AccountPage { ctx: &ctx, form: FormState::default() })
+    let (result, done) = match field(&f, "action") {
+        "confirm" => {
+            (crate::messages::confirm_phone(&state, &caller, field(&f, "code")).await.map(|_| ()), "account.phone_bound")
+        }
+        "remove" => (crate::messages::remove_phone(&state, &caller).await, "account.phone_removed"),
+        _ => (crate::messages::start_phone(&state, &caller, field(&f, "phone")).await.map(|_| ()), "account.phone_code_sent"),
+    };
+    match result {
+        Ok(()) => account_view(&state, &ctx, FormState::default(), FormState::notice(ctx.t.get(done))).await,
+        Err(e) => {
+            let status = form_status(&e);
+            let mut values = f.clone();
+            values.remove("code");
+            (status, account_view(&state, &ctx, FormState::default(), FormState::from_error(values, &e)).await).into_response()
+        }
+    }
 }
 
 pub async fn change_password(State(state): State<AppState>, ctx: PageCtx, rid: RequestId, Form(f): Fields) -> Response {
@@ -144,9 +181,12 @@ pub async fn change_password(State(state): State<AppState>, ctx: PageCtx, rid: R
     match identity::change_password(&state, &caller, field(&f, "current_password"), field(&f, "new_password"), rid.as_deref())
         .await
     {
-        Ok(()) => render(&AccountPage { ctx: &ctx, form: FormState::notice(ctx.t.get("account.password_changed")) }),
+        Ok(()) => {
+            account_view(&state, &ctx, FormState::notice(ctx.t.get("account.password_changed")), FormState::default()).await
+        }
         Err(e) => {
-            (form_status(&e), render(&AccountPage { ctx: &ctx, form: FormState::from_error(HashMap::new(), &e) })).into_response()
+            let form = FormState::from_error(HashMap::new(), &e);
+            (form_status(&e), account_view(&state, &ctx, form, FormState::default()).await).into_response()
         }
     }
 }

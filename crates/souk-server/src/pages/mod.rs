@@ -68,6 +68,7 @@ pub fn router() -> Router<AppState> {
         .route("/signout", post(account::signout))
         .route("/account", get(account::account_page))
         .route("/account/password", post(account::change_password))
+        .route("/account/phone", post(account::phone))
         .route("/lang/{code}", get(account::switch_lang))
         .route("/orgs", get(orgs::list).post(orgs::create))
         .route("/orgs/{org_id}", get(orgs::show))

@@ -199,11 +199,6 @@ async fn a_seller_that_never_answers_fails_the_order_and_the_buyer_is_refunded(b
     assert!(souk_server::fulfillment::check_destination(&url, &["10.1.2.3".into()]).await.is_ok());
 }
 
-fn csrf(html: &str) -> String {
-    let at = html.find("name=\"_csrf\" value=\"").expect("a form") + 20;
-    html[at..].split('"').next().unwrap().to_owned()
-}
-
 async fn sellers_set_up_and_test_their_endpoint_from_the_console_and_buyers_see_access(b: Backend) {
     let app = spawn_app(b).await;
     let op = operator_with_agreement(&app).await;

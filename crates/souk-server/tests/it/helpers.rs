@@ -279,3 +279,9 @@ where
     }
     panic!("timed out waiting for: {what}");
 }
+
+/// The CSRF token of the first form on a page.
+pub fn csrf(html: &str) -> String {
+    let at = html.find("name=\"_csrf\" value=\"").expect("a form") + 20;
+    html[at..].split('"').next().unwrap().to_owned()
+}

@@ -428,8 +428,7 @@ async fn enterprise_authorization_change_checks_and_gateway_keys_in_koogallery_t
     let page_url = format!("/orgs/{org}/products/{product}/integration");
     let html = app.get(&c, &page_url).await.text().await.unwrap();
     assert!(html.contains(r#"value="koogallery" selected"#), "the current protocol is shown");
-    let at = html.find("name=\"_csrf\" value=\"").expect("a form") + 20;
-    let token = html[at..].split('"').next().unwrap().to_owned();
+    let token = csrf(&html);
     let endpoint = format!("{base}/produce");
     let sync_url = format!("{base}/joint");
     let res = c

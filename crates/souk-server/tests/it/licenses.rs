@@ -116,8 +116,7 @@ async fn pool_codes_are_never_given_twice_under_a_hundred_concurrent_orders(b: B
     assert!(page.contains("id=\"pool-available\">0<"), "{page}");
 
     // The console takes a CSV file; the page follows the import until it is done.
-    let at = page.find("name=\"_csrf\" value=\"").expect("a form") + 20;
-    let token = page[at..].split('"').next().unwrap().to_owned();
+    let token = csrf(&page);
     let form = reqwest::multipart::Form::new().text("_csrf", token).text("csv", "").part(
         "file",
         reqwest::multipart::Part::bytes(b"code\nFILE-1\nFILE-2\nFILE-2\nbad code\n".to_vec()).file_name("codes.csv"),

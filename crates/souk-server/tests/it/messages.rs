@@ -18,6 +18,7 @@ both_backends!(
     a_review_result_reaches_the_sellers_inbox_email_and_sms,
     a_subscriptions_life_is_told_to_its_buyer,
     recipients_are_set_per_category_with_confirmed_contacts,
+    a_phone_is_bound_on_the_account_page_with_a_code,
 );
 
 #[derive(Debug, Clone)]
@@ -143,6 +144,31 @@ async fn sms_stub() -> (Arc<Mutex<Vec<(String, Value, String)>>>, u16) {
     (got, port)
 }
 
+/// Binds a phone to the account through the API, reading the code from the SMS gateway stub.
+async fn bind_phone(app: &TestApp, c: &reqwest::Client, sms: &Arc<Mutex<Vec<(String, Value, String)>>>, phone: &str) {
+    let res = app.put_json(c, "/api/v1/me/phone", json!({"phone": phone})).await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED, "{}", res.text().await.unwrap());
+    let pending: Value = res.json().await.unwrap();
+    let normal = pending["pending"].as_str().unwrap().to_owned();
+    assert!(pending["phone"].is_null() || pending["phone"] != normal);
+    let code = || {
+        sms.lock().unwrap().iter().rev().find(|(_, b, _)| b["to"] == normal.as_str()).and_then(|(_, b, _)| {
+            let t = b["text"].as_str()?;
+            t.split(|ch: char| !ch.is_ascii_digit()).find(|w| w.len() == 6).map(str::to_owned)
+        })
+    };
+    eventually("the code by SMS", || async { code().is_some() }).await;
+    let code = code().unwrap();
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let res = app.post(c, "/api/v1/me/phone/confirm", json!({"code": wrong})).await;
+    assert_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    let res = app.post(c, "/api/v1/me/phone/confirm", json!({"code": code})).await;
+    assert_eq!(res.status(), StatusCode::OK, "{}", res.text().await.unwrap());
+    let bound: Value = res.json().await.unwrap();
+    assert_eq!(bound["phone"], normal.as_str());
+    assert!(bound["pending"].is_null());
+}
+
 async fn a_review_result_reaches_the_sellers_inbox_email_and_sms(b: Backend) {
     // The SMTP server refuses the first message: it is delayed, never lost.
     let (sink, smtp_port) = smtp_sink(1).await;
@@ -156,13 +182,8 @@ async fn a_review_result_reaches_the_sellers_inbox_email_and_sms(b: Backend) {
     .await;
     let op = operator_with_agreement(&app).await;
     let (seller_c, org) = seller(&app, &op, "owner@acme.example", "intl").await;
-    // The owner's bound phone (binding one with a confirmation code comes with recipient settings).
-    souk_store::Conn::execute(
-        &mut app.db.clone(),
-        souk_store::q("UPDATE accounts SET phone = '+8613800000001' WHERE email = 'owner@acme.example'"),
-    )
-    .await
-    .unwrap();
+    // The owner binds a phone: a code goes to it by SMS, and a wrong code is refused.
+    bind_phone(&app, &seller_c, &sms, "+86 138 0000 0001").await;
     // A second member sees the organization's messages in their inbox, but is not its contact.
     let (member, _) = app.user("member@acme.example", "intl").await;
     let res = app
@@ -265,8 +286,7 @@ async fn a_review_result_reaches_the_sellers_inbox_email_and_sms(b: Backend) {
     let res = app.post(&member, &format!("/api/v1/me/messages/{id}/read"), json!({})).await;
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
     let html = app.get(&seller_c, "/messages").await.text().await.unwrap();
-    let at = html.find("name=\"_csrf\" value=\"").unwrap() + 20;
-    let token = html[at..].split('"').next().unwrap().to_owned();
+    let token = csrf(&html);
     let res =
         seller_c.post(app.url("/messages")).form(&[("_csrf", token.as_str()), ("action", "read_all")]).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
@@ -523,4 +543,73 @@ async fn a_server_killed_mid_send_loses_no_email_and_sends_none_twice(b: Backend
     assert_eq!(mails[0].to, vec!["<payer@example.com>"]);
     let sent = second.count("SELECT COUNT(*) AS n FROM message_sends WHERE status = 'sent' AND attempts = 1").await;
     assert_eq!(sent, 1, "the killed attempt recorded nothing; the retry recorded the send");
+}
+
+async fn a_phone_is_bound_on_the_account_page_with_a_code(b: Backend) {
+    let (sms, sms_port) = sms_stub().await;
+    let app = spawn_app_with(b, |c| c.sms_url = Some(format!("http://127.0.0.1:{sms_port}/send"))).await;
+    let (c, _) = app.user("phone@example.com", "cn").await;
+    let form = |fields: Vec<(&'static str, String)>| {
+        let (app, c) = (&app, c.clone());
+        async move {
+            let token = csrf(&app.get(&c, "/account").await.text().await.unwrap());
+            let mut all = vec![("_csrf", token)];
+            all.extend(fields);
+            let res = c.post(app.url("/account/phone")).form(&all).send().await.unwrap();
+            (res.status(), res.text().await.unwrap())
+        }
+    };
+    let page = app.get(&c, "/account").await.text().await.unwrap();
+    assert!(page.contains("未绑定手机"), "the page speaks the account's language: {page}");
+
+    // A number that is not in international form is refused on the form.
+    let (status, page) = form(vec![("action", "send".into()), ("phone", "13800000000".into())]).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.contains("id=\"e-phone\""), "{page}");
+
+    let (status, page) = form(vec![("action", "send".into()), ("phone", "+86 139 0000 0009".into())]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("data-testid=\"pending-phone\">+8613900000009<"), "{page}");
+    let code_sent = || {
+        sms.lock().unwrap().iter().find(|(_, b, _)| b["to"] == "+8613900000009").and_then(|(_, b, _)| {
+            b["text"].as_str()?.split(|ch: char| !ch.is_ascii_digit()).find(|w| w.len() == 6).map(str::to_owned)
+        })
+    };
+    eventually("the code by SMS", || async { code_sent().is_some() }).await;
+    let code = code_sent().unwrap();
+    assert!(sms.lock().unwrap()[0].1["text"].as_str().unwrap().contains("验证码"), "the SMS in Chinese");
+
+    // Five wrong tries use the code up, even the right one after them.
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    for _ in 0..5 {
+        let (status, _) = form(vec![("action", "confirm".into()), ("code", wrong.into())]).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    let (status, _) = form(vec![("action", "confirm".into()), ("code", code.clone())]).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let phone: Value = app.get(&c, "/api/v1/me/phone").await.json().await.unwrap();
+    assert!(phone["phone"].is_null(), "{phone}");
+
+    // A new code, and it binds the number; the other organization's SMS fall back to it.
+    sms.lock().unwrap().clear();
+    let (status, _) = form(vec![("action", "send".into()), ("phone", "+8613900000009".into())]).await;
+    assert_eq!(status, StatusCode::OK);
+    eventually("a new code by SMS", || async { code_sent().is_some() }).await;
+    let (status, page) = form(vec![("action", "confirm".into()), ("code", code_sent().unwrap())]).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("data-testid=\"bound-phone\">+8613900000009<"), "{page}");
+    let bound = app.count("SELECT COUNT(*) AS n FROM accounts WHERE phone = '+8613900000009'").await;
+    assert_eq!(bound, 1);
+
+    // A code does not outlive its 30 minutes.
+    let (status, _) = form(vec![("action", "send".into()), ("phone", "+8613900000010".into())]).await;
+    assert_eq!(status, StatusCode::OK);
+    app.clock.advance(Duration::minutes(31));
+    let (status, _) = form(vec![("action", "confirm".into()), ("code", "123456".into())]).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+
+    let (status, page) = form(vec![("action", "remove".into())]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("未绑定手机"), "{page}");
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM accounts WHERE phone IS NOT NULL").await, 0);
 }

@@ -14,12 +14,6 @@ both_backends!(
     money_pages_top_up_trials_image_checkout_orders_bills_and_coupons
 );
 
-/// The CSRF token a page embedded in its forms.
-fn csrf(html: &str) -> String {
-    let at = html.find("name=\"_csrf\" value=\"").expect("page has a form with a CSRF token") + 20;
-    html[at..].split('"').next().unwrap().to_owned()
-}
-
 async fn page(app: &TestApp, c: &Client, path: &str) -> String {
     let res = app.get(c, path).await;
     assert_eq!(res.status(), 200, "{path}");
