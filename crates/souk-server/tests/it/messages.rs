@@ -123,8 +123,11 @@ pub async fn smtp_sink_with(initial: Sink) -> (Arc<Mutex<Sink>>, u16) {
     (sink, port)
 }
 
+/// What the SMS gateway stub received: each request's query, body and Authorization header.
+type SmsLog = Arc<Mutex<Vec<(String, Value, String)>>>;
+
 /// An SMS gateway stub: keeps each request's query, body and Authorization header.
-async fn sms_stub() -> (Arc<Mutex<Vec<(String, Value, String)>>>, u16) {
+async fn sms_stub() -> (SmsLog, u16) {
     let got = Arc::new(Mutex::new(Vec::new()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -145,7 +148,7 @@ async fn sms_stub() -> (Arc<Mutex<Vec<(String, Value, String)>>>, u16) {
 }
 
 /// Binds a phone to the account through the API, reading the code from the SMS gateway stub.
-async fn bind_phone(app: &TestApp, c: &reqwest::Client, sms: &Arc<Mutex<Vec<(String, Value, String)>>>, phone: &str) {
+async fn bind_phone(app: &TestApp, c: &reqwest::Client, sms: &SmsLog, phone: &str) {
     let res = app.put_json(c, "/api/v1/me/phone", json!({"phone": phone})).await;
     assert_eq!(res.status(), StatusCode::ACCEPTED, "{}", res.text().await.unwrap());
     let pending: Value = res.json().await.unwrap();
