@@ -128,8 +128,12 @@ impl Worker {
             Claim::Any(topics) => outbox::claim_any(&mut db, now, topics, &self.id, self.lease, self.batch).await?,
         };
         let n = events.len();
-        for event in events {
-            self.handle_one(event).await?;
+        // The batch's events are handled together: a seller's slow answer no longer holds up
+        // the others. Safe for ordered deliveries too, since a claim holds at most one event
+        // per aggregate (see `outbox::claim_in_order`).
+        let results = futures_util::future::join_all(events.into_iter().map(|e| self.handle_one(e))).await;
+        for r in results {
+            r?;
         }
         Ok(n)
     }
@@ -184,8 +188,18 @@ impl Worker {
         Ok(())
     }
 
-    /// Runs until `shutdown` turns true, polling when idle.
+    /// The topics this worker claims.
+    pub fn topics(&self) -> Vec<&str> {
+        match &self.claim {
+            Claim::Topic(t) => vec![t.as_str()],
+            Claim::InOrder(ts) | Claim::Any(ts) => ts.to_vec(),
+        }
+    }
+
+    /// Runs until `shutdown` turns true. When idle it waits for the next poll, or less: a
+    /// commit in this process that enqueued one of its topics wakes it at once.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>, idle: std::time::Duration) {
+        let wakeup = self.db.wakeup(&self.topics());
         loop {
             if *shutdown.borrow() {
                 return;
@@ -200,6 +214,7 @@ impl Worker {
             if !busy {
                 tokio::select! {
                     _ = tokio::time::sleep(idle) => {}
+                    _ = wakeup.notified() => {}
                     _ = shutdown.changed() => {}
                 }
             }

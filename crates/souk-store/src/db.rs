@@ -6,14 +6,17 @@
 //! the common dialect (`$1` placeholders work on both); where the dialects differ a query
 //! carries one text per backend ([`q2`]). Rows are read by column name with [`Row::get`].
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{Decode, Postgres, Row as _, Sqlite, Transaction, Type};
+use tokio::sync::Notify;
 
 use crate::StoreError;
 
@@ -83,6 +86,27 @@ pub enum Backend {
 #[derive(Clone, Debug)]
 pub struct Db {
     pool: Pool,
+    wakeups: Arc<Wakeups>,
+}
+
+/// This process's outbox workers, by the topics they claim: a commit that enqueued an event
+/// wakes the workers of its topic at once instead of at their next poll. Only a hint, and only
+/// within one process: every worker still polls, which is what other nodes' events (and
+/// retries that come due) rely on.
+#[derive(Debug, Default)]
+struct Wakeups(std::sync::Mutex<HashMap<String, Vec<Arc<Notify>>>>);
+
+impl Wakeups {
+    fn wake(&self, topics: &[String]) {
+        let Ok(map) = self.0.lock() else { return };
+        for t in topics {
+            for n in map.get(t).into_iter().flatten() {
+                // A permit is kept if the worker is busy, so a wake between its claim and its
+                // wait is not lost.
+                n.notify_one();
+            }
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -124,7 +148,7 @@ impl Db {
                 Pool::Postgres(pool)
             }
         };
-        Ok(Self { pool })
+        Ok(Self { pool, wakeups: Arc::default() })
     }
 
     /// Applies the embedded migrations for this backend. Safe to run from several
@@ -148,10 +172,23 @@ impl Db {
     /// a deferred transaction that reads and then writes can fail with "database is locked"
     /// when another writer got in between, while an immediate one waits its turn.
     pub async fn begin(&self) -> Result<Tx, StoreError> {
-        Ok(match &self.pool {
-            Pool::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
-            Pool::Postgres(p) => Tx::Postgres(p.begin().await?),
-        })
+        let inner = match &self.pool {
+            Pool::Sqlite(p) => TxInner::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+            Pool::Postgres(p) => TxInner::Postgres(p.begin().await?),
+        };
+        Ok(Tx { inner, wakeups: self.wakeups.clone(), enqueued: Vec::new() })
+    }
+
+    /// What a worker claiming `topics` waits on between polls: notified when this process
+    /// commits an event of one of them.
+    pub fn wakeup(&self, topics: &[&str]) -> Arc<Notify> {
+        let n = Arc::new(Notify::new());
+        if let Ok(mut map) = self.wakeups.0.lock() {
+            for t in topics {
+                map.entry((*t).to_owned()).or_default().push(n.clone());
+            }
+        }
+        n
     }
 
     pub async fn close(&self) {
@@ -170,24 +207,39 @@ impl Db {
 
 /// A transaction. Dropped without [`Tx::commit`], it rolls back: an error anywhere in a
 /// handler leaves no partial write.
-pub enum Tx {
+pub struct Tx {
+    inner: TxInner,
+    wakeups: Arc<Wakeups>,
+    /// Topics of the outbox events written in this transaction, whose workers to wake.
+    enqueued: Vec<String>,
+}
+
+enum TxInner {
     Sqlite(Transaction<'static, Sqlite>),
     Postgres(Transaction<'static, Postgres>),
 }
 
 impl Tx {
     pub async fn commit(self) -> Result<(), StoreError> {
-        match self {
-            Tx::Sqlite(t) => t.commit().await?,
-            Tx::Postgres(t) => t.commit().await?,
+        match self.inner {
+            TxInner::Sqlite(t) => t.commit().await?,
+            TxInner::Postgres(t) => t.commit().await?,
         }
+        self.wakeups.wake(&self.enqueued);
         Ok(())
     }
 
     pub fn backend(&self) -> Backend {
-        match self {
-            Tx::Sqlite(_) => Backend::Sqlite,
-            Tx::Postgres(_) => Backend::Postgres,
+        match self.inner {
+            TxInner::Sqlite(_) => Backend::Sqlite,
+            TxInner::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Notes an outbox event of `topic` written here: its workers are woken on commit.
+    pub(crate) fn enqueued(&mut self, topic: &str) {
+        if !self.enqueued.iter().any(|t| t == topic) {
+            self.enqueued.push(topic.to_owned());
         }
     }
 }
@@ -372,27 +424,27 @@ impl Conn for Tx {
 
     fn fetch_all(&mut self, q: Q) -> impl Future<Output = Result<Vec<Row>, StoreError>> + Send {
         async move {
-            Ok(match self {
-                Tx::Sqlite(t) => q.sqlite().fetch_all(&mut **t).await?.into_iter().map(Row::Sqlite).collect(),
-                Tx::Postgres(t) => q.postgres().fetch_all(&mut **t).await?.into_iter().map(Row::Postgres).collect(),
+            Ok(match &mut self.inner {
+                TxInner::Sqlite(t) => q.sqlite().fetch_all(&mut **t).await?.into_iter().map(Row::Sqlite).collect(),
+                TxInner::Postgres(t) => q.postgres().fetch_all(&mut **t).await?.into_iter().map(Row::Postgres).collect(),
             })
         }
     }
 
     fn fetch_optional(&mut self, q: Q) -> impl Future<Output = Result<Option<Row>, StoreError>> + Send {
         async move {
-            Ok(match self {
-                Tx::Sqlite(t) => q.sqlite().fetch_optional(&mut **t).await?.map(Row::Sqlite),
-                Tx::Postgres(t) => q.postgres().fetch_optional(&mut **t).await?.map(Row::Postgres),
+            Ok(match &mut self.inner {
+                TxInner::Sqlite(t) => q.sqlite().fetch_optional(&mut **t).await?.map(Row::Sqlite),
+                TxInner::Postgres(t) => q.postgres().fetch_optional(&mut **t).await?.map(Row::Postgres),
             })
         }
     }
 
     fn execute(&mut self, q: Q) -> impl Future<Output = Result<u64, StoreError>> + Send {
         async move {
-            Ok(match self {
-                Tx::Sqlite(t) => q.sqlite().execute(&mut **t).await?.rows_affected(),
-                Tx::Postgres(t) => q.postgres().execute(&mut **t).await?.rows_affected(),
+            Ok(match &mut self.inner {
+                TxInner::Sqlite(t) => q.sqlite().execute(&mut **t).await?.rows_affected(),
+                TxInner::Postgres(t) => q.postgres().execute(&mut **t).await?.rows_affected(),
             })
         }
     }

@@ -256,6 +256,15 @@ pub async fn get_subscription(c: &mut impl Conn, id: &str) -> Result<Subscriptio
     subscription(&c.fetch_one(q("SELECT * FROM subscriptions WHERE id = $1").bind(id)).await?)
 }
 
+/// A subscription, if `buyer` bought it.
+pub async fn buyers_subscription(c: &mut impl Conn, buyer: &OrgId, id: &str) -> Result<Option<Subscription>, StoreError> {
+    c.fetch_optional(q("SELECT * FROM subscriptions WHERE id = $1 AND buyer_org_id = $2").bind(id).bind(buyer.as_str()))
+        .await?
+        .as_ref()
+        .map(subscription)
+        .transpose()
+}
+
 /// Moves a subscription from one of `from` to `to`; false if it was in none of them.
 pub async fn transition(c: &mut impl Conn, now: DateTime<Utc>, id: &str, from: &[&str], to: &str) -> Result<bool, StoreError> {
     let f = |i: usize| from.get(i).or(from.first()).copied().unwrap_or("");

@@ -80,6 +80,7 @@ pub async fn enqueue(
         .bind(now),
     )
     .await?;
+    tx.enqueued(topic);
     Ok(id)
 }
 

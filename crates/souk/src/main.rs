@@ -110,6 +110,23 @@ enum BenchCommand {
         #[arg(long, default_value_t = 1200)]
         queries: usize,
     },
+    /// Purchase → provisioned: concurrent buyers buy a SaaS plan over HTTP from a `souk serve`
+    /// process until the reference seller has provisioned it; with the machine's limits (bare
+    /// HTTP requests/s, single-row commits/s) measured in the same run.
+    Purchase {
+        /// Concurrent buyers, one level after another.
+        #[arg(long, value_delimiter = ',', default_value = "1,8,32")]
+        concurrency: Vec<usize>,
+        /// Length of each run.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Runs per level; the figures are their medians.
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// How often a buyer reads its subscription while waiting for the seller.
+        #[arg(long, default_value_t = 5)]
+        poll_ms: u64,
+    },
 }
 
 #[derive(Args)]
@@ -251,7 +268,11 @@ async fn run(command: Command, config: Config, explicit_database_url: Option<Str
             Ok(())
         }
         Command::Bench(BenchCommand::Search { products, queries }) => {
-            bench::search(bench::Options { database_url: explicit_database_url, products, queries }).await
+            bench::search::search(bench::search::Options { database_url: explicit_database_url, products, queries }).await
+        }
+        Command::Bench(BenchCommand::Purchase { concurrency, seconds, runs, poll_ms }) => {
+            let opts = bench::purchase::Options { database_url: explicit_database_url, concurrency, seconds, runs, poll_ms };
+            bench::purchase::run(opts).await
         }
         Command::Isv(IsvCommand::Demo(args)) if args.protocol == "koogallery" => {
             let key = match args.secret.first() {

@@ -1,5 +1,5 @@
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -445,17 +445,37 @@ pub async fn list_subscriptions(
     let mut db = state.db.clone();
     let mut items = Vec::new();
     for s in souk_store::orders::subscriptions_for_buyer(&mut db, &org_id).await? {
-        let mut out = SubscriptionOut::from(&s);
-        let (instance_id, access) = souk_store::fulfillment::instance(&mut db, &s.id).await?;
-        out.instance_id = instance_id;
-        out.license_codes = souk_store::licenses::of_subscription(&mut db, &s.id).await?.into_iter().map(|l| l.code).collect();
-        out.access = match access {
-            Some(a) => Some(crate::fulfillment::access_for_buyer(&state, &s.product_id, a).await?),
-            None => None,
-        };
-        items.push(out);
+        items.push(subscription_out(&state, &s).await?);
     }
     Ok(Json(SubscriptionList { items }))
+}
+
+/// A subscription as its buyer sees it: with the seller's instance, access and codes.
+async fn subscription_out(state: &AppState, s: &souk_store::orders::Subscription) -> Result<SubscriptionOut> {
+    let mut db = state.db.clone();
+    let mut out = SubscriptionOut::from(s);
+    let (instance_id, access) = souk_store::fulfillment::instance(&mut db, &s.id).await?;
+    out.instance_id = instance_id;
+    out.license_codes = souk_store::licenses::of_subscription(&mut db, &s.id).await?.into_iter().map(|l| l.code).collect();
+    out.access = match access {
+        Some(a) => Some(crate::fulfillment::access_for_buyer(state, &s.product_id, a).await?),
+        None => None,
+    };
+    Ok(out)
+}
+
+/// One of the organization's subscriptions: `instance_id` is set once the seller provisioned it.
+#[utoipa::path(get, path = "/orgs/{org_id}/subscriptions/{subscription_id}", tag = "billing",
+    responses((status = 200, body = SubscriptionOut), (status = 404, body = Problem)))]
+pub async fn get_subscription(
+    State(state): State<AppState>,
+    OrgScope { org_id, .. }: OrgScope,
+    Path((_org, id)): Path<(String, String)>,
+) -> Result<Json<SubscriptionOut>> {
+    let s = souk_store::orders::buyers_subscription(&mut state.db.clone(), &org_id, &id)
+        .await?
+        .ok_or_else(crate::error::Error::not_found)?;
+    Ok(Json(subscription_out(&state, &s).await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -126,6 +126,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(commerce::list_orders, commerce::place_order))
         .routes(routes!(commerce::list_sales))
         .routes(routes!(commerce::list_subscriptions))
+        .routes(routes!(commerce::get_subscription))
         .routes(routes!(commerce::renew))
         .routes(routes!(commerce::change_plan))
         .routes(routes!(commerce::refund_preview))

@@ -67,6 +67,10 @@ async fn purchases_provision_through_the_reference_seller_in_order_despite_an_ou
     assert_eq!(s["instance_id"], "inst-0001");
     assert_eq!(s["access"]["username"], "admin");
     assert_eq!(s["access"]["password"], "pw-inst-0001", "decrypted for the buyer");
+    let one: Value = app.get(&buyer, &format!("{subs}/{sub}")).await.json().await.unwrap();
+    assert_eq!(one, s, "one subscription reads as it does in the list");
+    let res = app.get(&buyer, &format!("{subs}/sub_0000000000000000000000000")).await;
+    assert_problem(res, StatusCode::NOT_FOUND, "not_found").await;
     assert_eq!(
         app.count("SELECT COUNT(*) AS n FROM subscriptions WHERE access LIKE '%pw-inst%'").await,
         0,

@@ -21,6 +21,8 @@ both_backends!(
     two_workers_never_handle_the_same_event,
     failures_retry_with_backoff_then_die,
     a_worker_whose_lease_was_taken_cannot_overwrite,
+    a_commit_wakes_an_idle_worker_of_its_topic,
+    a_batch_is_handled_concurrently,
 );
 
 const TOPIC: &str = "test.effect";
@@ -235,4 +237,72 @@ async fn a_worker_whose_lease_was_taken_cannot_overwrite(b: Backend) {
     assert!(outbox::finish(&mut tx, &fast, "fast", clock.now(), clock.now(), Outcome::Done).await.unwrap());
     tx.commit().await.unwrap();
     assert_eq!(status_count(&db, "done").await, 1);
+}
+
+async fn a_commit_wakes_an_idle_worker_of_its_topic(b: Backend) {
+    let (_testdb, db, clock) = setup(b).await;
+    let rec = Arc::new(Recorder::default());
+    let other = Arc::new(Recorder::default());
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    // Both poll once an hour: only a wake-up can get them going within the test.
+    let hour = std::time::Duration::from_secs(3600);
+    let w = Worker::new(db.clone(), clock.clone(), TOPIC, rec.clone(), "n1");
+    let o = Worker::new(db.clone(), clock.clone(), "test.other", other.clone(), "n1");
+    let tasks = [tokio::spawn(w.run(shutdown.clone(), hour)), tokio::spawn(o.run(shutdown, hour))];
+    // Let both make their first (empty) claim and go idle.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let ids = enqueue(&db, clock.as_ref(), 3).await;
+    eventually("the worker of the topic woke and handled them", || async { rec.handled.lock().unwrap().len() == 3 }).await;
+    let mut handled = rec.handled.lock().unwrap().clone();
+    handled.sort();
+    let mut ids = ids;
+    ids.sort();
+    assert_eq!(handled, ids);
+    assert!(other.handled.lock().unwrap().is_empty());
+    // A rolled-back transaction wakes nobody and leaves nothing.
+    let mut tx = db.begin().await.unwrap();
+    outbox::enqueue(&mut tx, clock.now(), "test.other", "agg", &json!({})).await.unwrap();
+    drop(tx);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(other.handled.lock().unwrap().is_empty());
+    let _ = stop.send(true);
+    for t in tasks {
+        t.await.unwrap();
+    }
+}
+
+/// Counts how many of its handlers run at once.
+#[derive(Default)]
+struct Overlap {
+    running: std::sync::atomic::AtomicUsize,
+    most: std::sync::atomic::AtomicUsize,
+    done: std::sync::atomic::AtomicUsize,
+}
+
+impl Handler for Overlap {
+    fn handle<'a>(&'a self, _: &'a Event) -> HandlerFuture<'a> {
+        use std::sync::atomic::Ordering::SeqCst;
+        Box::pin(async move {
+            let now = self.running.fetch_add(1, SeqCst) + 1;
+            self.most.fetch_max(now, SeqCst);
+            // A seller taking its time to answer.
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            self.running.fetch_sub(1, SeqCst);
+            self.done.fetch_add(1, SeqCst);
+            Ok(())
+        })
+    }
+}
+
+async fn a_batch_is_handled_concurrently(b: Backend) {
+    let (_testdb, db, clock) = setup(b).await;
+    // 7 aggregates, so a claim of 16 takes 7 at a time per in-order claim, and all 14 here.
+    enqueue(&db, clock.as_ref(), 14).await;
+    let h = Arc::new(Overlap::default());
+    let w = Worker::new(db.clone(), clock.clone(), TOPIC, h.clone(), "n1");
+    assert_eq!(w.tick().await.unwrap(), 14);
+    use std::sync::atomic::Ordering::SeqCst;
+    assert_eq!(h.done.load(SeqCst), 14);
+    assert!(h.most.load(SeqCst) > 1, "handlers overlapped: at most {} at once", h.most.load(SeqCst));
+    assert_eq!(status_count(&db, "done").await, 14);
 }

@@ -12,7 +12,7 @@ use souk_core::catalog::{ProductContent, ProductKind};
 use souk_core::identity::Email;
 use souk_core::site::{Lang, Site};
 use souk_store::storefront::{self, Listing, Search};
-use souk_store::{Backend, DatabaseUrl, Db, accounts, products};
+use souk_store::{Backend, accounts, products};
 
 const EN: &[&str] = &[
     "cloud",
@@ -171,32 +171,9 @@ impl Vocab {
     }
 }
 
-async fn open(opts: &Options, dir: &tempfile::TempDir) -> anyhow::Result<Db> {
-    let url = match &opts.database_url {
-        None => DatabaseUrl::sqlite_file(&dir.path().join("bench.db")),
-        Some(u) => DatabaseUrl::parse(u)?,
-    };
-    if url.backend() == Backend::Postgres {
-        // A schema of its own, dropped and made again, so runs start alike.
-        let admin = Db::connect_with(&url, 1).await?;
-        let mut c = admin.clone();
-        souk_store::Conn::execute(&mut c, souk_store::q("DROP SCHEMA IF EXISTS souk_bench CASCADE")).await?;
-        souk_store::Conn::execute(&mut c, souk_store::q("CREATE SCHEMA souk_bench")).await?;
-        admin.close().await;
-        let sep = if url.expose().contains('?') { '&' } else { '?' };
-        let scoped = DatabaseUrl::parse(&format!("{}{sep}options=-c%20search_path%3Dsouk_bench", url.expose()))?;
-        let db = Db::connect(&scoped).await?;
-        db.migrate().await?;
-        return Ok(db);
-    }
-    let db = Db::connect(&url).await?;
-    db.migrate().await?;
-    Ok(db)
-}
-
 pub async fn search(opts: Options) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let db = open(&opts, &dir).await?;
+    let (db, _) = super::fresh_database(opts.database_url.as_deref(), &dir).await?;
     let backend = db.backend();
     let mut rng = StdRng::seed_from_u64(42);
     let vocab = Vocab::new(&mut rng);
@@ -302,10 +279,7 @@ pub async fn search(opts: Options) -> anyhow::Result<()> {
             hits_total += 1;
         }
     }
-    let pct = |v: &mut Vec<f64>, p: f64| -> f64 {
-        v.sort_by(|a, b| a.total_cmp(b));
-        if v.is_empty() { 0.0 } else { v[((v.len() as f64 - 1.0) * p).round() as usize] }
-    };
+    let pct = super::percentile;
     println!(
         "souk bench search: {} products ({} storefront rows), {} queries, {:?}",
         opts.products,
