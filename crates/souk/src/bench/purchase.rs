@@ -304,8 +304,8 @@ async fn level(server: &Server, setup: &Setup, c: usize, length: Duration, poll_
     let start = Instant::now();
     let deadline = start + length;
     let mut tasks = Vec::new();
-    for buyer in setup.buyers[..c.min(setup.buyers.len())].to_vec() {
-        let (product, plan) = (setup.product.clone(), setup.plan.clone());
+    for buyer in setup.buyers.iter().take(c) {
+        let (buyer, product, plan) = (buyer.clone(), setup.product.clone(), setup.plan.clone());
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             while Instant::now() < deadline {
