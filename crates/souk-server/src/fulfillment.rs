@@ -34,7 +34,7 @@ pub const SELLER_TOPICS: &[&str] = &[
     "authorization.sync",
     "license.issue",
 ];
-/// How long a seller has to answer.
+/// How long a seller has to answer, unless the operator sets otherwise.
 pub const REQUEST_TIMEOUT_SECS: u64 = 15;
 /// After a 202, the create is sent again no sooner than this.
 pub const POLL_SECS: i64 = 60;
@@ -403,9 +403,14 @@ pub struct Deliverer {
 /// allow-list, it connects to no internal address the list does not name; without, it goes
 /// anywhere (`souk isv check`, run by a seller against its own endpoint).
 pub fn seller_client(guard: Option<&[String]>) -> reqwest::Client {
+    seller_client_with(guard, std::time::Duration::from_secs(REQUEST_TIMEOUT_SECS))
+}
+
+/// [`seller_client`] with the operator's own request timeout.
+pub fn seller_client_with(guard: Option<&[String]>, timeout: std::time::Duration) -> reqwest::Client {
     crate::tls_init();
     let mut b = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(REQUEST_TIMEOUT_SECS))
+        .timeout(timeout)
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("Souk/", env!("CARGO_PKG_VERSION")));
     if let Some(allow) = guard {
@@ -416,7 +421,7 @@ pub fn seller_client(guard: Option<&[String]>) -> reqwest::Client {
 
 impl Deliverer {
     pub fn new(state: AppState) -> Self {
-        let client = seller_client(Some(&state.config.outbound_allow));
+        let client = seller_client_with(Some(&state.config.outbound_allow), state.config.seller_timeout);
         Self { state, client }
     }
 
@@ -442,7 +447,7 @@ impl Deliverer {
                 }
                 req.send().await.map_err(|e| {
                     if e.is_timeout() {
-                        format!("no answer within {REQUEST_TIMEOUT_SECS} s")
+                        format!("no answer within {} ms", state.config.seller_timeout.as_millis())
                     } else {
                         format!("request failed: {e}")
                     }
@@ -467,8 +472,10 @@ impl Deliverer {
         let latency = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
         let excerpt: String = text.chars().take(EXCERPT_CHARS).collect();
         let now = state.clock.now();
-        let mut db = state.db.clone();
         let db_err = |e: souk_store::StoreError| Failure::from(e.to_string());
+        // The attempt and the endpoint's health in one commit (a delivery's writes are what
+        // bounds the delivery rate).
+        let mut db = state.db.begin().await.map_err(db_err)?;
         store::record(
             &mut db,
             now,
@@ -490,6 +497,7 @@ impl Deliverer {
         .await
         .map_err(db_err)?;
         store::note_outcome(&mut db, now, &sub.product_id, error.is_none()).await.map_err(db_err)?;
+        db.commit().await.map_err(db_err)?;
         match error {
             Some(message) => Err(Failure { message, retry_after, ..Failure::default() }),
             None => Ok((status.unwrap_or(200), text)),
@@ -601,7 +609,8 @@ pub fn worker(state: &AppState) -> Worker {
     w.claim = crate::workers::Claim::InOrder(SELLER_TOPICS);
     w.policy = RetryPolicy::seller_deliveries();
     // Longer than the request timeout, so a slow seller is not taken over mid-request.
-    w.lease = Duration::seconds(i64::try_from(REQUEST_TIMEOUT_SECS).unwrap_or(15) * 2 + 10);
+    let timeout = i64::try_from(state.config.seller_timeout.as_millis()).unwrap_or(i64::MAX / 4);
+    w.lease = Duration::milliseconds(timeout.saturating_mul(2)) + Duration::seconds(10);
     w
 }
 

@@ -27,9 +27,61 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc
 }
 
+/// The served document: the generated one, completed with what every operation shares, which
+/// the handlers' annotations leave out (found by schemathesis, scripts/schemathesis.sh):
+/// - path parameters the extractors read (`{org_id}` is read by `OrgScope`, not a `Path`);
+/// - errors are `application/problem+json`, not `application/json`;
+/// - any operation may answer with a problem (401 without credentials, 415 without a JSON
+///   body, 422, 429 …): a `default` response says so, beside the statuses each one lists.
+pub fn openapi_json_document(doc: &utoipa::openapi::OpenApi) -> String {
+    let mut v = serde_json::to_value(doc).unwrap_or_default();
+    complete(&mut v);
+    serde_json::to_string_pretty(&v).unwrap_or_default()
+}
+
+fn complete(doc: &mut serde_json::Value) {
+    use serde_json::{Value, json};
+    let problem = json!({"$ref": "#/components/schemas/Problem"});
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else { return };
+    for (path, item) in paths.iter_mut() {
+        let names: Vec<&str> = path.split('{').skip(1).filter_map(|rest| rest.split_once('}').map(|(name, _)| name)).collect();
+        let Some(item) = item.as_object_mut() else { continue };
+        for (method, op) in item.iter_mut() {
+            if !matches!(method.as_str(), "get" | "put" | "post" | "delete" | "patch") {
+                continue;
+            }
+            let Some(op) = op.as_object_mut() else { continue };
+            let params = op.entry("parameters").or_insert_with(|| json!([]));
+            if let Some(list) = params.as_array_mut() {
+                for name in &names {
+                    let declared = list.iter().any(|p| p["in"] == "path" && p["name"] == *name);
+                    if !declared {
+                        list.push(json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}));
+                    }
+                }
+            }
+            let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else { continue };
+            for response in responses.values_mut() {
+                let Some(content) = response.get_mut("content").and_then(Value::as_object_mut) else { continue };
+                if content.get("application/json").is_some_and(|c| c["schema"] == problem) {
+                    if let Some(c) = content.remove("application/json") {
+                        content.insert("application/problem+json".into(), c);
+                    }
+                }
+            }
+            responses.entry("default").or_insert_with(|| {
+                json!({
+                    "description": "An error, as an RFC 9457 problem with a stable `code`",
+                    "content": {"application/problem+json": {"schema": problem}}
+                })
+            });
+        }
+    }
+}
+
 pub fn app(state: AppState) -> Router {
     let (api_router, doc) = OpenApiRouter::with_openapi(api::ApiDoc::openapi()).nest("/api/v1", api::router()).split_for_parts();
-    let doc_json = Arc::new(doc.to_pretty_json().unwrap_or_default());
+    let doc_json = Arc::new(openapi_json_document(&doc));
     let x_request_id = axum::http::HeaderName::from_static("x-request-id");
 
     Router::new()

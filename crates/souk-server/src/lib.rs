@@ -63,6 +63,9 @@ pub struct ServerConfig {
     pub sms_url: Option<String>,
     /// The `Authorization` header value the SMS gateway wants, if any.
     pub sms_auth: Option<String>,
+    /// How long a seller's system has to answer a delivery before it counts as failed (and is
+    /// retried); the delivery worker's lease is twice this and ten seconds more.
+    pub seller_timeout: std::time::Duration,
 }
 
 impl Default for ServerConfig {
@@ -76,6 +79,7 @@ impl Default for ServerConfig {
             mail_from: messages::DEFAULT_FROM.to_owned(),
             sms_url: None,
             sms_auth: None,
+            seller_timeout: std::time::Duration::from_secs(fulfillment::REQUEST_TIMEOUT_SECS),
         }
     }
 }

@@ -118,15 +118,20 @@ impl Worker {
         }
     }
 
-    /// Claims one batch and handles it. Returns how many events were claimed.
-    pub async fn tick(&self) -> Result<usize, StoreError> {
+    /// Claims up to `limit` due events.
+    async fn claim(&self, limit: u32) -> Result<Vec<Event>, StoreError> {
         let now = self.clock.now();
         let mut db = self.db.clone();
-        let events = match &self.claim {
-            Claim::Topic(topic) => outbox::claim(&mut db, now, topic, &self.id, self.lease, self.batch).await?,
-            Claim::InOrder(topics) => outbox::claim_in_order(&mut db, now, topics, &self.id, self.lease, self.batch).await?,
-            Claim::Any(topics) => outbox::claim_any(&mut db, now, topics, &self.id, self.lease, self.batch).await?,
-        };
+        match &self.claim {
+            Claim::Topic(topic) => outbox::claim(&mut db, now, topic, &self.id, self.lease, limit).await,
+            Claim::InOrder(topics) => outbox::claim_in_order(&mut db, now, topics, &self.id, self.lease, limit).await,
+            Claim::Any(topics) => outbox::claim_any(&mut db, now, topics, &self.id, self.lease, limit).await,
+        }
+    }
+
+    /// Claims one batch and handles it. Returns how many events were claimed.
+    pub async fn tick(&self) -> Result<usize, StoreError> {
+        let events = self.claim(self.batch).await?;
         let n = events.len();
         // The batch's events are handled together: a seller's slow answer no longer holds up
         // the others. Safe for ordered deliveries too, since a claim holds at most one event
@@ -196,27 +201,64 @@ impl Worker {
         }
     }
 
-    /// Runs until `shutdown` turns true. When idle it waits for the next poll, or less: a
-    /// commit in this process that enqueued one of its topics wakes it at once.
+    /// Runs until `shutdown` turns true, with up to `batch` events in hand at once. A slot
+    /// that frees up is refilled without waiting for the rest (a slow seller holds up only
+    /// its own deliveries), claiming once a quarter of the slots are free so that a busy
+    /// queue costs a claim per few events rather than per event. When idle it waits for the
+    /// next poll, or less: a commit in this process that enqueued one of its topics wakes it.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>, idle: std::time::Duration) {
         let wakeup = self.db.wakeup(&self.topics());
+        let this = Arc::new(self);
+        let batch = usize::try_from(this.batch).unwrap_or(16).max(1);
+        let refill_at = (batch / 4).max(1);
+        let mut in_hand = tokio::task::JoinSet::new();
+        // Whether due events may be waiting: the last claim filled every free slot, or
+        // something happened since (a wake-up, a poll, a finished event).
+        let mut more = true;
         loop {
             if *shutdown.borrow() {
+                // Finish what is in hand: its outcome is recorded, not left to a lease.
+                while in_hand.join_next().await.is_some() {}
                 return;
             }
-            let busy = match self.tick().await {
-                Ok(n) => n > 0,
-                Err(e) => {
-                    tracing::error!(error = %e, worker = %self.id, "outbox claim failed");
-                    false
+            let free = batch - in_hand.len();
+            if free > 0 && (in_hand.is_empty() || (more && free >= refill_at)) {
+                match this.claim(u32::try_from(free).unwrap_or(1)).await {
+                    Ok(events) => {
+                        more = events.len() == free;
+                        for event in events {
+                            let w = this.clone();
+                            in_hand.spawn(async move { w.handle_one(event).await });
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, worker = %this.id, "outbox claim failed");
+                        more = false;
+                    }
                 }
-            };
-            if !busy {
+            }
+            if in_hand.is_empty() {
                 tokio::select! {
                     _ = tokio::time::sleep(idle) => {}
                     _ = wakeup.notified() => {}
                     _ = shutdown.changed() => {}
                 }
+                more = true;
+                continue;
+            }
+            tokio::select! {
+                done = in_hand.join_next() => {
+                    match done {
+                        Some(Ok(Err(e))) => tracing::error!(error = %e, worker = %this.id, "recording an outbox attempt failed"),
+                        Some(Err(e)) => tracing::error!(error = %e, worker = %this.id, "an outbox handler panicked"),
+                        _ => {}
+                    }
+                    // A finished event may let its aggregate's next one be claimed.
+                    more = true;
+                }
+                _ = wakeup.notified() => more = true,
+                _ = tokio::time::sleep(idle) => more = true,
+                _ = shutdown.changed() => {}
             }
         }
     }

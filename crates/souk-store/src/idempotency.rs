@@ -23,10 +23,13 @@ pub enum Lookup {
     },
 }
 
-/// Claims the key for this request, or reports what an earlier request left.
+/// Claims the key for this request, or reports what an earlier request left. A request with
+/// the same body whose claim is older than `stale_before` and never finished died with its
+/// process: this request takes the claim over (one retry wins, the others see it in flight).
 pub async fn begin(
     c: &mut impl Conn,
     now: DateTime<Utc>,
+    stale_before: DateTime<Utc>,
     scope: &str,
     key: &str,
     request_hash: &str,
@@ -42,6 +45,20 @@ pub async fn begin(
         )
         .await?;
     if inserted == 1 {
+        return Ok(Lookup::New);
+    }
+    let taken_over = c
+        .execute(
+            q("UPDATE idempotency_keys SET created_at = $1
+               WHERE scope = $2 AND key = $3 AND request_hash = $4 AND status IS NULL AND created_at < $5")
+            .bind(now)
+            .bind(scope)
+            .bind(key)
+            .bind(request_hash)
+            .bind(stale_before),
+        )
+        .await?;
+    if taken_over == 1 {
         return Ok(Lookup::New);
     }
     let r = c.fetch_one(q("SELECT * FROM idempotency_keys WHERE scope = $1 AND key = $2").bind(scope).bind(key)).await?;

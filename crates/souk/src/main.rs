@@ -127,6 +127,37 @@ enum BenchCommand {
         #[arg(long, default_value_t = 5)]
         poll_ms: u64,
     },
+    /// Crash safety: buyers place orders while the server is killed with SIGKILL and started
+    /// again; then every acknowledged order, provisioning and wallet ledger is checked.
+    Crash {
+        #[arg(long, default_value_t = 1000)]
+        orders: usize,
+        #[arg(long, default_value_t = 8)]
+        buyers: usize,
+        #[arg(long, default_value_t = 3)]
+        kills: usize,
+        /// `souk serve` processes on the one database (more than one needs PostgreSQL).
+        #[arg(long, default_value_t = 1)]
+        nodes: usize,
+    },
+    /// Webhook delivery: bursts of events to endpoints on a local receiver (answering at once,
+    /// after 50 ms, with 5% errors); with --hook0-worker, Hook0's output worker on the same
+    /// bursts to the same receiver (PostgreSQL only).
+    Deliveries {
+        #[arg(long, default_value_t = 10_000)]
+        events: usize,
+        #[arg(long, default_value_t = 10)]
+        endpoints: usize,
+        /// Runs per receiver mode; the figures are their medians.
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// The `hook0-output-worker` binary (cargo install hook0-output-worker@0.3.0).
+        #[arg(long, requires = "hook0_migrations")]
+        hook0_worker: Option<std::path::PathBuf>,
+        /// hook0-api 0.1.0's `migrations` folder (from its crate source).
+        #[arg(long, requires = "hook0_worker")]
+        hook0_migrations: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Args)]
@@ -225,6 +256,7 @@ fn state(db: Db, config: &Config) -> AppState {
             mail_from: config.mail_from.clone().unwrap_or_else(|| souk_server::messages::DEFAULT_FROM.to_owned()),
             sms_url: config.sms_url.clone(),
             sms_auth: config.sms_auth.clone(),
+            ..ServerConfig::default()
         },
     )
 }
@@ -269,6 +301,14 @@ async fn run(command: Command, config: Config, explicit_database_url: Option<Str
         }
         Command::Bench(BenchCommand::Search { products, queries }) => {
             bench::search::search(bench::search::Options { database_url: explicit_database_url, products, queries }).await
+        }
+        Command::Bench(BenchCommand::Crash { orders, buyers, kills, nodes }) => {
+            bench::crash::run(bench::crash::Options { database_url: explicit_database_url, orders, buyers, kills, nodes }).await
+        }
+        Command::Bench(BenchCommand::Deliveries { events, endpoints, runs, hook0_worker, hook0_migrations }) => {
+            let hook0 = hook0_worker.zip(hook0_migrations);
+            let opts = bench::deliveries::Options { database_url: explicit_database_url, events, endpoints, runs, hook0 };
+            bench::deliveries::run(opts).await
         }
         Command::Bench(BenchCommand::Purchase { concurrency, seconds, runs, poll_ms }) => {
             let opts = bench::purchase::Options { database_url: explicit_database_url, concurrency, seconds, runs, poll_ms };

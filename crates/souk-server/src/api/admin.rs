@@ -18,6 +18,7 @@ use crate::extract::{ApiJson, ApiQuery, RequestId, path_id};
 use crate::verification;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct QueueQuery {
     /// `pending` (default), `approved` or `rejected`.
     pub status: Option<String>,
@@ -110,6 +111,7 @@ pub async fn document(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// Only entries about this id.
     pub target: Option<String>,

@@ -298,6 +298,7 @@ pub struct OrderList {
 
 /// Filters of order lists; all optional.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct OrderQuery {
     /// `pending_payment`, `paid`, `fulfilling`, `completed`, `fulfillment_failed`, `cancelled` or `refunded`.
@@ -760,6 +761,7 @@ pub async fn list_test_coupons(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct BillQuery {
     /// `2026-03`; the current month (on the site's clock) when absent.

@@ -137,6 +137,7 @@ pub async fn finish_rotation(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DeliveryQuery {
     pub subscription_id: Option<String>,

@@ -13,6 +13,7 @@ use crate::error::{Problem, Result};
 use crate::extract::{ApiJson, ApiQuery};
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct InboxQuery {
     /// Only this category (`product_review`, `refund`, …).

@@ -160,12 +160,14 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// A `status` filter.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ApiQueryStatus {
     pub status: Option<String>,
 }
 
 /// Query parameters of cursor-paginated lists.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,

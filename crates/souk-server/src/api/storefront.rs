@@ -45,6 +45,7 @@ pub async fn categories(State(state): State<AppState>, Path(raw_site): Path<Stri
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SearchQuery {
     /// Full-text query over names, summaries, tags and descriptions (Chinese or English).
     pub q: Option<String>,

@@ -102,6 +102,21 @@ async fn idempotency_keys_replay_and_refuse_reuse(b: Backend) {
     let bad2 = send("", "k-3").await.unwrap();
     assert_eq!(bad2.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(bad2.headers().get("idempotency-replayed").unwrap(), "true");
+
+    // A process that died mid-request left its claim: the key is in flight for a minute, then
+    // a retry of the same request takes it over, once.
+    use souk_core::clock::Clock as _;
+    use souk_store::idempotency::{Lookup, begin};
+    let stale = souk_server::idempotency::IN_FLIGHT_STALE;
+    let t0 = app.clock.now();
+    let mut db = app.db.clone();
+    assert!(matches!(begin(&mut db, t0, t0 - stale, "s", "died", "h").await.unwrap(), Lookup::New));
+    let t1 = t0 + chrono::Duration::seconds(59);
+    assert!(matches!(begin(&mut db, t1, t1 - stale, "s", "died", "h").await.unwrap(), Lookup::InFlight { .. }));
+    let t2 = t0 + chrono::Duration::seconds(61);
+    assert!(matches!(begin(&mut db, t2, t2 - stale, "s", "died", "other body").await.unwrap(), Lookup::InFlight { .. }));
+    assert!(matches!(begin(&mut db, t2, t2 - stale, "s", "died", "h").await.unwrap(), Lookup::New), "taken over");
+    assert!(matches!(begin(&mut db, t2, t2 - stale, "s", "died", "h").await.unwrap(), Lookup::InFlight { .. }), "once");
 }
 
 async fn audit_log_pages_with_a_cursor(b: Backend) {

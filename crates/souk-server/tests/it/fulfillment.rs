@@ -18,14 +18,29 @@ both_backends!(
     a_seller_that_never_answers_fails_the_order_and_the_buyer_is_refunded,
     sellers_set_up_and_test_their_endpoint_from_the_console_and_buyers_see_access,
     enterprise_admins_authorize_members_and_the_seller_is_told_in_order,
-    a_create_accepted_with_202_is_asked_again_until_provisioned
+    a_create_accepted_with_202_is_asked_again_until_provisioned,
+    a_seller_failing_half_its_requests_some_by_timeout_gets_every_event_once_in_order,
+    two_nodes_under_load_deliver_each_event_once_and_run_each_scheduled_step_once
 );
 
 /// A listed product whose deliveries go to a reference seller on this machine.
 async fn integrated_product(app: &TestApp, op: &reqwest::Client, name: &str) -> (reqwest::Client, String, String, Seller) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (c, org, product, reference) = integrated_product_at(app, op, name, &listener).await;
+    tokio::spawn(souk_isv::reference::serve(listener, reference.clone()));
+    (c, org, product, reference)
+}
+
+/// A listed product whose deliveries go to `listener`, and a reference seller holding its
+/// secret (for whatever serves the listener).
+async fn integrated_product_at(
+    app: &TestApp,
+    op: &reqwest::Client,
+    name: &str,
+    listener: &tokio::net::TcpListener,
+) -> (reqwest::Client, String, String, Seller) {
     let (c, org) = seller(app, op, &format!("{}@example.com", name.to_lowercase()), "cn").await;
     let product = publish(app, &c, op, &org, "saas", content(name, "Uptime", "devops", 1000, false)).await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let endpoint = format!("http://{}/", listener.local_addr().unwrap());
     let res =
         app.put_json(&c, &format!("/api/v1/orgs/{org}/products/{product}/integration"), json!({"endpoint": endpoint})).await;
@@ -34,9 +49,7 @@ async fn integrated_product(app: &TestApp, op: &reqwest::Client, name: &str) -> 
     let secret = Secret::parse(settings["secret"].as_str().expect("the first answer shows the secret")).unwrap();
     let again: Value = app.get(&c, &format!("/api/v1/orgs/{org}/products/{product}/integration")).await.json().await.unwrap();
     assert_eq!(again["secret"], Value::Null, "a secret is shown once");
-    let reference = Seller::new(vec![secret]);
-    tokio::spawn(souk_isv::reference::serve(listener, reference.clone()));
-    (c, org, product, reference)
+    (c, org, product, Seller::new(vec![secret]))
 }
 
 async fn purchases_provision_through_the_reference_seller_in_order_despite_an_outage(b: Backend) {
@@ -83,15 +96,20 @@ async fn purchases_provision_through_the_reference_seller_in_order_despite_an_ou
     // and arrive after it comes back, in order.
     reference.set_behaviour(Behaviour { fail_all: true, ..Behaviour::default() });
     app.post(&buyer, &format!("{subs}/{sub}/renew"), json!({"periods": 1})).await;
-    app.clock.advance(Duration::days(1));
-    app.post(&buyer, &format!("{subs}/{sub}/unsubscribe"), json!({})).await;
     let failed = || async {
         let log: Value =
             app.get(&seller_c, &format!("/api/v1/orgs/{seller_org}/deliveries?ok=false")).await.json().await.unwrap();
         log["items"].as_array().unwrap().len()
     };
-    eventually("a failed attempt", || async { failed().await >= 1 }).await;
+    // The attempt is recorded before the clock jumps a day (past its lease).
+    let recorded = || async {
+        app.count("SELECT COUNT(*) AS n FROM outbox_events WHERE topic LIKE 'instance.%' AND locked_by IS NOT NULL").await == 0
+    };
+    eventually("a failed attempt", || async { failed().await >= 1 && recorded().await }).await;
+    app.clock.advance(Duration::days(1));
+    app.post(&buyer, &format!("{subs}/{sub}/unsubscribe"), json!({})).await;
     for step in [5, 300] {
+        eventually("the attempt recorded", recorded).await;
         let before = failed().await;
         app.clock.advance(Duration::seconds(step + step / 5));
         eventually("the next retry", || async { failed().await > before }).await;
@@ -371,4 +389,163 @@ async fn a_create_accepted_with_202_is_asked_again_until_provisioned(b: Backend)
     eventually("provisioned", || async { order_state().await == "completed" }).await;
     assert_eq!(reference.instances().len(), 1, "one instance for all the asking");
     assert_eq!(app.count("SELECT COUNT(*) AS n FROM deliveries WHERE status = 202").await, 2);
+}
+
+/// In front of the reference seller: of every four requests, the second is answered 503 and
+/// the fourth is handled but answered only after the delivery timeout (so Souk retries what
+/// the seller already did). Records each subscription's sequence numbers in the order the
+/// seller first accepted them.
+#[derive(Clone)]
+struct HalfFailing {
+    seller: Seller,
+    requests: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    accepted: std::sync::Arc<std::sync::Mutex<(std::collections::HashSet<String>, Vec<(String, u64)>)>>,
+}
+
+async fn half_failing(
+    axum::extract::State(h): axum::extract::State<HalfFailing>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> (axum::http::StatusCode, String) {
+    let k = h.requests.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    if k % 4 == 1 {
+        return (axum::http::StatusCode::SERVICE_UNAVAILABLE, "{}".into());
+    }
+    let (status, answer) = h.seller.handle(&headers, &body, chrono::Utc::now().timestamp());
+    if status.is_success() {
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        let mut a = h.accepted.lock().unwrap();
+        if a.0.insert(v["id"].as_str().unwrap().to_owned()) {
+            a.1.push((v["data"]["subscription_id"].as_str().unwrap().to_owned(), v["sequence"].as_u64().unwrap()));
+        }
+    }
+    if k % 4 == 3 {
+        tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    }
+    (axum::http::StatusCode::from_u16(status.as_u16()).unwrap(), answer.to_string())
+}
+
+async fn a_seller_failing_half_its_requests_some_by_timeout_gets_every_event_once_in_order(b: Backend) {
+    let app = spawn_app_with(b, |c| c.seller_timeout = std::time::Duration::from_millis(300)).await;
+    let op = operator_with_agreement(&app).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (_seller_c, _seller_org, product, reference) = integrated_product_at(&app, &op, "Halfway", &listener).await;
+    let proxy = HalfFailing { seller: reference.clone(), requests: Default::default(), accepted: Default::default() };
+    let router = axum::Router::new().route("/", axum::routing::post(half_failing)).with_state(proxy.clone());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let (buyer, org) = verified_buyer(&app, &op, "buyer@example.com", "cn").await;
+    app.post(
+        &op,
+        &format!("/api/v1/admin/wallets/{org}/top-ups"),
+        json!({"currency": "CNY", "amount_minor": 100_000, "reason": "t"}),
+    )
+    .await;
+    let page: Value = app.get(&client(), &format!("/api/v1/storefront/cn/products/{product}")).await.json().await.unwrap();
+    let plan = page["plans"][0]["id"].as_str().unwrap().to_owned();
+    let subs_path = format!("/api/v1/orgs/{org}/subscriptions");
+
+    // Until every seller delivery is done: wait for what is in flight to be recorded, then
+    // move the clock past the next retry (5 s, 5 min, 30 min, … with 10% jitter).
+    let settle = || async {
+        for _ in 0..40 {
+            eventually("in-flight deliveries recorded", || async {
+                app.count("SELECT COUNT(*) AS n FROM outbox_events WHERE topic LIKE 'instance.%' AND locked_by IS NOT NULL").await
+                    == 0
+            })
+            .await;
+            if app.count("SELECT COUNT(*) AS n FROM outbox_events WHERE topic LIKE 'instance.%' AND status <> 'done'").await == 0
+            {
+                return;
+            }
+            app.clock.advance(Duration::seconds(7200));
+            // Longer than the worker's poll (500 ms): it finds what came due before the next jump.
+            tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+        }
+        panic!("seller deliveries still not done");
+    };
+    let mut subs = Vec::new();
+    for _ in 0..4 {
+        let order: Value = app
+            .post(&buyer, &format!("/api/v1/orgs/{org}/orders"), json!({"product_id": product, "plan_id": plan}))
+            .await
+            .json()
+            .await
+            .unwrap();
+        subs.push(order["subscription_id"].as_str().unwrap().to_owned());
+    }
+    settle().await;
+    app.post(&buyer, "/api/v1/auth/signin", json!({"email": "buyer@example.com", "password": PASSWORD})).await;
+    for sub in &subs {
+        let res = app.post(&buyer, &format!("{subs_path}/{sub}/renew"), json!({"periods": 1})).await;
+        assert_eq!(res.status(), StatusCode::OK, "{}", res.text().await.unwrap());
+    }
+    for sub in &subs {
+        let res = app.post(&buyer, &format!("{subs_path}/{sub}/unsubscribe"), json!({})).await;
+        assert_eq!(res.status(), StatusCode::OK, "{}", res.text().await.unwrap());
+    }
+    settle().await;
+
+    assert!(proxy.requests.load(std::sync::atomic::Ordering::SeqCst) >= 16, "failures were retried");
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM outbox_events WHERE topic LIKE 'instance.%' AND status = 'dead'").await, 0);
+    let timeouts = app.count("SELECT COUNT(*) AS n FROM deliveries WHERE error LIKE 'no answer within%'").await;
+    let refused = app.count("SELECT COUNT(*) AS n FROM deliveries WHERE status = 503").await;
+    assert!(timeouts >= 1 && refused >= 1, "{timeouts} timeouts, {refused} 503s");
+    let accepted = proxy.accepted.lock().unwrap().1.clone();
+    assert_eq!(accepted.len(), 12, "each event accepted once: {accepted:?}");
+    for sub in &subs {
+        let seq: Vec<u64> = accepted.iter().filter(|(s, _)| s == sub).map(|(_, n)| *n).collect();
+        assert_eq!(seq, vec![1, 2, 3], "{sub} in order");
+    }
+    let instances = reference.instances();
+    assert_eq!(instances.len(), 4, "one instance per subscription, whatever was retried");
+    assert!(instances.iter().all(|i| i.state == "released" && i.last_sequence == 3), "{instances:?}");
+}
+
+async fn two_nodes_under_load_deliver_each_event_once_and_run_each_scheduled_step_once(b: Backend) {
+    let app = spawn_app(b).await;
+    let node2 = spawn_node(app.testdb.clone(), app.clock.clone()).await;
+    let op = operator_with_agreement(&app).await;
+    let (_seller_c, _seller_org, product, reference) = integrated_product(&app, &op, "Twin").await;
+    let (buyer, org) = verified_buyer(&app, &op, "buyer@example.com", "cn").await;
+    app.post(
+        &op,
+        &format!("/api/v1/admin/wallets/{org}/top-ups"),
+        json!({"currency": "CNY", "amount_minor": 1_000_000, "reason": "t"}),
+    )
+    .await;
+    let page: Value = app.get(&client(), &format!("/api/v1/storefront/cn/products/{product}")).await.json().await.unwrap();
+    let plan = page["plans"][0]["id"].as_str().unwrap().to_owned();
+
+    // 24 purchases at once, half through each node: both nodes' delivery workers compete.
+    const N: i64 = 24;
+    let orders = (0..N).map(|i| {
+        let url = if i % 2 == 0 {
+            app.url(&format!("/api/v1/orgs/{org}/orders"))
+        } else {
+            node2.url(&format!("/api/v1/orgs/{org}/orders"))
+        };
+        let (c, body) = (buyer.clone(), json!({"product_id": product, "plan_id": plan}));
+        async move { c.post(url).json(&body).send().await.unwrap().status() }
+    });
+    let statuses = futures_util::future::join_all(orders).await;
+    assert!(statuses.iter().all(|s| *s == StatusCode::CREATED), "{statuses:?}");
+    let pending = || app.count("SELECT COUNT(*) AS n FROM outbox_events WHERE topic LIKE 'instance.%' AND status <> 'done'");
+    eventually("every purchase provisioned", || async { pending().await == 0 && reference.instances().len() == N as usize })
+        .await;
+
+    // A month later, both nodes run the scheduler at the same moment: each subscription
+    // expires once, and its suspension is sent once.
+    app.clock.advance(Duration::days(31));
+    let (one, two) = tokio::join!(souk_server::subscriptions::tick(&app.state), souk_server::subscriptions::tick(&node2.state));
+    let (one, two) = (one.unwrap(), two.unwrap());
+    assert_eq!(one.0 + two.0, N as usize, "expired once each: {one:?} {two:?}");
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM outbox_events WHERE topic = 'instance.suspend'").await, N);
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM outbox_events WHERE topic = 'subscription.expired'").await, N);
+    eventually("every suspension delivered", || async { pending().await == 0 }).await;
+    assert!(reference.instances().iter().all(|i| i.state == "suspended"));
+
+    // Nothing was sent twice: one attempt per event, all of them answered.
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM deliveries").await, 2 * N);
+    assert_eq!(app.count("SELECT COUNT(*) - COUNT(DISTINCT event_id) AS n FROM deliveries").await, 0);
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM outbox_attempts WHERE event_id IN (SELECT id FROM outbox_events WHERE topic LIKE 'instance.%')").await, 2 * N);
 }

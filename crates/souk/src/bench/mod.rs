@@ -2,6 +2,8 @@
 //! its own: a temporary SQLite file, or with `--database-url postgres://…` a schema
 //! `souk_bench` dropped and made again, so that runs start alike.
 
+pub mod crash;
+pub mod deliveries;
 pub mod limits;
 pub mod purchase;
 pub mod search;

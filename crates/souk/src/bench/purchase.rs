@@ -110,9 +110,21 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
 /// Starts `souk serve` on a free port and waits until it answers.
 pub async fn start_server(database_url: &str, data_dir: &std::path::Path, key_hex: &str) -> anyhow::Result<Server> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    std::fs::File::create(std::env::temp_dir().join("souk-bench-server.log"))?;
+    start_server_at(database_url, data_dir, key_hex, port, "souk-bench-server.log").await
+}
+
+/// Starts `souk serve` on `port`, its output appended to `log_name` in the temporary folder.
+pub async fn start_server_at(
+    database_url: &str,
+    data_dir: &std::path::Path,
+    key_hex: &str,
+    port: u16,
+    log_name: &str,
+) -> anyhow::Result<Server> {
     // Kept after the run (the data folder is not), for a look at what the server said.
-    let log_path = std::env::temp_dir().join("souk-bench-server.log");
-    let log = std::fs::File::create(&log_path)?;
+    let log_path = std::env::temp_dir().join(log_name);
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path)?;
     let child = tokio::process::Command::new(std::env::current_exe()?)
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .env("SOUK_DATABASE_URL", database_url)
