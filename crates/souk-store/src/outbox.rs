@@ -177,9 +177,9 @@ pub async fn claim_in_order(
             let list = (0..topics.len()).map(|i| format!("${}", i + 5)).collect::<Vec<_>>().join(", ");
             let inner = format!(
                 "SELECT o.id FROM outbox_events o
-                 JOIN (SELECT aggregate_id, MIN(id) AS head FROM outbox_events
-                       WHERE status <> 'done' AND (topic || '') IN ({list}) GROUP BY aggregate_id) h ON o.id = h.head
-                 WHERE o.status = 'pending' AND o.due_at <= $3 AND (o.locked_until IS NULL OR o.locked_until <= $3)
+                 WHERE o.id IN (SELECT MIN(id) FROM outbox_events
+                                WHERE status <> 'done' AND (topic || '') IN ({list}) GROUP BY aggregate_id)
+                   AND o.status = 'pending' AND o.due_at <= $3 AND (o.locked_until IS NULL OR o.locked_until <= $3)
                  ORDER BY o.due_at, o.id LIMIT $4"
             );
             return claim_selected(c, now, topics, worker, lease, limit, &inner).await;

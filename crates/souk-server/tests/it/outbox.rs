@@ -23,6 +23,7 @@ both_backends!(
     a_worker_whose_lease_was_taken_cannot_overwrite,
     a_commit_wakes_an_idle_worker_of_its_topic,
     a_batch_is_handled_concurrently,
+    ordered_claims_take_each_aggregates_first_event_past_a_long_blocked_backlog,
 );
 
 const TOPIC: &str = "test.effect";
@@ -305,4 +306,39 @@ async fn a_batch_is_handled_concurrently(b: Backend) {
     assert_eq!(h.done.load(SeqCst), 14);
     assert!(h.most.load(SeqCst) > 1, "handlers overlapped: at most {} at once", h.most.load(SeqCst));
     assert_eq!(status_count(&db, "done").await, 14);
+}
+
+async fn ordered_claims_take_each_aggregates_first_event_past_a_long_blocked_backlog(b: Backend) {
+    let (_t, db, clock) = setup(b).await;
+    let topics = ["test.a", "test.b"];
+    let now = clock.now();
+    // Aggregate A: a first event waiting for its retry, and 1,100 due events behind it (more
+    // than the widest window); aggregate B: one due event, newest of all. Another topic's
+    // event on B does not hold B up.
+    let mut tx = db.begin().await.unwrap();
+    let first = outbox::enqueue(&mut tx, now, "test.a", "A", &json!({})).await.unwrap();
+    for i in 0..1100 {
+        outbox::enqueue(&mut tx, now, if i % 2 == 0 { "test.a" } else { "test.b" }, "A", &json!({})).await.unwrap();
+    }
+    outbox::enqueue(&mut tx, now, "other.topic", "B", &json!({})).await.unwrap();
+    let b_event = outbox::enqueue(&mut tx, now, "test.b", "B", &json!({})).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut c = db.clone();
+    souk_store::Conn::execute(
+        &mut c,
+        souk_store::q("UPDATE outbox_events SET due_at = $1, attempts = 1 WHERE id = $2")
+            .bind(now + chrono::Duration::seconds(300))
+            .bind(first.as_str()),
+    )
+    .await
+    .unwrap();
+    // Leases outlast the test's clock, so B stays in flight throughout.
+    let lease = chrono::Duration::hours(1);
+    let got = outbox::claim_in_order(&mut c, now, &topics, "w1", lease, 1).await.unwrap();
+    assert_eq!(got.iter().map(|e| e.id.to_string()).collect::<Vec<_>>(), vec![b_event.to_string()]);
+    assert!(outbox::claim_in_order(&mut c, now, &topics, "w2", lease, 16).await.unwrap().is_empty(), "B in flight, A waits");
+    // When A's first event comes due, it and only it is claimed.
+    let later = now + chrono::Duration::seconds(301);
+    let got = outbox::claim_in_order(&mut c, later, &topics, "w1", lease, 16).await.unwrap();
+    assert_eq!(got.iter().map(|e| e.id.to_string()).collect::<Vec<_>>(), vec![first.to_string()]);
 }
