@@ -23,6 +23,25 @@ both_backends!(
     two_nodes_under_load_deliver_each_event_once_and_run_each_scheduled_step_once
 );
 
+/// A verified buyer on the cn site with `amount_minor` CNY in its wallet, and the product's
+/// first plan.
+async fn funded_buyer(
+    app: &TestApp,
+    op: &reqwest::Client,
+    product: &str,
+    amount_minor: i64,
+) -> (reqwest::Client, String, String) {
+    let (buyer, org) = verified_buyer(app, op, "buyer@example.com", "cn").await;
+    app.post(
+        op,
+        &format!("/api/v1/admin/wallets/{org}/top-ups"),
+        json!({"currency": "CNY", "amount_minor": amount_minor, "reason": "t"}),
+    )
+    .await;
+    let page: Value = app.get(&client(), &format!("/api/v1/storefront/cn/products/{product}")).await.json().await.unwrap();
+    (buyer, org, page["plans"][0]["id"].as_str().unwrap().to_owned())
+}
+
 /// A listed product whose deliveries go to a reference seller on this machine.
 async fn integrated_product(app: &TestApp, op: &reqwest::Client, name: &str) -> (reqwest::Client, String, String, Seller) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -56,15 +75,7 @@ async fn purchases_provision_through_the_reference_seller_in_order_despite_an_ou
     let app = spawn_app(b).await;
     let op = operator_with_agreement(&app).await;
     let (seller_c, seller_org, product, reference) = integrated_product(&app, &op, "Acme").await;
-    let (buyer, org) = verified_buyer(&app, &op, "buyer@example.com", "cn").await;
-    app.post(
-        &op,
-        &format!("/api/v1/admin/wallets/{org}/top-ups"),
-        json!({"currency": "CNY", "amount_minor": 100_000, "reason": "t"}),
-    )
-    .await;
-    let page: Value = app.get(&client(), &format!("/api/v1/storefront/cn/products/{product}")).await.json().await.unwrap();
-    let plan = page["plans"][0]["id"].as_str().unwrap().to_owned();
+    let (buyer, org, plan) = funded_buyer(&app, &op, &product, 100_000).await;
     let subs = format!("/api/v1/orgs/{org}/subscriptions");
     let subscription = || async { app.get(&buyer, &subs).await.json::<Value>().await.unwrap()["items"][0].clone() };
 
@@ -163,15 +174,7 @@ async fn a_seller_that_never_answers_fails_the_order_and_the_buyer_is_refunded(b
     let op = operator_with_agreement(&app).await;
     let (_seller_c, _seller_org, product, reference) = integrated_product(&app, &op, "Flaky").await;
     reference.set_behaviour(Behaviour { fail_all: true, ..Behaviour::default() });
-    let (buyer, org) = verified_buyer(&app, &op, "buyer@example.com", "cn").await;
-    app.post(
-        &op,
-        &format!("/api/v1/admin/wallets/{org}/top-ups"),
-        json!({"currency": "CNY", "amount_minor": 10_000, "reason": "t"}),
-    )
-    .await;
-    let page: Value = app.get(&client(), &format!("/api/v1/storefront/cn/products/{product}")).await.json().await.unwrap();
-    let plan = page["plans"][0]["id"].as_str().unwrap().to_owned();
+    let (buyer, org, plan) = funded_buyer(&app, &op, &product, 10_000).await;
     let res = app.post(&buyer, &format!("/api/v1/orgs/{org}/orders"), json!({"product_id": product, "plan_id": plan})).await;
     assert_eq!(res.status(), StatusCode::CREATED);
     let attempts = || app.count("SELECT COUNT(*) AS n FROM deliveries");
@@ -364,15 +367,7 @@ async fn a_create_accepted_with_202_is_asked_again_until_provisioned(b: Backend)
     let op = operator_with_agreement(&app).await;
     let (_seller_c, _seller_org, product, reference) = integrated_product(&app, &op, "Slowprov").await;
     reference.set_behaviour(Behaviour { in_progress_next: 2, ..Behaviour::default() });
-    let (buyer, org) = verified_buyer(&app, &op, "buyer@example.com", "cn").await;
-    app.post(
-        &op,
-        &format!("/api/v1/admin/wallets/{org}/top-ups"),
-        json!({"currency": "CNY", "amount_minor": 10_000, "reason": "t"}),
-    )
-    .await;
-    let page: Value = app.get(&client(), &format!("/api/v1/storefront/cn/products/{product}")).await.json().await.unwrap();
-    let plan = page["plans"][0]["id"].as_str().unwrap().to_owned();
+    let (buyer, org, plan) = funded_buyer(&app, &op, &product, 10_000).await;
     app.post(&buyer, &format!("/api/v1/orgs/{org}/orders"), json!({"product_id": product, "plan_id": plan})).await;
     let order_state = || async {
         let o: Value = app.get(&buyer, &format!("/api/v1/orgs/{org}/orders")).await.json().await.unwrap();
@@ -433,15 +428,7 @@ async fn a_seller_failing_half_its_requests_some_by_timeout_gets_every_event_onc
     let proxy = HalfFailing { seller: reference.clone(), requests: Default::default(), accepted: Default::default() };
     let router = axum::Router::new().route("/", axum::routing::post(half_failing)).with_state(proxy.clone());
     tokio::spawn(async move { axum::serve(listener, router).await });
-    let (buyer, org) = verified_buyer(&app, &op, "buyer@example.com", "cn").await;
-    app.post(
-        &op,
-        &format!("/api/v1/admin/wallets/{org}/top-ups"),
-        json!({"currency": "CNY", "amount_minor": 100_000, "reason": "t"}),
-    )
-    .await;
-    let page: Value = app.get(&client(), &format!("/api/v1/storefront/cn/products/{product}")).await.json().await.unwrap();
-    let plan = page["plans"][0]["id"].as_str().unwrap().to_owned();
+    let (buyer, org, plan) = funded_buyer(&app, &op, &product, 100_000).await;
     let subs_path = format!("/api/v1/orgs/{org}/subscriptions");
 
     // Until every seller delivery is done: wait for what is in flight to be recorded, then
@@ -506,15 +493,7 @@ async fn two_nodes_under_load_deliver_each_event_once_and_run_each_scheduled_ste
     let node2 = spawn_node(app.testdb.clone(), app.clock.clone()).await;
     let op = operator_with_agreement(&app).await;
     let (_seller_c, _seller_org, product, reference) = integrated_product(&app, &op, "Twin").await;
-    let (buyer, org) = verified_buyer(&app, &op, "buyer@example.com", "cn").await;
-    app.post(
-        &op,
-        &format!("/api/v1/admin/wallets/{org}/top-ups"),
-        json!({"currency": "CNY", "amount_minor": 1_000_000, "reason": "t"}),
-    )
-    .await;
-    let page: Value = app.get(&client(), &format!("/api/v1/storefront/cn/products/{product}")).await.json().await.unwrap();
-    let plan = page["plans"][0]["id"].as_str().unwrap().to_owned();
+    let (buyer, org, plan) = funded_buyer(&app, &op, &product, 1_000_000).await;
 
     // 24 purchases at once, half through each node: both nodes' delivery workers compete.
     const N: i64 = 24;

@@ -19,8 +19,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use serde_json::json;
-use souk_server::{AppState, ServerConfig};
-use souk_store::clock::SystemClock;
 use souk_store::{Conn, q};
 
 use super::purchase::{Setup, start_server_at};
@@ -41,15 +39,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         bail!("two nodes share a PostgreSQL database: give --database-url postgres://…");
     }
     let dir = tempfile::tempdir()?;
-    let (db, url) = super::fresh_database(opts.database_url.as_deref(), &dir).await?;
-    let backend = db.backend();
-    let key: [u8; 32] = rand::random();
-    let key_hex = hex::encode(key);
-    let config = ServerConfig { secret_key: Some(key.to_vec()), ..ServerConfig::default() };
-    souk_server::demo::load(&AppState::new(db.clone(), Arc::new(SystemClock), config))
-        .await
-        .map_err(|e| anyhow::anyhow!(e.message()))?;
-    db.close().await;
+    let (backend, url, key_hex) = super::demo_database(opts.database_url.as_deref(), &dir).await?;
 
     let mut ports = Vec::new();
     let mut servers = Vec::new();

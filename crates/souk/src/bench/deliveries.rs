@@ -192,7 +192,9 @@ async fn measure(r: &Receiver, enqueued: &HashMap<String, Instant>, start: Insta
             let seen = r.seen.lock().map_err(|_| anyhow::anyhow!("receiver poisoned"))?;
             let mut waits: Vec<f64> = enqueued
                 .iter()
-                .filter_map(|(id, at)| seen.get(id).and_then(|s| s.first).map(|f| f.saturating_duration_since(*at).as_secs_f64() * 1000.0))
+                .filter_map(|(id, at)| {
+                    seen.get(id).and_then(|s| s.first).map(|f| f.saturating_duration_since(*at).as_secs_f64() * 1000.0)
+                })
                 .collect();
             return Ok(RunResult {
                 per_s: got as f64 / start.elapsed().as_secs_f64(),
@@ -329,13 +331,7 @@ impl SoukPeer {
         let mut products = Vec::new();
         for email in ["seller@acme.test", "seller@yunzhan.test"] {
             let s = Session::sign_in(&base, email, souk_server::demo::DEMO_PASSWORD).await?;
-            let me = s.call(reqwest::Method::GET, "/api/v1/me", None).await?;
-            let org = me["orgs"]
-                .as_array()
-                .and_then(|o| o.iter().find(|o| o["kind"] == "enterprise"))
-                .and_then(|o| o["id"].as_str())
-                .context("the demo seller's company")?
-                .to_owned();
+            let org = s.company().await?;
             let list = s.call(reqwest::Method::GET, &format!("/api/v1/orgs/{org}/products"), None).await?;
             for p in list["items"].as_array().cloned().unwrap_or_default() {
                 let Some(id) = p["id"].as_str() else { continue };

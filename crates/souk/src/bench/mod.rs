@@ -32,6 +32,22 @@ pub async fn fresh_database(database_url: Option<&str>, dir: &tempfile::TempDir)
     Ok((db, url))
 }
 
+/// A fresh database with the demo marketplace loaded, for a `souk serve` child: its backend,
+/// URL and the sealing key (hex) the child must be given.
+pub async fn demo_database(
+    database_url: Option<&str>,
+    dir: &tempfile::TempDir,
+) -> anyhow::Result<(Backend, DatabaseUrl, String)> {
+    let (db, url) = fresh_database(database_url, dir).await?;
+    let backend = db.backend();
+    let key: [u8; 32] = rand::random();
+    let config = souk_server::ServerConfig { secret_key: Some(key.to_vec()), ..souk_server::ServerConfig::default() };
+    let state = souk_server::AppState::new(db.clone(), std::sync::Arc::new(souk_store::clock::SystemClock), config);
+    souk_server::demo::load(&state).await.map_err(|e| anyhow::anyhow!(e.message()))?;
+    db.close().await;
+    Ok((backend, url, hex::encode(key)))
+}
+
 /// The value below which a share `p` of the samples fall (nearest rank); 0 for none.
 pub fn percentile(v: &mut [f64], p: f64) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));

@@ -7,13 +7,10 @@
 //! Idempotency-Key), then reading the subscription every `poll_ms` until the seller's instance
 //! is on it. Its latency runs from the quote request to that read.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
-use souk_server::{AppState, ServerConfig};
-use souk_store::clock::SystemClock;
 
 use super::limits;
 
@@ -51,15 +48,7 @@ impl Server {
 
 pub async fn run(opts: Options) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let (db, url) = super::fresh_database(opts.database_url.as_deref(), &dir).await?;
-    let backend = db.backend();
-    let key: [u8; 32] = rand::random();
-    let key_hex = hex::encode(key);
-    let config = ServerConfig { secret_key: Some(key.to_vec()), ..ServerConfig::default() };
-    souk_server::demo::load(&AppState::new(db.clone(), Arc::new(SystemClock), config))
-        .await
-        .map_err(|e| anyhow::anyhow!(e.message()))?;
-    db.close().await;
+    let (backend, url, key_hex) = super::demo_database(opts.database_url.as_deref(), &dir).await?;
 
     let server = start_server(url.expose(), dir.path(), &key_hex).await?;
     let idle_rss = limits::rss_mb(server.pid()?)?;
@@ -164,6 +153,17 @@ impl Session {
         Ok(s)
     }
 
+    /// The id of the first enterprise organization this account belongs to (a demo seller's).
+    pub async fn company(&self) -> anyhow::Result<String> {
+        let me = self.call(reqwest::Method::GET, "/api/v1/me", None).await?;
+        me["orgs"]
+            .as_array()
+            .and_then(|o| o.iter().find(|o| o["kind"] == "enterprise"))
+            .and_then(|o| o["id"].as_str())
+            .map(str::to_owned)
+            .context("the account's company")
+    }
+
     pub async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
         let mut req = self.client.request(method.clone(), format!("{}{path}", self.base));
         if let Some(b) = body {
@@ -200,13 +200,7 @@ impl Setup {
     pub async fn new(base: &str, buyers: usize) -> anyhow::Result<Self> {
         let pw = souk_server::demo::DEMO_PASSWORD;
         let seller_s = Session::sign_in(base, "seller@acme.test", pw).await?;
-        let me = seller_s.call(reqwest::Method::GET, "/api/v1/me", None).await?;
-        let org = me["orgs"]
-            .as_array()
-            .and_then(|o| o.iter().find(|o| o["kind"] == "enterprise"))
-            .and_then(|o| o["id"].as_str())
-            .context("the demo seller's company")?
-            .to_owned();
+        let org = seller_s.company().await?;
         let products = seller_s.call(reqwest::Method::GET, &format!("/api/v1/orgs/{org}/products"), None).await?;
         let product = products["items"]
             .as_array()
