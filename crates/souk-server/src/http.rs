@@ -63,10 +63,10 @@ fn complete(doc: &mut serde_json::Value) {
             let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else { continue };
             for response in responses.values_mut() {
                 let Some(content) = response.get_mut("content").and_then(Value::as_object_mut) else { continue };
-                if content.get("application/json").is_some_and(|c| c["schema"] == problem) {
-                    if let Some(c) = content.remove("application/json") {
-                        content.insert("application/problem+json".into(), c);
-                    }
+                if content.get("application/json").is_some_and(|c| c["schema"] == problem)
+                    && let Some(c) = content.remove("application/json")
+                {
+                    content.insert("application/problem+json".into(), c);
                 }
             }
             responses.entry("default").or_insert_with(|| {

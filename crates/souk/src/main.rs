@@ -126,6 +126,16 @@ enum BenchCommand {
         /// How often a buyer reads its subscription while waiting for the seller.
         #[arg(long, default_value_t = 5)]
         poll_ms: u64,
+        /// A Medusa v2 server (scripts/peers/medusa.sh starts one) whose place-order flow
+        /// runs right after each of Souk's runs, at the same concurrency.
+        #[arg(long, requires = "medusa_seed")]
+        medusa: Option<String>,
+        /// The JSON line the Medusa project's seed script printed.
+        #[arg(long, requires = "medusa")]
+        medusa_seed: Option<String>,
+        /// The Medusa server's process, for its CPU per order and memory.
+        #[arg(long, requires = "medusa")]
+        medusa_pid: Option<u32>,
     },
     /// Crash safety: buyers place orders while the server is killed with SIGKILL and started
     /// again; then every acknowledged order, provisioning and wallet ledger is checked.
@@ -310,8 +320,13 @@ async fn run(command: Command, config: Config, explicit_database_url: Option<Str
             let opts = bench::deliveries::Options { database_url: explicit_database_url, events, endpoints, runs, hook0 };
             bench::deliveries::run(opts).await
         }
-        Command::Bench(BenchCommand::Purchase { concurrency, seconds, runs, poll_ms }) => {
-            let opts = bench::purchase::Options { database_url: explicit_database_url, concurrency, seconds, runs, poll_ms };
+        Command::Bench(BenchCommand::Purchase { concurrency, seconds, runs, poll_ms, medusa, medusa_seed, medusa_pid }) => {
+            let medusa = match (medusa, medusa_seed) {
+                (Some(url), Some(seed)) => Some(bench::medusa::Medusa::new(&url, &seed, medusa_pid)?),
+                _ => None,
+            };
+            let opts =
+                bench::purchase::Options { database_url: explicit_database_url, concurrency, seconds, runs, poll_ms, medusa };
             bench::purchase::run(opts).await
         }
         Command::Isv(IsvCommand::Demo(args)) if args.protocol == "koogallery" => {

@@ -105,7 +105,7 @@ impl Receiver {
 fn unlucky(id: &str) -> bool {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     id.hash(&mut h);
-    h.finish() % 20 == 0
+    h.finish().is_multiple_of(20)
 }
 
 async fn receive(

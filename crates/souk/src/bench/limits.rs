@@ -116,3 +116,36 @@ pub fn rss_mb(pid: u32) -> anyhow::Result<f64> {
         .context("VmRSS")?;
     Ok(kb / 1024.0)
 }
+
+/// A process and all its descendants (a server that forks workers, as `medusa start
+/// --cluster` does), from /proc's parent links.
+pub fn process_tree(pid: u32) -> anyhow::Result<Vec<u32>> {
+    let mut parents = Vec::new();
+    for entry in std::fs::read_dir("/proc")? {
+        let Some(child) = entry?.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+        // A process may end between the listing and the read.
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else { continue };
+        let parent = stat.rsplit_once(')').and_then(|(_, r)| r.split_whitespace().nth(1)).and_then(|p| p.parse::<u32>().ok());
+        if let Some(parent) = parent {
+            parents.push((child, parent));
+        }
+    }
+    let mut tree = vec![pid];
+    let mut i = 0;
+    while i < tree.len() {
+        let p = tree[i];
+        tree.extend(parents.iter().filter(|(_, parent)| *parent == p).map(|(c, _)| *c));
+        i += 1;
+    }
+    Ok(tree)
+}
+
+/// CPU time of a process tree so far, in milliseconds (a child that ended is not counted).
+pub fn tree_cpu_ms(pid: u32) -> anyhow::Result<f64> {
+    process_tree(pid)?.into_iter().map(cpu_ms).sum()
+}
+
+/// Resident memory of a process tree, in MB.
+pub fn tree_rss_mb(pid: u32) -> anyhow::Result<f64> {
+    process_tree(pid)?.into_iter().map(rss_mb).sum()
+}

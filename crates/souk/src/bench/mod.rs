@@ -5,6 +5,7 @@
 pub mod crash;
 pub mod deliveries;
 pub mod limits;
+pub mod medusa;
 pub mod purchase;
 pub mod search;
 

@@ -20,6 +20,8 @@ pub struct Options {
     pub seconds: u64,
     pub runs: usize,
     pub poll_ms: u64,
+    /// A Medusa server to run its place-order flow beside Souk's, level by level.
+    pub medusa: Option<super::medusa::Medusa>,
 }
 
 /// One run at one concurrency.
@@ -70,10 +72,23 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         "{:>5} {:>8} {:>9} {:>8} {:>8} {:>8} {:>11} {:>8} {:>9} {:>9}",
         "conc", "orders", "orders/s", "p50 ms", "p95 ms", "p99 ms", "cpu ms/ord", "rss MB", "÷commits", "÷bareHTTP"
     );
+    let mut peer_rows = Vec::new();
     for &c in &opts.concurrency {
         let mut runs = Vec::new();
+        let mut peer_runs = Vec::new();
         for _ in 0..opts.runs {
-            runs.push(level(&server, &setup, c, Duration::from_secs(opts.seconds), opts.poll_ms).await?);
+            let length = Duration::from_secs(opts.seconds);
+            let souk = level(&server, &setup, c, length, opts.poll_ms).await?;
+            // Medusa right after Souk at the same level, so that a ratio compares one moment
+            // of the machine with the next.
+            if let Some(m) = &opts.medusa {
+                let peer = m.level(c, length).await?;
+                peer_runs.push((souk.orders_per_s / peer.orders_per_s.max(f64::MIN_POSITIVE), peer));
+            }
+            runs.push(souk);
+        }
+        if !peer_runs.is_empty() {
+            peer_rows.push((c, peer_runs));
         }
         let m = |f: fn(&RunResult) -> f64| super::median(runs.iter().map(f).collect());
         let ops = m(|r| r.orders_per_s);
@@ -90,6 +105,28 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
             100.0 * ops / commits,
             100.0 * ops / bare,
         );
+    }
+    if !peer_rows.is_empty() {
+        println!("Medusa, place order (cart, line item, shipping method, payment collection and session, complete):");
+        println!(
+            "{:>5} {:>8} {:>9} {:>8} {:>8} {:>11} {:>8} {:>12}",
+            "conc", "orders", "orders/s", "p50 ms", "p99 ms", "cpu ms/ord", "rss MB", "Souk÷Medusa"
+        );
+        for (c, runs) in peer_rows {
+            let m = |f: &dyn Fn(&super::medusa::RunResult) -> f64| super::median(runs.iter().map(|(_, r)| f(r)).collect());
+            let opt = |v: f64| if v.is_nan() { "-".to_owned() } else { format!("{v:.1}") };
+            println!(
+                "{:>5} {:>8} {:>9.1} {:>8.1} {:>8.1} {:>11} {:>8} {:>11.1}×",
+                c,
+                m(&|r| r.orders as f64) as usize,
+                m(&|r| r.orders_per_s),
+                m(&|r| r.p50_ms),
+                m(&|r| r.p99_ms),
+                opt(m(&|r| r.cpu_ms_per_order.unwrap_or(f64::NAN))),
+                opt(m(&|r| r.rss_mb.unwrap_or(f64::NAN))),
+                super::median(runs.iter().map(|(ratio, _)| *ratio).collect()),
+            );
+        }
     }
     check_provisioned(&setup).await?;
     drop(server);
