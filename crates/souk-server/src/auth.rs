@@ -17,7 +17,7 @@ use souk_core::id::{OrgId, SessionId};
 use souk_core::identity::{OrgRole, StaffRole};
 use souk_store::accounts::{self, Account};
 use souk_store::api_keys::{self, ApiKey};
-use souk_store::{orgs, sessions};
+use souk_store::orgs;
 
 use crate::AppState;
 use crate::error::{Error, Result};
@@ -181,10 +181,9 @@ pub(crate) async fn authenticate(state: &AppState, headers: &HeaderMap) -> Resul
         return Ok(Some(Caller(Principal::ApiKey { key })));
     }
     let Some(token) = cookie(headers, SESSION_COOKIE) else { return Ok(None) };
-    let Some((session, account_id)) = sessions::find_active(&mut db, &hash_token(token), now).await? else {
+    let Some((session, account)) = accounts::by_active_session(&mut db, &hash_token(token), now).await? else {
         return Ok(None);
     };
-    let account = accounts::get(&mut db, &account_id).await?;
     Ok(Some(Caller(Principal::Account { account, session })))
 }
 

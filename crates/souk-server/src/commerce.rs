@@ -6,6 +6,7 @@ use souk_core::catalog::{Billing, Period, ProductKind};
 use souk_core::id::{OrgId, ProductId};
 use souk_core::identity::{FieldError, StaffRole};
 use souk_core::money::{Currency, Money};
+use souk_core::site::Site;
 use souk_core::pricing::{self, CouponRule, CouponScope, CouponUse, CouponValue, Quote, QuoteInput};
 use souk_store::coupons::{self, Coupon};
 use souk_store::{StoreError, audit, orgs, products, storefront};
@@ -52,8 +53,13 @@ pub const MAX_MONTHS: u32 = 36;
 pub const MAX_YEARS: u32 = 5;
 
 pub async fn quote(state: &AppState, buyer: &OrgId, req: &QuoteRequest<'_>) -> Result<PricedQuote> {
+    let site = orgs::get(&mut state.db.clone(), buyer).await?.site;
+    quote_on(state, buyer, site, req).await
+}
+
+/// [`quote`] for a buyer whose site the caller has already read.
+async fn quote_on(state: &AppState, buyer: &OrgId, site: Site, req: &QuoteRequest<'_>) -> Result<PricedQuote> {
     let mut db = state.db.clone();
-    let site = orgs::get(&mut db, buyer).await?.site;
     let product_id: ProductId = req.product_id.parse().map_err(|_| Error::field("product_id", "no such product on this site"))?;
     if !storefront::is_listed(&mut db, &product_id, site).await? {
         return Err(Error::field("product_id", "no such product on this site"));
@@ -150,11 +156,11 @@ pub async fn quote(state: &AppState, buyer: &OrgId, req: &QuoteRequest<'_>) -> R
         tax_rate: site.tax_rate(),
     })
     .map_err(|e| Error::field("quantity", e.to_string()))?;
-    let terms = crate::subscriptions::live_terms(&mut db, &product).await?;
     let live = match &product.live_revision_id {
         Some(rev) => Some(products::get_revision(&mut db, rev).await?.content),
         None => None,
     };
+    let terms = crate::subscriptions::terms_of(live.as_ref());
     let image = live.as_ref().and_then(|c| c.image.clone()).filter(|_| product.kind == ProductKind::Image);
     let license_source = live.as_ref().map(|c| c.license_source()).unwrap_or(souk_core::catalog::LicenseSource::Souk);
     Ok(PricedQuote {
@@ -299,7 +305,7 @@ pub async fn place_order(
     if org.verification_status != "verified" {
         return Err(Error::forbidden("complete real-name verification before buying"));
     }
-    let priced = quote(state, buyer, req).await?;
+    let priced = quote_on(state, buyer, org.site, req).await?;
     let deploy = match (priced.kind, deployment) {
         (ProductKind::Image, Some(input)) => {
             Some(crate::compute::prepare(state, priced.image.as_ref(), input, priced.quantity).await?)

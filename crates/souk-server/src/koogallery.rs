@@ -117,7 +117,7 @@ async fn deliver_event(
     let order_id = text("order_id").unwrap_or_default();
     let order_line = format!("{order_id}-000001");
     let mut db = state.db.clone();
-    let (instance_id, _) = store::instance(&mut db, &sub.id).await.map_err(db_err)?;
+    let instance_id = sub.instance_id.clone();
     // License 2.0: the marketplace's codes are the product; the seller's software activates
     // them with Souk, and there is no instance to create, freeze or release.
     let codes = licenses::of_subscription(&mut db, &sub.id).await.map_err(db_err)?;
@@ -298,7 +298,7 @@ pub async fn change_check(state: &AppState, sub: &orders::Subscription, plan_cod
     if i.protocol != "koogallery" || !i.change_check {
         return Ok(());
     }
-    let (instance_id, _) = store::instance(&mut state.db.clone(), &sub.id).await?;
+    let instance_id = sub.instance_id.clone();
     let Some(instance_id) = instance_id else { return Ok(()) };
     let key = crate::fulfillment::current_secret(state, &sub.product_id)
         .await?

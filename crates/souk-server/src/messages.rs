@@ -83,10 +83,9 @@ fn vars(pairs: &[(&str, String)]) -> BTreeMap<String, String> {
 async fn product_name(state: &AppState, product_id: &str) -> String {
     let mut db = state.db.clone();
     let Ok(pid) = product_id.parse::<ProductId>() else { return product_id.to_owned() };
-    let Ok(p) = products::get(&mut db, &pid).await else { return product_id.to_owned() };
-    match &p.live_revision_id {
-        Some(rev) => products::get_revision(&mut db, rev).await.map(|r| r.content.name).unwrap_or_else(|_| product_id.to_owned()),
-        None => product_id.to_owned(),
+    match products::live_revision(&mut db, &pid).await {
+        Ok(Some(r)) => r.content.name,
+        _ => product_id.to_owned(),
     }
 }
 
@@ -280,21 +279,23 @@ struct Reach {
 
 /// The addresses set for an organization's category and channel, or its own contact (its
 /// owners' bound email or phone) when none are set; nobody when the channel is muted.
+#[allow(clippy::too_many_arguments)]
 async fn addresses(
     db: &mut souk_store::Db,
     org: &OrgId,
     category: Category,
     channel: &str,
     members: &[(OrgRole, accounts::Account)],
+    recipients: &[(String, String, store::Target)],
+    muted: &[String],
     site_lang: Lang,
 ) -> Result<Vec<(String, Lang)>> {
-    if category.mutable() && store::muted(db, org.as_str(), category.as_str(), channel).await? {
+    if category.mutable() && muted.iter().any(|m| m == channel) {
         return Ok(Vec::new());
     }
     let bound = |a: &accounts::Account| if channel == "sms" { a.phone.clone() } else { Some(a.email.clone()) };
-    let targets: Vec<store::Target> = store::all_recipients(db, org.as_str())
-        .await?
-        .into_iter()
+    let targets: Vec<&store::Target> = recipients
+        .iter()
         .filter(|(c, ch, _)| c == category.as_str() && ch == channel)
         .map(|(_, _, t)| t)
         .collect();
@@ -313,14 +314,14 @@ async fn addresses(
         match t {
             store::Target::Member(id) => {
                 // Someone who left the organization receives nothing more.
-                if let Some((_, a)) = members.iter().find(|(_, a)| a.id.as_str() == id)
+                if let Some((_, a)) = members.iter().find(|(_, a)| a.id.as_str() == id.as_str())
                     && let Some(addr) = bound(a)
                 {
                     out.push((addr, a.lang));
                 }
             }
             store::Target::Contact(id) => {
-                if let Some(c) = store::get_contact(db, org.as_str(), &id).await?.filter(|c| c.confirmed_at.is_some()) {
+                if let Some(c) = store::get_contact(db, org.as_str(), id).await?.filter(|c| c.confirmed_at.is_some()) {
                     out.push((c.address, site_lang));
                 }
             }
@@ -336,17 +337,18 @@ async fn reach(state: &AppState, audience: &Audience, category: Category) -> Res
     let mut out = Reach::default();
     match audience {
         Audience::Org(org) => {
-            let mut members = Vec::new();
-            for m in orgs::members(&mut db, org).await? {
-                members.push((m.role, accounts::get(&mut db, &m.account_id).await?));
-            }
+            // One read each for the members, the mutes and the recipients, whatever the channels.
+            let members = accounts::members_of(&mut db, org).await?;
             let site_lang = orgs::get(&mut db, org).await?.site.default_lang();
-            if !(category.mutable() && store::muted(&mut db, org.as_str(), category.as_str(), "inbox").await?) {
+            let muted = store::muted_channels(&mut db, org.as_str(), category.as_str()).await?;
+            let recipients = store::all_recipients(&mut db, org.as_str()).await?;
+            if !(category.mutable() && muted.iter().any(|m| m == "inbox")) {
                 out.inbox = members.iter().map(|(_, a)| (org.to_string(), a.id.to_string(), a.lang)).collect();
             }
             for channel in ["email", "sms"] {
-                let list: Vec<(String, String, Lang)> = addresses(&mut db, org, category, channel, &members, site_lang)
-                    .await?
+                let list: Vec<(String, String, Lang)> =
+                    addresses(&mut db, org, category, channel, &members, &recipients, &muted, site_lang)
+                        .await?
                     .into_iter()
                     .map(|(addr, lang)| (org.to_string(), addr, lang))
                     .collect();

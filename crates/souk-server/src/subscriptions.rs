@@ -22,10 +22,15 @@ pub const NO_REASON_PER_YEAR: u32 = 10;
 
 /// The subscription terms (grace days, no-reason days) of the product's live revision.
 pub async fn live_terms(tx: &mut impl souk_store::Conn, product: &products::Product) -> Result<(u32, u32)> {
-    let Some(rev) = &product.live_revision_id else {
-        return Ok((souk_core::catalog::DEFAULT_GRACE_DAYS, souk_core::catalog::DEFAULT_NO_REASON_DAYS));
-    };
-    Ok(products::get_revision(tx, rev).await?.content.terms())
+    Ok(match &product.live_revision_id {
+        Some(rev) => products::get_revision(tx, rev).await?.content.terms(),
+        None => terms_of(None),
+    })
+}
+
+/// The terms of a product whose live content has been read (`None`: never published).
+pub fn terms_of(live: Option<&souk_core::catalog::ProductContent>) -> (u32, u32) {
+    live.map_or((souk_core::catalog::DEFAULT_GRACE_DAYS, souk_core::catalog::DEFAULT_NO_REASON_DAYS), |c| c.terms())
 }
 
 fn state_of(s: &Subscription) -> Result<SubscriptionState> {

@@ -213,8 +213,11 @@ impl Worker {
         let refill_at = (batch / 4).max(1);
         let mut in_hand = tokio::task::JoinSet::new();
         // Whether due events may be waiting: the last claim filled every free slot, or
-        // something happened since (a wake-up, a poll, a finished event).
+        // something happened since (a wake-up, a poll, or, for ordered topics, a finished
+        // event, which may free its aggregate's next one). Claiming only then keeps an idle
+        // worker from asking the database again after every event it finishes.
         let mut more = true;
+        let ordered = matches!(this.claim, Claim::InOrder(_));
         loop {
             if *shutdown.borrow() {
                 // Finish what is in hand: its outcome is recorded, not left to a lease.
@@ -222,7 +225,7 @@ impl Worker {
                 return;
             }
             let free = batch - in_hand.len();
-            if free > 0 && (in_hand.is_empty() || (more && free >= refill_at)) {
+            if free > 0 && more && (in_hand.is_empty() || free >= refill_at) {
                 match this.claim(u32::try_from(free).unwrap_or(1)).await {
                     Ok(events) => {
                         more = events.len() == free;
@@ -253,8 +256,8 @@ impl Worker {
                         Some(Err(e)) => tracing::error!(error = %e, worker = %this.id, "an outbox handler panicked"),
                         _ => {}
                     }
-                    // A finished event may let its aggregate's next one be claimed.
-                    more = true;
+                    // A finished ordered event may let its aggregate's next one be claimed.
+                    more |= ordered;
                 }
                 _ = wakeup.notified() => more = true,
                 _ = tokio::time::sleep(idle) => more = true,

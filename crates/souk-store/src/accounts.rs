@@ -1,7 +1,7 @@
 //! Accounts: the people who sign in. Creating one also creates its personal organization.
 
 use chrono::{DateTime, Utc};
-use souk_core::id::{AccountId, OrgId};
+use souk_core::id::{AccountId, OrgId, SessionId};
 use souk_core::identity::{Email, OrgKind, OrgRole, StaffRole};
 use souk_core::site::{Lang, Site};
 
@@ -93,6 +93,43 @@ pub async fn create(tx: &mut Tx, now: DateTime<Utc>, new: NewAccount<'_>) -> Res
 
 pub async fn get(c: &mut impl Conn, id: &AccountId) -> Result<Account, StoreError> {
     from_row(&c.fetch_one(q("SELECT * FROM accounts WHERE id = $1").bind(id.as_str())).await?)
+}
+
+/// The account signed in by the session whose token hashes to `token_hash`, if that session
+/// has not expired, with the session's id: one query for what every signed-in request needs.
+pub async fn by_active_session(
+    c: &mut impl Conn,
+    token_hash: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<(SessionId, Account)>, StoreError> {
+    let row = c
+        .fetch_optional(
+            q("SELECT a.*, s.id AS session_id FROM sessions s JOIN accounts a ON a.id = s.account_id \
+               WHERE s.token_hash = $1 AND s.expires_at > $2")
+            .bind(token_hash)
+            .bind(now),
+        )
+        .await?;
+    match row {
+        Some(r) => Ok(Some((parse_stored(SessionId::parse(&r.get::<String>("session_id")?))?, from_row(&r)?))),
+        None => Ok(None),
+    }
+}
+
+/// An organization's members with their whole accounts, in the order they joined.
+pub async fn members_of(c: &mut impl Conn, org: &OrgId) -> Result<Vec<(OrgRole, Account)>, StoreError> {
+    c.fetch_all(
+        q("SELECT a.*, m.role AS member_role FROM memberships m JOIN accounts a ON a.id = m.account_id
+           WHERE m.org_id = $1 ORDER BY m.created_at, a.id")
+        .bind(org.as_str()),
+    )
+    .await?
+    .iter()
+    .map(|r| {
+        let role: String = r.get("member_role")?;
+        Ok((stored_enum(OrgRole::parse(&role), &role)?, from_row(r)?))
+    })
+    .collect()
 }
 
 /// The account and its password hash, for signing in.

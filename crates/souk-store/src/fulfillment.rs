@@ -285,12 +285,3 @@ pub async fn set_instance(
     Ok(())
 }
 
-/// The instance id and access details of a subscription.
-pub async fn instance(
-    c: &mut impl Conn,
-    subscription_id: &str,
-) -> Result<(Option<String>, Option<serde_json::Value>), StoreError> {
-    let r = c.fetch_one(q("SELECT instance_id, access FROM subscriptions WHERE id = $1").bind(subscription_id)).await?;
-    let access: Option<String> = r.get("access")?;
-    Ok((r.get("instance_id")?, access.and_then(|a| serde_json::from_str(&a).ok())))
-}

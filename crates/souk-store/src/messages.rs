@@ -225,20 +225,18 @@ pub async fn sends(c: &mut impl Conn, org_id: &str, limit: u32) -> Result<Vec<Se
         .collect()
 }
 
-/// Whether `channel` is muted for the organization's `category`.
-pub async fn muted(c: &mut impl Conn, org_id: &str, category: &str, channel: &str) -> Result<bool, StoreError> {
-    let row = c
-        .fetch_optional(
-            q("SELECT muted FROM message_settings WHERE org_id = $1 AND category = $2 AND channel = $3")
-                .bind(org_id)
-                .bind(category)
-                .bind(channel),
-        )
-        .await?;
-    match row {
-        Some(r) => r.get("muted"),
-        None => Ok(false),
-    }
+/// The channels of a category the organization has muted (one read for all of them).
+pub async fn muted_channels(c: &mut impl Conn, org_id: &str, category: &str) -> Result<Vec<String>, StoreError> {
+    c.fetch_all(
+        q("SELECT channel FROM message_settings WHERE org_id = $1 AND category = $2 AND muted = $3")
+            .bind(org_id)
+            .bind(category)
+            .bind(true),
+    )
+    .await?
+    .iter()
+    .map(|r| r.get("channel"))
+    .collect()
 }
 
 pub async fn set_muted(

@@ -77,6 +77,10 @@ pub struct Subscription {
     /// When an expired subscription is released (set when it expires).
     pub release_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+    /// The seller's instance, once provisioned.
+    pub instance_id: Option<String>,
+    /// The access details the seller returned (JSON), once provisioned.
+    pub access: Option<serde_json::Value>,
 }
 
 fn subscription(r: &Row) -> Result<Subscription, StoreError> {
@@ -97,6 +101,9 @@ fn subscription(r: &Row) -> Result<Subscription, StoreError> {
         next_plan_id: r.get("next_plan_id")?,
         release_at: r.get("release_at")?,
         created_at: r.get("created_at")?,
+        instance_id: r.get("instance_id")?,
+        // Stored by Souk from JSON it parsed; unreadable access is shown as none.
+        access: r.get::<Option<String>>("access")?.and_then(|a| serde_json::from_str(&a).ok()),
     })
 }
 
@@ -119,10 +126,11 @@ pub async fn create_subscription(
     s: NewSubscription<'_>,
 ) -> Result<Subscription, StoreError> {
     let id = format!("sub_{}", souk_core::id::new_body(now));
-    c.execute(
+    let row = c.fetch_one(
         q("INSERT INTO subscriptions (id, buyer_org_id, seller_org_id, product_id, plan_id, state, quantity, term_start, term_end,
                                     trial, grace_days, no_reason_days, created_at, updated_at)
-           VALUES ($1, $2, $3, $4, $5, 'pending_fulfillment', $6, $7, $8, $10, $11, $12, $9, $9)")
+           VALUES ($1, $2, $3, $4, $5, 'pending_fulfillment', $6, $7, $8, $10, $11, $12, $9, $9)
+           RETURNING *")
         .bind(&id)
         .bind(s.buyer)
         .bind(s.seller)
@@ -137,7 +145,7 @@ pub async fn create_subscription(
         .bind(i64::from(s.no_reason_days)),
     )
     .await?;
-    subscription(&c.fetch_one(q("SELECT * FROM subscriptions WHERE id = $1").bind(&id)).await?)
+    subscription(&row)
 }
 
 pub struct NewOrder<'a> {
@@ -166,11 +174,12 @@ pub struct NewOrder<'a> {
 /// [`StoreError::Conflict`].
 pub async fn create_order(c: &mut impl Conn, now: DateTime<Utc>, o: NewOrder<'_>) -> Result<Order, StoreError> {
     let id = format!("ord_{}", souk_core::id::new_body(now));
-    c.execute(
+    let row = c.fetch_one(
         q("INSERT INTO orders (id, buyer_org_id, seller_org_id, product_id, plan_id, subscription_id, kind, state, currency,
                unit_price_minor, periods, quantity, list_minor, discount_minor, total_minor, tax_minor, coupon_code, plan_snapshot,
                idempotency_key, created_by, created_at, updated_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $21)")
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $21)
+           RETURNING *")
         .bind(&id)
         .bind(o.buyer)
         .bind(o.seller)
@@ -194,7 +203,7 @@ pub async fn create_order(c: &mut impl Conn, now: DateTime<Utc>, o: NewOrder<'_>
         .bind(now),
     )
     .await?;
-    order(&c.fetch_one(q("SELECT * FROM orders WHERE id = $1").bind(&id)).await?)
+    order(&row)
 }
 
 /// The buyer's order; another organization's is not found.

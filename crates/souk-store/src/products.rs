@@ -158,6 +158,18 @@ pub async fn get_revision(c: &mut impl Conn, id: &RevisionId) -> Result<Revision
     revision(&c.fetch_one(q("SELECT * FROM product_revisions WHERE id = $1").bind(id.as_str())).await?)
 }
 
+/// The product's live (published) revision, in one read; `None` if it was never published.
+pub async fn live_revision(c: &mut impl Conn, product: &ProductId) -> Result<Option<Revision>, StoreError> {
+    c.fetch_optional(
+        q("SELECT r.* FROM products p JOIN product_revisions r ON r.id = p.live_revision_id WHERE p.id = $1")
+            .bind(product.as_str()),
+    )
+    .await?
+    .as_ref()
+    .map(revision)
+    .transpose()
+}
+
 pub async fn revisions(c: &mut impl Conn, product: &ProductId) -> Result<Vec<Revision>, StoreError> {
     c.fetch_all(q("SELECT * FROM product_revisions WHERE product_id = $1 ORDER BY number DESC").bind(product.as_str()))
         .await?

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Duration, Utc};
 use souk_core::id::{AccountId, SessionId};
 
-use crate::{Conn, StoreError, parse_stored, q};
+use crate::{Conn, StoreError, q};
 
 pub async fn create(
     c: &mut impl Conn,
@@ -24,26 +24,6 @@ pub async fn create(
     )
     .await?;
     Ok(id)
-}
-
-/// The session's id and account, if the token names a session that has not expired.
-pub async fn find_active(
-    c: &mut impl Conn,
-    token_hash: &str,
-    now: DateTime<Utc>,
-) -> Result<Option<(SessionId, AccountId)>, StoreError> {
-    let row = c
-        .fetch_optional(
-            q("SELECT id, account_id FROM sessions WHERE token_hash = $1 AND expires_at > $2").bind(token_hash).bind(now),
-        )
-        .await?;
-    match row {
-        Some(r) => Ok(Some((
-            parse_stored(SessionId::parse(&r.get::<String>("id")?))?,
-            parse_stored(AccountId::parse(&r.get::<String>("account_id")?))?,
-        ))),
-        None => Ok(None),
-    }
 }
 
 pub async fn delete(c: &mut impl Conn, token_hash: &str) -> Result<(), StoreError> {

@@ -66,16 +66,18 @@ pub async fn balances(c: &mut impl Conn, org: &OrgId) -> Result<Vec<Money>, Stor
         .collect()
 }
 
+/// Writes the ledger line of a change already made to the wallet, which left `after`.
+#[allow(clippy::too_many_arguments)]
 async fn record(
     c: &mut impl Conn,
     now: DateTime<Utc>,
     org: &OrgId,
     delta: Money,
+    after: Money,
     reason: &str,
     reference: Option<&str>,
     actor: &str,
 ) -> Result<Money, StoreError> {
-    let after = balance(c, org, delta.currency).await?;
     c.execute(
         q("INSERT INTO wallet_ledger (id, org_id, currency, delta_minor, balance_after, reason, reference, actor, at)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
@@ -106,16 +108,19 @@ pub async fn credit(
     if amount.minor <= 0 {
         return Err(StoreError::Corrupt("a credit is positive".into()));
     }
-    c.execute(
-        q("INSERT INTO wallets (org_id, currency, balance_minor, updated_at) VALUES ($1, $2, $3, $4)
-           ON CONFLICT (org_id, currency) DO UPDATE SET balance_minor = wallets.balance_minor + $3, updated_at = $4")
-        .bind(org.as_str())
-        .bind(amount.currency.code())
-        .bind(amount.minor)
-        .bind(now),
-    )
-    .await?;
-    record(c, now, org, amount, reason, reference, actor).await
+    let row = c
+        .fetch_one(
+            q("INSERT INTO wallets (org_id, currency, balance_minor, updated_at) VALUES ($1, $2, $3, $4)
+               ON CONFLICT (org_id, currency) DO UPDATE SET balance_minor = wallets.balance_minor + $3, updated_at = $4
+               RETURNING balance_minor")
+            .bind(org.as_str())
+            .bind(amount.currency.code())
+            .bind(amount.minor)
+            .bind(now),
+        )
+        .await?;
+    let after = Money::new(row.get("balance_minor")?, amount.currency);
+    record(c, now, org, amount, after, reason, reference, actor).await
 }
 
 /// Takes money if the balance covers it; otherwise changes nothing and says what is there.
@@ -131,20 +136,24 @@ pub async fn debit(
     if amount.minor < 0 {
         return Err(StoreError::Corrupt("a debit is not negative".into()));
     }
-    let n = c
-        .execute(
+    let row = c
+        .fetch_optional(
             q("UPDATE wallets SET balance_minor = balance_minor - $1, updated_at = $2
-               WHERE org_id = $3 AND currency = $4 AND balance_minor >= $1")
+               WHERE org_id = $3 AND currency = $4 AND balance_minor >= $1
+               RETURNING balance_minor")
             .bind(amount.minor)
             .bind(now)
             .bind(org.as_str())
             .bind(amount.currency.code()),
         )
         .await?;
-    if n == 0 && amount.minor > 0 {
-        return Ok(Err(InsufficientFunds { balance: balance(c, org, amount.currency).await? }));
-    }
-    Ok(Ok(record(c, now, org, Money::new(-amount.minor, amount.currency), reason, reference, actor).await?))
+    let after = match row {
+        Some(r) => Money::new(r.get("balance_minor")?, amount.currency),
+        None if amount.minor > 0 => return Ok(Err(InsufficientFunds { balance: balance(c, org, amount.currency).await? })),
+        // Nothing taken from a wallet that does not exist yet.
+        None => balance(c, org, amount.currency).await?,
+    };
+    Ok(Ok(record(c, now, org, Money::new(-amount.minor, amount.currency), after, reason, reference, actor).await?))
 }
 
 /// Newest first; `before` is the last id of the previous page.

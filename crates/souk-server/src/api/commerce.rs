@@ -455,10 +455,9 @@ pub async fn list_subscriptions(
 async fn subscription_out(state: &AppState, s: &souk_store::orders::Subscription) -> Result<SubscriptionOut> {
     let mut db = state.db.clone();
     let mut out = SubscriptionOut::from(s);
-    let (instance_id, access) = souk_store::fulfillment::instance(&mut db, &s.id).await?;
-    out.instance_id = instance_id;
+    out.instance_id = s.instance_id.clone();
     out.license_codes = souk_store::licenses::of_subscription(&mut db, &s.id).await?.into_iter().map(|l| l.code).collect();
-    out.access = match access {
+    out.access = match s.access.clone() {
         Some(a) => Some(crate::fulfillment::access_for_buyer(state, &s.product_id, a).await?),
         None => None,
     };

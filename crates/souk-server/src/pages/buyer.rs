@@ -203,7 +203,7 @@ pub async fn subscriptions(State(state): State<AppState>, ctx: PageCtx) -> Respo
                 .collect();
             let next_plan =
                 s.next_plan_id.as_ref().and_then(|n| plans.iter().find(|(id, _)| id == n)).map(|(_, name)| name.clone());
-            let access = match souk_store::fulfillment::instance(&mut db, &s.id).await?.1 {
+            let access = match s.access.clone() {
                 Some(a) => {
                     let a = crate::fulfillment::access_for_buyer(&state, &s.product_id, a).await?;
                     let t = |k: &str| a.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
