@@ -120,11 +120,7 @@ pub async fn provisioned(state: &AppState, id: &str, answer: &souk_isv::answer::
     if !orders::transition(&mut tx, now, id, &["pending_fulfillment"], SubscriptionState::Active.as_str()).await? {
         return Ok(false);
     }
-    for o in orders::orders_of(&mut tx, id).await? {
-        if o.state == "paid" || o.state == "fulfilling" {
-            orders::set_order_state(&mut tx, now, &o.id, "completed").await?;
-        }
-    }
+    orders::set_orders_state_of(&mut tx, now, id, &["paid", "fulfilling"], "completed").await?;
     let access = answer.access.as_ref().map(|a| serde_json::to_value(a).unwrap_or_default());
     souk_store::fulfillment::set_instance(&mut tx, now, id, answer.instance_id.as_deref(), access.as_ref()).await?;
     let s = orders::get_subscription(&mut tx, id).await?;
@@ -156,11 +152,7 @@ pub async fn provisioned(state: &AppState, id: &str, answer: &souk_isv::answer::
 pub async fn fulfilling(state: &AppState, id: &str) -> Result<()> {
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
-    for o in orders::orders_of(&mut tx, id).await? {
-        if o.state == "paid" {
-            orders::set_order_state(&mut tx, now, &o.id, "fulfilling").await?;
-        }
-    }
+    orders::set_orders_state_of(&mut tx, now, id, &["paid"], "fulfilling").await?;
     tx.commit().await?;
     Ok(())
 }

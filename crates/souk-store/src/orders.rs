@@ -369,6 +369,28 @@ pub async fn set_order_state(c: &mut impl Conn, now: DateTime<Utc>, id: &str, st
     Ok(())
 }
 
+/// Moves the subscription's orders that are in one of `from` (up to three states) to `to`, in
+/// one statement.
+pub async fn set_orders_state_of(
+    c: &mut impl Conn,
+    now: DateTime<Utc>,
+    subscription_id: &str,
+    from: &[&str],
+    to: &str,
+) -> Result<u64, StoreError> {
+    let f = |i: usize| from.get(i).or(from.first()).copied().unwrap_or("");
+    c.execute(
+        q("UPDATE orders SET state = $1, updated_at = $2 WHERE subscription_id = $3 AND state IN ($4, $5, $6)")
+            .bind(to)
+            .bind(now)
+            .bind(subscription_id)
+            .bind(f(0))
+            .bind(f(1))
+            .bind(f(2)),
+    )
+    .await
+}
+
 #[allow(clippy::too_many_arguments)]
 pub async fn record_refund(
     c: &mut impl Conn,
