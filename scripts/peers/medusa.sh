@@ -43,7 +43,19 @@ cluster=()
 [ -z "${SOUK_BENCH_MEDUSA_CLUSTER:-}" ] || cluster=(--cluster "$SOUK_BENCH_MEDUSA_CLUSTER")
 (cd "$project" && exec node_modules/.bin/medusa start "${cluster[@]}") >> "$log" 2>&1 &
 pid=$!
-trap 'kill $pid 2> /dev/null || true' EXIT
+# Stops the server and, in cluster mode, its workers (its children); what has not stopped
+# after 10 s is killed.
+stop() {
+  local kids
+  kids=$(pgrep -P "$pid" || true)
+  kill $pid $kids 2> /dev/null || true
+  for _ in $(seq 20); do
+    kill -0 $pid $kids 2> /dev/null || break
+    sleep 0.5
+  done
+  kill -9 $pid $kids 2> /dev/null || true
+}
+trap stop EXIT
 for _ in $(seq 120); do
   curl -sf "http://127.0.0.1:$port/health" > /dev/null && break
   sleep 0.5

@@ -103,6 +103,23 @@ impl Medusa {
         Ok(t.elapsed().as_secs_f64() * 1000.0)
     }
 
+    /// Waits (up to a minute) until the Medusa server is idle: what it does after answering
+    /// (its event subscribers, the workflow engine) must not run into Souk's next run. Known
+    /// only with its pid; returns how long it waited.
+    pub async fn settle(&self) -> anyhow::Result<Duration> {
+        let start = Instant::now();
+        let Some(pid) = self.pid else { return Ok(Duration::ZERO) };
+        while start.elapsed() < Duration::from_secs(60) {
+            let before = super::limits::tree_cpu_ms(pid)?;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            // Under 5% of a core over half a second.
+            if super::limits::tree_cpu_ms(pid)? - before < 25.0 {
+                break;
+            }
+        }
+        Ok(start.elapsed())
+    }
+
     /// `c` storefront clients placing orders for `length`.
     pub async fn level(&self, c: usize, length: Duration) -> anyhow::Result<RunResult> {
         let cpu_before = self.pid.map(super::limits::tree_cpu_ms).transpose()?;

@@ -83,6 +83,10 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
             // of the machine with the next.
             if let Some(m) = &opts.medusa {
                 let peer = m.level(c, length).await?;
+                let waited = m.settle().await?;
+                if waited > Duration::from_secs(2) {
+                    println!("(Medusa was busy for {:.1} s after its run; Souk's next run waited)", waited.as_secs_f64());
+                }
                 peer_runs.push((souk.orders_per_s / peer.orders_per_s.max(f64::MIN_POSITIVE), peer));
             }
             runs.push(souk);
