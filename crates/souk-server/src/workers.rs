@@ -181,8 +181,15 @@ impl Worker {
         if let Some(e) = &compensation_error {
             tracing::error!(event = %event.id, error = %e, "giving up on an event failed; will try again");
         }
+        let retry_at = match &outcome {
+            Outcome::RetryAt { due, .. } => Some(*due),
+            _ => None,
+        };
         let mut tx = self.db.begin().await?;
         let held = outbox::finish(&mut tx, &event, &self.id, started, now, outcome).await?;
+        if let (true, Some(due), Claim::InOrder(topics)) = (held, retry_at, &self.claim) {
+            outbox::hold_successors(&mut tx, &event, due, topics).await?;
+        }
         tx.commit().await?;
         metrics::counter!("souk_outbox_attempts_total", "topic" => self.topic.clone(), "outcome" => if result.is_ok() { "ok" } else { "error" }).increment(1);
         if !held {

@@ -337,6 +337,28 @@ pub async fn finish(
     Ok(true)
 }
 
+/// An ordered event is to be retried at `due`: its aggregate's later pending events of
+/// `topics` cannot go before it, so they are made due no earlier. Without this they stay at
+/// the front of the due queue, each claim passes over them again, and a few failing sellers'
+/// backlogs crowd out everyone else's deliveries (see `claim_in_order`).
+pub async fn hold_successors(tx: &mut Tx, event: &Event, due: DateTime<Utc>, topics: &[&str]) -> Result<u64, StoreError> {
+    if topics.is_empty() {
+        return Ok(0);
+    }
+    // $4.. are the topics; built from the count only, the values are bound.
+    let list = (0..topics.len()).map(|i| format!("${}", i + 4)).collect::<Vec<_>>().join(", ");
+    let sql = format!(
+        "UPDATE outbox_events SET due_at = $1
+         WHERE aggregate_id = $2 AND id > $3 AND status <> 'done' AND status = 'pending' AND due_at < $1
+           AND (topic || '') IN ({list})"
+    );
+    let mut query = crate::q_built(sql.clone(), sql).bind(due).bind(event.aggregate_id.as_str()).bind(event.id.as_str());
+    for t in topics {
+        query = query.bind(*t);
+    }
+    tx.execute(query).await
+}
+
 pub async fn get(c: &mut impl Conn, id: &EventId) -> Result<Event, StoreError> {
     from_row(&c.fetch_one(q("SELECT * FROM outbox_events WHERE id = $1").bind(id.as_str())).await?)
 }
