@@ -24,6 +24,7 @@ both_backends!(
     a_commit_wakes_an_idle_worker_of_its_topic,
     a_batch_is_handled_concurrently,
     ordered_claims_take_each_aggregates_first_event_past_a_long_blocked_backlog,
+    a_failed_ordered_event_holds_its_successors_until_its_retry,
 );
 
 const TOPIC: &str = "test.effect";
@@ -341,4 +342,71 @@ async fn ordered_claims_take_each_aggregates_first_event_past_a_long_blocked_bac
     let later = now + chrono::Duration::seconds(301);
     let got = outbox::claim_in_order(&mut c, later, &topics, "w1", lease, 16).await.unwrap();
     assert_eq!(got.iter().map(|e| e.id.to_string()).collect::<Vec<_>>(), vec![first.to_string()]);
+}
+
+/// Fails the events of one aggregate while `failing` is set; records the rest.
+struct FailsAggregate {
+    aggregate: &'static str,
+    failing: std::sync::atomic::AtomicBool,
+    handled: Mutex<Vec<String>>,
+}
+
+impl Handler for FailsAggregate {
+    fn handle<'a>(&'a self, event: &'a Event) -> HandlerFuture<'a> {
+        Box::pin(async move {
+            if event.aggregate_id == self.aggregate && self.failing.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err("seller answered 503".into());
+            }
+            self.handled.lock().unwrap().push(event.id.to_string());
+            Ok(())
+        })
+    }
+}
+
+async fn a_failed_ordered_event_holds_its_successors_until_its_retry(b: Backend) {
+    static TOPICS: &[&str] = &["test.a", "test.b"];
+    let (_t, db, clock) = setup(b).await;
+    let now = clock.now();
+    // A's three events, then B's one, then another topic's event on A (not held: not ordered
+    // with A's deliveries).
+    let mut tx = db.begin().await.unwrap();
+    let mut a = Vec::new();
+    for t in ["test.a", "test.b", "test.a"] {
+        a.push(outbox::enqueue(&mut tx, now, t, "A", &json!({})).await.unwrap());
+    }
+    let b_event = outbox::enqueue(&mut tx, now, "test.b", "B", &json!({})).await.unwrap();
+    let other = outbox::enqueue(&mut tx, now, "other.topic", "A", &json!({})).await.unwrap();
+    tx.commit().await.unwrap();
+    let handler =
+        Arc::new(FailsAggregate { aggregate: "A", failing: true.into(), handled: Mutex::new(Vec::new()) });
+    let mut w = Worker::new(db.clone(), clock.clone(), "test.a", handler.clone(), "n1");
+    w.claim = souk_server::workers::Claim::InOrder(TOPICS);
+    w.batch = 1;
+
+    assert_eq!(w.tick().await.unwrap(), 1, "A's first event, which fails");
+    let first = outbox::get(&mut db.clone(), &a[0]).await.unwrap();
+    assert_eq!(first.status, "pending");
+    let retry = first.due_at;
+    assert!(retry > now, "put off for its retry");
+    for id in &a[1..] {
+        let e = outbox::get(&mut db.clone(), id).await.unwrap();
+        assert_eq!(e.due_at, retry, "a successor is not due before its head's retry");
+    }
+    assert_eq!(outbox::get(&mut db.clone(), &other).await.unwrap().due_at, now, "another topic is not held");
+    assert_eq!(outbox::get(&mut db.clone(), &b_event).await.unwrap().due_at, now, "another aggregate is not held");
+
+    // Until the retry, only B is claimable, and it is the first thing the next claim finds.
+    assert_eq!(w.tick().await.unwrap(), 1);
+    assert_eq!(handler.handled.lock().unwrap().clone(), vec![b_event.to_string()]);
+    assert_eq!(w.tick().await.unwrap(), 0, "A waits for its retry");
+
+    // When it comes, A's events go in order.
+    handler.failing.store(false, std::sync::atomic::Ordering::SeqCst);
+    clock.set(retry);
+    for _ in 0..3 {
+        assert_eq!(w.tick().await.unwrap(), 1);
+    }
+    let got = handler.handled.lock().unwrap().clone();
+    let want: Vec<String> = std::iter::once(&b_event).chain(a.iter()).map(|e| e.to_string()).collect();
+    assert_eq!(got, want);
 }
