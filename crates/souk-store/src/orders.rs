@@ -274,17 +274,24 @@ pub async fn buyers_subscription(c: &mut impl Conn, buyer: &OrgId, id: &str) -> 
         .transpose()
 }
 
+/// `from` as the three `state IN ($4, $5, $6)` values of a transition: fewer are padded with
+/// the first (one statement text whatever the count, so one prepared statement).
+fn three_states<'a>(from: &[&'a str]) -> [&'a str; 3] {
+    let f = |i: usize| from.get(i).or(from.first()).copied().unwrap_or("");
+    [f(0), f(1), f(2)]
+}
+
 /// Moves a subscription from one of `from` to `to`; false if it was in none of them.
 pub async fn transition(c: &mut impl Conn, now: DateTime<Utc>, id: &str, from: &[&str], to: &str) -> Result<bool, StoreError> {
-    let f = |i: usize| from.get(i).or(from.first()).copied().unwrap_or("");
+    let [f0, f1, f2] = three_states(from);
     Ok(c.execute(
         q("UPDATE subscriptions SET state = $1, updated_at = $2 WHERE id = $3 AND state IN ($4, $5, $6)")
             .bind(to)
             .bind(now)
             .bind(id)
-            .bind(f(0))
-            .bind(f(1))
-            .bind(f(2)),
+            .bind(f0)
+            .bind(f1)
+            .bind(f2),
     )
     .await?
         == 1)
@@ -378,15 +385,15 @@ pub async fn set_orders_state_of(
     from: &[&str],
     to: &str,
 ) -> Result<u64, StoreError> {
-    let f = |i: usize| from.get(i).or(from.first()).copied().unwrap_or("");
+    let [f0, f1, f2] = three_states(from);
     c.execute(
         q("UPDATE orders SET state = $1, updated_at = $2 WHERE subscription_id = $3 AND state IN ($4, $5, $6)")
             .bind(to)
             .bind(now)
             .bind(subscription_id)
-            .bind(f(0))
-            .bind(f(1))
-            .bind(f(2)),
+            .bind(f0)
+            .bind(f1)
+            .bind(f2),
     )
     .await
 }

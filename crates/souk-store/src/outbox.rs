@@ -345,7 +345,9 @@ pub async fn hold_successors(tx: &mut Tx, event: &Event, due: DateTime<Utc>, top
     if topics.is_empty() {
         return Ok(0);
     }
-    // $4.. are the topics; built from the count only, the values are bound.
+    // $4.. are the topics; built from the count only, the values are bound. `status <> 'done'`
+    // says what `status = 'pending'` implies, so the planners use the partial index on undone
+    // events (migration 0022).
     let list = (0..topics.len()).map(|i| format!("${}", i + 4)).collect::<Vec<_>>().join(", ");
     let sql = format!(
         "UPDATE outbox_events SET due_at = $1
