@@ -5,6 +5,7 @@
 # id, the operator's, for the cross-organization checks).
 #
 #   scripts/schemathesis.sh [extra schemathesis arguments]
+#   scripts/schemathesis.sh --phases fuzzing,stateful      # generated and chained requests
 #
 # Installs schemathesis into $SOUK_TOOLS (default ~/.cache/souk-tools) on first use.
 set -euo pipefail
@@ -34,13 +35,19 @@ org=$(curl -fs -b "$jar" "$base/api/v1/me" | json '[o["id"] for o in d["orgs"] i
 key=$(curl -fs -b "$jar" -H 'content-type: application/json' -d '{"name":"schemathesis","role":"admin"}' \
   "$base/api/v1/orgs/$org/api-keys" | json 'd["token"]')
 
-# SOUK_ST_AUTH=key runs as the API key; the default is the signed-in seller's session (some
-# operations, such as binding a phone, are for a signed-in person only).
-if [ "${SOUK_ST_AUTH:-session}" = key ]; then
-  auth="Authorization: Bearer $key"
-else
-  auth="Cookie: souk_session=$(awk '$6 == "souk_session" {print $7}' "$jar")"
-fi
+# SOUK_ST_AUTH=key runs as the API key; SOUK_ST_AUTH=operator as the demo operator's session
+# (the staff operations; the seller's organization is then another organization's); the
+# default is the signed-in seller's session (some operations, such as binding a phone, are for
+# a signed-in person only).
+case "${SOUK_ST_AUTH:-session}" in
+  key) auth="Authorization: Bearer $key" ;;
+  operator)
+    opjar="$data/operator-cookies"
+    curl -fs -c "$opjar" -H 'content-type: application/json' \
+      -d '{"email":"operator@souk.test","password":"souk-demo-password"}' "$base/api/v1/auth/signin" >/dev/null
+    auth="Cookie: souk_session=$(awk '$6 == "souk_session" {print $7}' "$opjar")" ;;
+  *) auth="Cookie: souk_session=$(awk '$6 == "souk_session" {print $7}' "$jar")" ;;
+esac
 cat >"$data/schemathesis.toml" <<TOML
 [parameters]
 "path.org_id" = "$org"

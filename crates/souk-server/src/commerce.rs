@@ -6,8 +6,8 @@ use souk_core::catalog::{Billing, Period, ProductKind};
 use souk_core::id::{OrgId, ProductId};
 use souk_core::identity::{FieldError, StaffRole};
 use souk_core::money::{Currency, Money};
-use souk_core::site::Site;
 use souk_core::pricing::{self, CouponRule, CouponScope, CouponUse, CouponValue, Quote, QuoteInput};
+use souk_core::site::Site;
 use souk_store::coupons::{self, Coupon};
 use souk_store::{StoreError, audit, orgs, products, storefront};
 

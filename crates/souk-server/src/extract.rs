@@ -96,3 +96,126 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestId {
 pub fn path_id<T: std::str::FromStr>(raw: &str) -> Result<T, Error> {
     raw.parse().map_err(|_| Error::not_found())
 }
+
+/// The longest a client may ask a read to wait for a change (`Prefer: wait=N`).
+pub const MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// A conditional read that may wait: `If-None-Match` (RFC 9110 §13.1.2) names the
+/// representations the client has, and `Prefer: wait=N` (RFC 7240 §4.3) asks the server to hold
+/// the answer up to N seconds (at most [`MAX_WAIT`]) until the representation is another one.
+/// Unparseable values are ignored, as the RFCs ask: the read is then unconditional, or does not
+/// wait.
+#[derive(Debug, Default)]
+pub struct Conditional {
+    known: Known,
+    wait: Option<std::time::Duration>,
+}
+
+#[derive(Debug, Default, PartialEq)]
+enum Known {
+    #[default]
+    Nothing,
+    /// `If-None-Match: *`: any current representation.
+    Any,
+    /// The opaque tags, without quotes or `W/` (a weak comparison, as GET uses).
+    Tags(Vec<String>),
+}
+
+impl Conditional {
+    pub fn parse(headers: &axum::http::HeaderMap) -> Self {
+        let mut tags = Vec::new();
+        let mut any = false;
+        for v in headers.get_all(axum::http::header::IF_NONE_MATCH).iter().filter_map(|v| v.to_str().ok()) {
+            for t in v.split(',').map(str::trim) {
+                if t == "*" {
+                    any = true;
+                } else if let Some(tag) = t.trim_start_matches("W/").strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
+                    tags.push(tag.to_owned());
+                }
+            }
+        }
+        let known = if any {
+            Known::Any
+        } else if tags.is_empty() {
+            Known::Nothing
+        } else {
+            Known::Tags(tags)
+        };
+        let wait = headers
+            .get_all("prefer")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|p| {
+                // A preference's own parameters follow a `;`; the value may be quoted.
+                let (name, value) = p.split(';').next()?.split_once('=')?;
+                if !name.trim().eq_ignore_ascii_case("wait") {
+                    return None;
+                }
+                value.trim().trim_matches('"').parse::<u64>().ok()
+            })
+            .next()
+            .map(|s| std::time::Duration::from_secs(s).min(MAX_WAIT));
+        Self { known, wait }
+    }
+
+    /// Whether the client already has the representation tagged `etag` (without quotes).
+    pub fn has(&self, etag: &str) -> bool {
+        match &self.known {
+            Known::Nothing => false,
+            Known::Any => true,
+            Known::Tags(tags) => tags.iter().any(|t| t == etag),
+        }
+    }
+
+    /// How long to wait for a change: only when the client named the tags it has (`*` would
+    /// wait for a representation that is none at all, which never comes).
+    pub fn wait(&self) -> Option<std::time::Duration> {
+        self.wait.filter(|_| matches!(self.known, Known::Tags(_)))
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Conditional {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self::parse(&parts.headers))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::{HeaderMap, HeaderValue};
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn conditional_reads_parse_tags_and_waits() {
+        let c = Conditional::parse(&headers(&[("if-none-match", "\"a1\", W/\"b2\""), ("prefer", "respond-async, wait=5")]));
+        assert!(c.has("a1") && c.has("b2") && !c.has("c3"));
+        assert_eq!(c.wait(), Some(std::time::Duration::from_secs(5)));
+
+        let long = Conditional::parse(&headers(&[("if-none-match", "\"a1\""), ("prefer", "wait=\"600\"; x=1")]));
+        assert_eq!(long.wait(), Some(MAX_WAIT), "capped");
+        let star = Conditional::parse(&headers(&[("if-none-match", "*"), ("prefer", "wait=5")]));
+        assert!(star.has("anything"));
+        assert_eq!(star.wait(), None, "no tag to wait for a change from");
+
+        // Nothing known: nothing to wait for a change from.
+        let bare = Conditional::parse(&headers(&[("prefer", "wait=5")]));
+        assert!(!bare.has("a1"));
+        assert_eq!(bare.wait(), None);
+
+        // Garbage is ignored, not an error.
+        let junk = Conditional::parse(&headers(&[("if-none-match", "a1, \"unterminated"), ("prefer", "wait=-3, wait=soon")]));
+        assert!(!junk.has("a1"));
+        assert_eq!(junk.wait(), None);
+    }
+}

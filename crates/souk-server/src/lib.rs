@@ -108,13 +108,24 @@ pub struct AppState {
     pub payments: Arc<dyn wallet::PaymentProvider>,
     /// The sealing key, loaded on first use.
     pub(crate) sealer: Arc<std::sync::OnceLock<compute::Sealer>>,
+    /// Turns true when the server stops, so that reads waiting for a change answer at once
+    /// instead of holding up the graceful shutdown.
+    pub(crate) stopping: Arc<watch::Sender<bool>>,
 }
 
 impl AppState {
     pub fn new(db: Db, clock: Arc<dyn Clock>, config: ServerConfig) -> Self {
         tls_init();
         let compute = Arc::new(compute::SimulatedCompute::new(clock.clone(), chrono::Duration::seconds(20)));
-        Self { db, clock, config: Arc::new(config), compute, payments: Arc::new(wallet::Sandbox), sealer: Arc::default() }
+        Self {
+            db,
+            clock,
+            config: Arc::new(config),
+            compute,
+            payments: Arc::new(wallet::Sandbox),
+            sealer: Arc::default(),
+            stopping: Arc::new(watch::Sender::new(false)),
+        }
     }
 
     /// The same state deploying machine images to `compute`.
@@ -134,10 +145,12 @@ pub async fn serve(state: AppState, listener: TcpListener, mut shutdown: watch::
         .chain(messages::workers(&state))
         .map(|w| tokio::spawn(w.run(shutdown.clone(), std::time::Duration::from_millis(500))))
         .collect();
+    let stopping = state.stopping.clone();
     let app = app(state);
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             let _ = shutdown.wait_for(|stop| *stop).await;
+            stopping.send_replace(true);
         })
         .await?;
     housekeeping.abort();

@@ -294,11 +294,8 @@ async fn addresses(
         return Ok(Vec::new());
     }
     let bound = |a: &accounts::Account| if channel == "sms" { a.phone.clone() } else { Some(a.email.clone()) };
-    let targets: Vec<&store::Target> = recipients
-        .iter()
-        .filter(|(c, ch, _)| c == category.as_str() && ch == channel)
-        .map(|(_, _, t)| t)
-        .collect();
+    let targets: Vec<&store::Target> =
+        recipients.iter().filter(|(c, ch, _)| c == category.as_str() && ch == channel).map(|(_, _, t)| t).collect();
     let mut out = Vec::new();
     if targets.is_empty() {
         for (role, a) in members {
@@ -349,9 +346,9 @@ async fn reach(state: &AppState, audience: &Audience, category: Category) -> Res
                 let list: Vec<(String, String, Lang)> =
                     addresses(&mut db, org, category, channel, &members, &recipients, &muted, site_lang)
                         .await?
-                    .into_iter()
-                    .map(|(addr, lang)| (org.to_string(), addr, lang))
-                    .collect();
+                        .into_iter()
+                        .map(|(addr, lang)| (org.to_string(), addr, lang))
+                        .collect();
                 if channel == "sms" {
                     out.sms = list;
                 } else {

@@ -87,6 +87,7 @@ pub enum Backend {
 pub struct Db {
     pool: Pool,
     wakeups: Arc<Wakeups>,
+    watchers: Arc<Watchers>,
 }
 
 /// This process's outbox workers, by the topics they claim: a commit that enqueued an event
@@ -104,6 +105,52 @@ impl Wakeups {
                 // A permit is kept if the worker is busy, so a wake between its claim and its
                 // wait is not lost.
                 n.notify_one();
+            }
+        }
+    }
+}
+
+/// This process's readers waiting for an aggregate (a subscription, say) to change: a commit
+/// that wrote an outbox event for the aggregate wakes them. Like [`Wakeups`], a hint within one
+/// process: a waiter still re-reads on a timer, for changes another node committed.
+#[derive(Debug, Default)]
+struct Watchers(std::sync::Mutex<HashMap<String, Vec<Arc<Notify>>>>);
+
+impl Watchers {
+    fn wake(&self, aggregates: &[String]) {
+        let Ok(map) = self.0.lock() else { return };
+        for a in aggregates {
+            for n in map.get(a).into_iter().flatten() {
+                // The permit is kept if the reader is between its read and its wait.
+                n.notify_one();
+            }
+        }
+    }
+}
+
+/// A registration made by [`Db::watch`]; dropping it unregisters.
+#[derive(Debug)]
+pub struct Watch {
+    aggregate: String,
+    notify: Arc<Notify>,
+    watchers: Arc<Watchers>,
+}
+
+impl Watch {
+    /// Resolves at the first commit, since the watch was made, that wrote an event for the
+    /// aggregate (at once if one came after the watch was made and before this call).
+    pub async fn changed(&self) {
+        self.notify.notified().await;
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let Ok(mut map) = self.watchers.0.lock() else { return };
+        if let Some(list) = map.get_mut(&self.aggregate) {
+            list.retain(|n| !Arc::ptr_eq(n, &self.notify));
+            if list.is_empty() {
+                map.remove(&self.aggregate);
             }
         }
     }
@@ -148,7 +195,7 @@ impl Db {
                 Pool::Postgres(pool)
             }
         };
-        Ok(Self { pool, wakeups: Arc::default() })
+        Ok(Self { pool, wakeups: Arc::default(), watchers: Arc::default() })
     }
 
     /// Applies the embedded migrations for this backend. Safe to run from several
@@ -176,7 +223,23 @@ impl Db {
             Pool::Sqlite(p) => TxInner::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
             Pool::Postgres(p) => TxInner::Postgres(p.begin().await?),
         };
-        Ok(Tx { inner, wakeups: self.wakeups.clone(), enqueued: Vec::new() })
+        Ok(Tx {
+            inner,
+            wakeups: self.wakeups.clone(),
+            watchers: self.watchers.clone(),
+            enqueued: Vec::new(),
+            aggregates: Vec::new(),
+        })
+    }
+
+    /// Watches an aggregate for changes committed by this process. Make the watch before
+    /// reading what it guards, so that a change committed in between is not missed.
+    pub fn watch(&self, aggregate: &str) -> Watch {
+        let notify = Arc::new(Notify::new());
+        if let Ok(mut map) = self.watchers.0.lock() {
+            map.entry(aggregate.to_owned()).or_default().push(notify.clone());
+        }
+        Watch { aggregate: aggregate.to_owned(), notify, watchers: self.watchers.clone() }
     }
 
     /// What a worker claiming `topics` waits on between polls: notified when this process
@@ -210,8 +273,11 @@ impl Db {
 pub struct Tx {
     inner: TxInner,
     wakeups: Arc<Wakeups>,
+    watchers: Arc<Watchers>,
     /// Topics of the outbox events written in this transaction, whose workers to wake.
     enqueued: Vec<String>,
+    /// Aggregates those events are about, whose watchers to wake.
+    aggregates: Vec<String>,
 }
 
 enum TxInner {
@@ -226,6 +292,7 @@ impl Tx {
             TxInner::Postgres(t) => t.commit().await?,
         }
         self.wakeups.wake(&self.enqueued);
+        self.watchers.wake(&self.aggregates);
         Ok(())
     }
 
@@ -236,11 +303,13 @@ impl Tx {
         }
     }
 
-    /// Notes an outbox event of `topic` written here: its workers are woken on commit.
-    pub(crate) fn enqueued(&mut self, topic: &str) {
+    /// Notes an outbox event of `topic` about `aggregate` written here: the topic's workers
+    /// and the aggregate's watchers are woken on commit.
+    pub(crate) fn enqueued(&mut self, topic: &str, aggregate: &str) {
         if !self.enqueued.iter().any(|t| t == topic) {
             self.enqueued.push(topic.to_owned());
         }
+        Conn::changed(self, aggregate);
     }
 }
 
@@ -377,11 +446,19 @@ pub trait Conn: Send {
         let fut = self.fetch_optional(q);
         async move { fut.await?.ok_or(StoreError::NotFound) }
     }
+
+    /// Notes that a statement just run changed `aggregate` (a subscription, say): its
+    /// [`Watch`]ers are woken once the change is committed (at once outside a transaction).
+    fn changed(&mut self, aggregate: &str);
 }
 
 impl Conn for Db {
     fn backend(&self) -> Backend {
         Db::backend(self)
+    }
+
+    fn changed(&mut self, aggregate: &str) {
+        self.watchers.wake(&[aggregate.to_owned()]);
     }
 
     fn fetch_all(&mut self, q: Q) -> impl Future<Output = Result<Vec<Row>, StoreError>> + Send {
@@ -420,6 +497,12 @@ impl Conn for Db {
 impl Conn for Tx {
     fn backend(&self) -> Backend {
         Tx::backend(self)
+    }
+
+    fn changed(&mut self, aggregate: &str) {
+        if !self.aggregates.iter().any(|a| a == aggregate) {
+            self.aggregates.push(aggregate.to_owned());
+        }
     }
 
     fn fetch_all(&mut self, q: Q) -> impl Future<Output = Result<Vec<Row>, StoreError>> + Send {

@@ -282,6 +282,6 @@ pub async fn set_instance(
             .bind(subscription_id),
     )
     .await?;
+    c.changed(subscription_id);
     Ok(())
 }
-

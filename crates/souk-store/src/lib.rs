@@ -32,7 +32,7 @@ pub mod verifications;
 pub mod wallets;
 
 pub(crate) use db::q_built;
-pub use db::{Backend, Conn, DatabaseUrl, Db, Q, Row, Tx, Value, q, q2};
+pub use db::{Backend, Conn, DatabaseUrl, Db, Q, Row, Tx, Value, Watch, q, q2};
 
 /// The one error type of the persistence layer.
 #[derive(Debug, thiserror::Error)]

@@ -113,6 +113,7 @@ pub async fn take_from_pool(
             .bind(product_id),
         )
         .await?;
+    c.changed(subscription_id);
     row.map(|r| r.get("code")).transpose()
 }
 

@@ -284,22 +284,25 @@ fn three_states<'a>(from: &[&'a str]) -> [&'a str; 3] {
 /// Moves a subscription from one of `from` to `to`; false if it was in none of them.
 pub async fn transition(c: &mut impl Conn, now: DateTime<Utc>, id: &str, from: &[&str], to: &str) -> Result<bool, StoreError> {
     let [f0, f1, f2] = three_states(from);
-    Ok(c.execute(
-        q("UPDATE subscriptions SET state = $1, updated_at = $2 WHERE id = $3 AND state IN ($4, $5, $6)")
-            .bind(to)
-            .bind(now)
-            .bind(id)
-            .bind(f0)
-            .bind(f1)
-            .bind(f2),
-    )
-    .await?
-        == 1)
+    let n = c
+        .execute(
+            q("UPDATE subscriptions SET state = $1, updated_at = $2 WHERE id = $3 AND state IN ($4, $5, $6)")
+                .bind(to)
+                .bind(now)
+                .bind(id)
+                .bind(f0)
+                .bind(f1)
+                .bind(f2),
+        )
+        .await?;
+    c.changed(id);
+    Ok(n == 1)
 }
 
 pub async fn set_term_end(c: &mut impl Conn, now: DateTime<Utc>, id: &str, term_end: DateTime<Utc>) -> Result<(), StoreError> {
     c.execute(q("UPDATE subscriptions SET term_end = $1, updated_at = $2 WHERE id = $3").bind(term_end).bind(now).bind(id))
         .await?;
+    c.changed(id);
     Ok(())
 }
 
@@ -312,6 +315,7 @@ pub async fn set_plan(c: &mut impl Conn, now: DateTime<Utc>, id: &str, plan: &st
             .bind(id),
     )
     .await?;
+    c.changed(id);
     Ok(())
 }
 
@@ -319,12 +323,14 @@ pub async fn set_plan(c: &mut impl Conn, now: DateTime<Utc>, id: &str, plan: &st
 pub async fn set_next_plan(c: &mut impl Conn, now: DateTime<Utc>, id: &str, plan: Option<&str>) -> Result<(), StoreError> {
     c.execute(q("UPDATE subscriptions SET next_plan_id = $1, updated_at = $2 WHERE id = $3").bind(plan).bind(now).bind(id))
         .await?;
+    c.changed(id);
     Ok(())
 }
 
 /// A paid renewal turns a trial into a paid subscription.
 pub async fn end_trial(c: &mut impl Conn, now: DateTime<Utc>, id: &str) -> Result<(), StoreError> {
     c.execute(q("UPDATE subscriptions SET trial = $1, updated_at = $2 WHERE id = $3").bind(false).bind(now).bind(id)).await?;
+    c.changed(id);
     Ok(())
 }
 
@@ -339,6 +345,7 @@ pub async fn expire(c: &mut impl Conn, now: DateTime<Utc>, id: &str, release_at:
                 .bind(id),
         )
         .await?;
+    c.changed(id);
     Ok(n == 1)
 }
 
@@ -501,6 +508,7 @@ pub async fn claim_notice(
 
 pub async fn set_auto_renew(c: &mut impl Conn, now: DateTime<Utc>, id: &str, on: bool) -> Result<(), StoreError> {
     c.execute(q("UPDATE subscriptions SET auto_renew = $1, updated_at = $2 WHERE id = $3").bind(on).bind(now).bind(id)).await?;
+    c.changed(id);
     Ok(())
 }
 

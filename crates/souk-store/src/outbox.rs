@@ -80,7 +80,7 @@ pub async fn enqueue(
         .bind(now),
     )
     .await?;
-    tx.enqueued(topic);
+    tx.enqueued(topic, aggregate_id);
     Ok(id)
 }
 

@@ -123,7 +123,11 @@ enum BenchCommand {
         /// Runs per level; the figures are their medians.
         #[arg(long, default_value_t = 3)]
         runs: usize,
-        /// How often a buyer reads its subscription while waiting for the seller.
+        /// Buyers poll their subscription (every --poll-ms) instead of asking the server to
+        /// answer when it changes.
+        #[arg(long)]
+        poll: bool,
+        /// How often a polling buyer reads its subscription while waiting for the seller.
         #[arg(long, default_value_t = 5)]
         poll_ms: u64,
         /// A Medusa v2 server (scripts/peers/medusa.sh starts one) whose place-order flow
@@ -320,13 +324,17 @@ async fn run(command: Command, config: Config, explicit_database_url: Option<Str
             let opts = bench::deliveries::Options { database_url: explicit_database_url, events, endpoints, runs, hook0 };
             bench::deliveries::run(opts).await
         }
-        Command::Bench(BenchCommand::Purchase { concurrency, seconds, runs, poll_ms, medusa, medusa_seed, medusa_pid }) => {
+        Command::Bench(BenchCommand::Purchase { concurrency, seconds, runs, poll, poll_ms, medusa, medusa_seed, medusa_pid }) => {
             let medusa = match (medusa, medusa_seed) {
                 (Some(url), Some(seed)) => Some(bench::medusa::Medusa::new(&url, &seed, medusa_pid)?),
                 _ => None,
             };
-            let opts =
-                bench::purchase::Options { database_url: explicit_database_url, concurrency, seconds, runs, poll_ms, medusa };
+            let read = if poll {
+                bench::purchase::Read::Poll(std::time::Duration::from_millis(poll_ms))
+            } else {
+                bench::purchase::Read::Wait
+            };
+            let opts = bench::purchase::Options { database_url: explicit_database_url, concurrency, seconds, runs, read, medusa };
             bench::purchase::run(opts).await
         }
         Command::Isv(IsvCommand::Demo(args)) if args.protocol == "koogallery" => {

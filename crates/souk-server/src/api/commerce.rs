@@ -465,17 +465,68 @@ async fn subscription_out(state: &AppState, s: &souk_store::orders::Subscription
 }
 
 /// One of the organization's subscriptions: `instance_id` is set once the seller provisioned it.
+///
+/// A buyer waiting for its seller need not poll: with the `ETag` of what it has in
+/// `If-None-Match` and `Prefer: wait=N` (seconds, at most 30), the answer is held until the
+/// subscription is another (200, `Preference-Applied: wait=N`) or N seconds passed (304). A
+/// change this server commits answers at once; one another node commits, within a second.
 #[utoipa::path(get, path = "/orgs/{org_id}/subscriptions/{subscription_id}", tag = "billing",
-    responses((status = 200, body = SubscriptionOut), (status = 404, body = Problem)))]
+    params(
+        ("If-None-Match" = Option<String>, Header, description = "ETags the client has: 304 if the subscription is still one of them"),
+        ("Prefer" = Option<String>, Header, description = "`wait=N`: with If-None-Match, hold the answer up to N seconds (at most 30) until the subscription changes"),
+    ),
+    responses(
+        (status = 200, body = SubscriptionOut, headers(("ETag" = String, description = "Tags this representation"))),
+        (status = 304, description = "Unchanged (after the wait, if one was asked for)", headers(("ETag" = String))),
+        (status = 404, body = Problem)))]
 pub async fn get_subscription(
     State(state): State<AppState>,
     OrgScope { org_id, .. }: OrgScope,
     Path((_org, id)): Path<(String, String)>,
-) -> Result<Json<SubscriptionOut>> {
-    let s = souk_store::orders::buyers_subscription(&mut state.db.clone(), &org_id, &id)
-        .await?
-        .ok_or_else(crate::error::Error::not_found)?;
-    Ok(Json(subscription_out(&state, &s).await?))
+    conditional: crate::extract::Conditional,
+) -> Result<axum::response::Response> {
+    use axum::http::{HeaderValue, StatusCode, header};
+    use axum::response::IntoResponse;
+    use sha2::Digest;
+    let wait = conditional.wait();
+    // Watch before reading, so that a change committed between the read and the wait wakes it.
+    let watch = wait.map(|_| state.db.watch(&id));
+    let deadline = tokio::time::Instant::now() + wait.unwrap_or_default();
+    let mut stopping = state.stopping.subscribe();
+    loop {
+        let s = souk_store::orders::buyers_subscription(&mut state.db.clone(), &org_id, &id)
+            .await?
+            .ok_or_else(crate::error::Error::not_found)?;
+        let body =
+            serde_json::to_vec(&subscription_out(&state, &s).await?).map_err(|e| crate::error::Error::Internal(e.into()))?;
+        let etag = hex::encode(&sha2::Sha256::digest(&body)[..12]);
+        let unchanged = conditional.has(&etag);
+        let now = tokio::time::Instant::now();
+        let waiting = unchanged && now < deadline && !*stopping.borrow();
+        if let (true, Some(watch)) = (waiting, &watch) {
+            // Changes another node commits wake nobody here: look again every second.
+            let recheck = (deadline - now).min(std::time::Duration::from_secs(1));
+            tokio::select! {
+                _ = watch.changed() => {}
+                _ = tokio::time::sleep(recheck) => {}
+                _ = stopping.wait_for(|stop| *stop) => {}
+            }
+            continue;
+        }
+        let tag = HeaderValue::from_str(&format!("\"{etag}\"")).map_err(|e| crate::error::Error::Internal(e.into()))?;
+        let mut res = if unchanged {
+            StatusCode::NOT_MODIFIED.into_response()
+        } else {
+            ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response()
+        };
+        res.headers_mut().insert(header::ETAG, tag);
+        if let Some(w) = wait {
+            let applied =
+                HeaderValue::from_str(&format!("wait={}", w.as_secs())).map_err(|e| crate::error::Error::Internal(e.into()))?;
+            res.headers_mut().insert("preference-applied", applied);
+        }
+        return Ok(res);
+    }
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

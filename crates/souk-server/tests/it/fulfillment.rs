@@ -19,6 +19,7 @@ both_backends!(
     sellers_set_up_and_test_their_endpoint_from_the_console_and_buyers_see_access,
     enterprise_admins_authorize_members_and_the_seller_is_told_in_order,
     a_create_accepted_with_202_is_asked_again_until_provisioned,
+    a_buyer_waits_for_its_subscription_to_change_instead_of_polling,
     a_seller_failing_half_its_requests_some_by_timeout_gets_every_event_once_in_order,
     two_nodes_under_load_deliver_each_event_once_and_run_each_scheduled_step_once
 );
@@ -387,6 +388,88 @@ async fn a_create_accepted_with_202_is_asked_again_until_provisioned(b: Backend)
     assert_eq!(app.count("SELECT COUNT(*) AS n FROM deliveries WHERE status = 202").await, 2);
 }
 
+async fn a_buyer_waits_for_its_subscription_to_change_instead_of_polling(b: Backend) {
+    let app = spawn_app(b).await;
+    let op = operator_with_agreement(&app).await;
+    let (_seller_c, _seller_org, product, reference) = integrated_product(&app, &op, "Waitprov").await;
+    reference.set_behaviour(Behaviour { in_progress_next: 1, ..Behaviour::default() });
+    let (buyer, org, plan) = funded_buyer(&app, &op, &product, 10_000).await;
+    let order: Value = app
+        .post(&buyer, &format!("/api/v1/orgs/{org}/orders"), json!({"product_id": product, "plan_id": plan}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let sub = order["subscription_id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/orgs/{org}/subscriptions/{sub}");
+    // The 202 recorded and the event put off for the next ask, before the clock moves below.
+    eventually("accepted, still provisioning", || async {
+        app.count("SELECT COUNT(*) AS n FROM deliveries WHERE status = 202").await == 1
+            && app.count("SELECT COUNT(*) AS n FROM outbox_events WHERE topic LIKE 'instance.%' AND locked_by IS NOT NULL").await
+                == 0
+    })
+    .await;
+    let res = app.get(&buyer, &path).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let etag = res.headers()["etag"].to_str().unwrap().to_owned();
+    let first: Value = res.json().await.unwrap();
+    assert_eq!(first["instance_id"], Value::Null);
+    let conditional = |etag: &str, wait: Option<u64>| {
+        let mut r = buyer.get(app.url(&path)).header("if-none-match", etag);
+        if let Some(w) = wait {
+            r = r.header("prefer", format!("wait={w}"));
+        }
+        r.send()
+    };
+
+    // A conditional read of what the buyer has: 304 at once, and 304 after a wait that saw no change.
+    let res = conditional(&etag, None).await.unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(res.headers()["etag"].to_str().unwrap(), etag);
+    let t = std::time::Instant::now();
+    let res = conditional(&etag, Some(1)).await.unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(res.headers()["preference-applied"], "wait=1");
+    assert!(t.elapsed() >= std::time::Duration::from_millis(900), "it waited");
+    // Another tag: the subscription at once.
+    let res = conditional("\"other\"", Some(30)).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.json::<Value>().await.unwrap(), first);
+
+    // Waiting, the buyer gets the subscription as soon as the seller provisions it (the clock
+    // moves so that the seller is asked again).
+    let waiting = tokio::spawn(conditional(&etag, Some(30)));
+    app.clock.advance(Duration::seconds(65));
+    let res = waiting.await.unwrap().unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let provisioned_tag = res.headers()["etag"].to_str().unwrap().to_owned();
+    assert_ne!(provisioned_tag, etag);
+    let now: Value = res.json().await.unwrap();
+    assert_eq!(now["state"], "active");
+    assert!(now["instance_id"].is_string());
+
+    // A change this server commits wakes a watcher of the subscription; a change committed
+    // elsewhere (another node's pool, here) is seen by a waiting read when it looks again.
+    let watch = app.db.watch(&sub);
+    let res = app.post(&buyer, &format!("{path}/auto-renew"), json!({"enabled": false})).await;
+    assert_eq!(res.status(), StatusCode::OK, "{}", res.text().await.unwrap());
+    tokio::time::timeout(std::time::Duration::from_secs(10), watch.changed()).await.expect("woken by the commit");
+    let tag: String = conditional(&provisioned_tag, None).await.unwrap().headers()["etag"].to_str().unwrap().to_owned();
+    let waiting = tokio::spawn(conditional(&tag, Some(30)));
+    let other_node = app.testdb.connect().await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    souk_store::Conn::execute(
+        &mut other_node.clone(),
+        souk_store::q("UPDATE subscriptions SET auto_renew = $1 WHERE id = $2").bind(true).bind(sub.as_str()),
+    )
+    .await
+    .unwrap();
+    let res = waiting.await.unwrap().unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.json::<Value>().await.unwrap()["auto_renew"], true);
+    other_node.close().await;
+}
+
 /// In front of the reference seller: of every four requests, the second is answered 503 and
 /// the fourth is handled but answered only after the delivery timeout (so Souk retries what
 /// the seller already did). Records each subscription's sequence numbers in the order the
@@ -395,8 +478,11 @@ async fn a_create_accepted_with_202_is_asked_again_until_provisioned(b: Backend)
 struct HalfFailing {
     seller: Seller,
     requests: std::sync::Arc<std::sync::atomic::AtomicU64>,
-    accepted: std::sync::Arc<std::sync::Mutex<(std::collections::HashSet<String>, Vec<(String, u64)>)>>,
+    accepted: std::sync::Arc<std::sync::Mutex<Accepted>>,
 }
+
+/// The event ids accepted, and each (subscription, sequence) in the order first accepted.
+type Accepted = (std::collections::HashSet<String>, Vec<(String, u64)>);
 
 async fn half_failing(
     axum::extract::State(h): axum::extract::State<HalfFailing>,

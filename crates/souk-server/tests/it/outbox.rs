@@ -377,8 +377,7 @@ async fn a_failed_ordered_event_holds_its_successors_until_its_retry(b: Backend)
     let b_event = outbox::enqueue(&mut tx, now, "test.b", "B", &json!({})).await.unwrap();
     let other = outbox::enqueue(&mut tx, now, "other.topic", "A", &json!({})).await.unwrap();
     tx.commit().await.unwrap();
-    let handler =
-        Arc::new(FailsAggregate { aggregate: "A", failing: true.into(), handled: Mutex::new(Vec::new()) });
+    let handler = Arc::new(FailsAggregate { aggregate: "A", failing: true.into(), handled: Mutex::new(Vec::new()) });
     let mut w = Worker::new(db.clone(), clock.clone(), "test.a", handler.clone(), "n1");
     w.claim = souk_server::workers::Claim::InOrder(TOPICS);
     w.batch = 1;

@@ -84,10 +84,8 @@ impl Medusa {
             )
             .await?;
         let cart = cart["cart"]["id"].as_str().context("Medusa: the cart's id")?.to_owned();
-        self.post(client, &format!("/store/carts/{cart}/line-items"), json!({"variant_id": s.variant_id, "quantity": 1}))
-            .await?;
-        self.post(client, &format!("/store/carts/{cart}/shipping-methods"), json!({"option_id": s.shipping_option_id}))
-            .await?;
+        self.post(client, &format!("/store/carts/{cart}/line-items"), json!({"variant_id": s.variant_id, "quantity": 1})).await?;
+        self.post(client, &format!("/store/carts/{cart}/shipping-methods"), json!({"option_id": s.shipping_option_id})).await?;
         let pc = self.post(client, "/store/payment-collections", json!({"cart_id": cart})).await?;
         let pc = pc["payment_collection"]["id"].as_str().context("Medusa: the payment collection's id")?;
         self.post(

@@ -4,8 +4,11 @@
 //! reference seller, in this process, answering each signed delivery.
 //!
 //! One purchase, as a buyer's client does it: a quote, the order (paid from the wallet, with an
-//! Idempotency-Key), then reading the subscription every `poll_ms` until the seller's instance
-//! is on it. Its latency runs from the quote request to that read.
+//! Idempotency-Key), then reading the subscription until the seller's instance is on it: by
+//! default as a client that waits for the change (`If-None-Match` with the last `ETag` and
+//! `Prefer: wait=5`, the server holding the answer until the subscription changes), or with
+//! `--poll` reading it every `poll_ms`. Its latency runs from the quote request to the read
+//! that saw the instance.
 
 use std::time::{Duration, Instant};
 
@@ -19,9 +22,27 @@ pub struct Options {
     pub concurrency: Vec<usize>,
     pub seconds: u64,
     pub runs: usize,
-    pub poll_ms: u64,
+    pub read: Read,
     /// A Medusa server to run its place-order flow beside Souk's, level by level.
     pub medusa: Option<super::medusa::Medusa>,
+}
+
+/// How a buyer waits for its seller.
+#[derive(Debug, Clone, Copy)]
+pub enum Read {
+    /// Reads the subscription again after each interval.
+    Poll(Duration),
+    /// Asks the server to hold each read until the subscription changes.
+    Wait,
+}
+
+impl std::fmt::Display for Read {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Read::Poll(d) => write!(f, "the buyer polls every {} ms", d.as_millis()),
+            Read::Wait => f.write_str("the buyer waits for the change (Prefer: wait)"),
+        }
+    }
 }
 
 /// One run at one concurrency.
@@ -57,10 +78,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     let max_buyers = opts.concurrency.iter().copied().max().unwrap_or(1);
     let setup = Setup::new(&server.base, max_buyers).await?;
 
-    println!(
-        "souk bench purchase: {backend:?}, {} s per run, {} runs per level, poll every {} ms",
-        opts.seconds, opts.runs, opts.poll_ms
-    );
+    println!("souk bench purchase: {backend:?}, {} s per run, {} runs per level, {}", opts.seconds, opts.runs, opts.read);
     println!("idle server memory (RSS after start and setup): {idle_rss:.1} MB");
     let bare = limits::http_requests_per_s(&format!("{}/livez", server.base), 8, Duration::from_secs(3)).await?;
     let commits = match opts.database_url.as_deref() {
@@ -78,7 +96,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         let mut peer_runs = Vec::new();
         for _ in 0..opts.runs {
             let length = Duration::from_secs(opts.seconds);
-            let souk = level(&server, &setup, c, length, opts.poll_ms).await?;
+            let souk = level(&server, &setup, c, length, opts.read).await?;
             // Medusa right after Souk at the same level, so that a ratio compares one moment
             // of the machine with the next.
             if let Some(m) = &opts.medusa {
@@ -312,7 +330,7 @@ impl Setup {
 }
 
 /// One purchase, quote to provisioned; its latency in milliseconds.
-pub async fn purchase(buyer: &Buyer, product: &str, plan: &str, poll: Duration) -> anyhow::Result<f64> {
+pub async fn purchase(buyer: &Buyer, product: &str, plan: &str, read: Read) -> anyhow::Result<f64> {
     let t = Instant::now();
     let s = &buyer.session;
     let body = json!({"product_id": product, "plan_id": plan});
@@ -332,20 +350,35 @@ pub async fn purchase(buyer: &Buyer, product: &str, plan: &str, poll: Duration) 
     let sub = order["subscription_id"].as_str().context("the order's subscription")?;
     let path = format!("/api/v1/orgs/{}/subscriptions/{sub}", buyer.org);
     let deadline = t + Duration::from_secs(60);
+    let mut etag: Option<reqwest::header::HeaderValue> = None;
     loop {
-        let v = s.call(reqwest::Method::GET, &path, None).await?;
-        if !v["instance_id"].is_null() {
-            return Ok(t.elapsed().as_secs_f64() * 1000.0);
+        let mut req = s.client.get(format!("{}{path}", s.base));
+        if let (Read::Wait, Some(tag)) = (read, &etag) {
+            req = req.header(reqwest::header::IF_NONE_MATCH, tag.clone()).header("prefer", "wait=5");
+        }
+        let res = req.send().await?;
+        match res.status() {
+            reqwest::StatusCode::OK => {
+                etag = res.headers().get(reqwest::header::ETAG).cloned();
+                let v: Value = res.json().await?;
+                if !v["instance_id"].is_null() {
+                    return Ok(t.elapsed().as_secs_f64() * 1000.0);
+                }
+            }
+            reqwest::StatusCode::NOT_MODIFIED => {}
+            other => bail!("subscription {sub}: {other}: {}", res.text().await?),
         }
         if Instant::now() > deadline {
             bail!("subscription {sub} not provisioned within 60 s");
         }
-        tokio::time::sleep(poll).await;
+        if let Read::Poll(every) = read {
+            tokio::time::sleep(every).await;
+        }
     }
 }
 
 /// `c` buyers buying for `length`: throughput, latency, the server's CPU per order and memory.
-async fn level(server: &Server, setup: &Setup, c: usize, length: Duration, poll_ms: u64) -> anyhow::Result<RunResult> {
+async fn level(server: &Server, setup: &Setup, c: usize, length: Duration, read: Read) -> anyhow::Result<RunResult> {
     let pid = server.pid()?;
     let cpu_before = limits::cpu_ms(pid)?;
     let start = Instant::now();
@@ -356,7 +389,7 @@ async fn level(server: &Server, setup: &Setup, c: usize, length: Duration, poll_
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             while Instant::now() < deadline {
-                lat.push(purchase(&buyer, &product, &plan, Duration::from_millis(poll_ms)).await?);
+                lat.push(purchase(&buyer, &product, &plan, read).await?);
             }
             anyhow::Ok(lat)
         }));
