@@ -36,7 +36,8 @@ key=$(curl -fs -b "$jar" -H 'content-type: application/json' -d '{"name":"schema
   "$base/api/v1/orgs/$org/api-keys" | json 'd["token"]')
 
 # SOUK_ST_AUTH=key runs as the API key; SOUK_ST_AUTH=operator as the demo operator's session
-# (the staff operations; the seller's organization is then another organization's); the
+# (the staff operations; the seller's organization is then another organization's);
+# SOUK_ST_AUTH=buyer as the demo enterprise buyer with one subscription (set up below); the
 # default is the signed-in seller's session (some operations, such as binding a phone, are for
 # a signed-in person only).
 case "${SOUK_ST_AUTH:-session}" in
@@ -48,9 +49,31 @@ case "${SOUK_ST_AUTH:-session}" in
     auth="Cookie: souk_session=$(awk '$6 == "souk_session" {print $7}' "$opjar")" ;;
   *) auth="Cookie: souk_session=$(awk '$6 == "souk_session" {print $7}' "$jar")" ;;
 esac
+extra=""
+if [ "${SOUK_ST_AUTH:-session}" = buyer ]; then
+  # The demo enterprise buyer, with a funded wallet and one subscription, so that the
+  # operations on a subscription and a product reach past "not found".
+  opjar="$data/operator-cookies"
+  curl -fs -c "$opjar" -H 'content-type: application/json' \
+    -d '{"email":"operator@souk.test","password":"souk-demo-password"}' "$base/api/v1/auth/signin" >/dev/null
+  bjar="$data/buyer-cookies"
+  curl -fs -c "$bjar" -H 'content-type: application/json' \
+    -d '{"email":"buyer@globex.test","password":"souk-demo-password"}' "$base/api/v1/auth/signin" >/dev/null
+  org=$(curl -fs -b "$bjar" "$base/api/v1/me" | json '[o["id"] for o in d["orgs"] if o["kind"]=="enterprise"][0]')
+  curl -fs -b "$opjar" -H 'content-type: application/json' \
+    -d '{"currency":"USD","amount_minor":100000000,"reason":"schemathesis"}' "$base/api/v1/admin/wallets/$org/top-ups" >/dev/null
+  product=$(curl -fs "$base/api/v1/storefront/intl/products" | json '[p["product_id"] for p in d["items"] if p["kind"]=="saas"][0]')
+  plan=$(curl -fs "$base/api/v1/storefront/intl/products/$product" | json 'd["plans"][0]["id"]')
+  sub=$(curl -fs -b "$bjar" -H 'content-type: application/json' -H "Idempotency-Key: st-$$" \
+    -d "{\"product_id\":\"$product\",\"plan_id\":\"$plan\"}" "$base/api/v1/orgs/$org/orders" | json 'd["subscription_id"]')
+  auth="Cookie: souk_session=$(awk '$6 == "souk_session" {print $7}' "$bjar")"
+  extra="\"path.subscription_id\" = \"$sub\"
+\"path.product_id\" = \"$product\""
+fi
 cat >"$data/schemathesis.toml" <<TOML
 [parameters]
 "path.org_id" = "$org"
+$extra
 TOML
 set +e
 "$st" --config-file "$data/schemathesis.toml" run "$base/api/openapi.json" \

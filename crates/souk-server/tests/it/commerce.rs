@@ -435,13 +435,7 @@ async fn reminders_and_auto_renewal_happen_once_per_term(b: Backend) {
         json!({"currency": "CNY", "amount_minor": 21_000, "reason": "test"}),
     )
     .await;
-    let order: Value = app
-        .post(&buyer, &format!("/api/v1/orgs/{borg}/orders"), json!({"product_id": product, "plan_id": plan}))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let sub = order["subscription_id"].as_str().unwrap().to_owned();
+    let sub = app.buy(&buyer, &borg, &product, &plan).await;
     app.post(&c, &format!("/api/v1/orgs/{org}/sales/subscriptions/{sub}/fulfilled"), json!({})).await;
     let res: Value = app
         .post(&buyer, &format!("/api/v1/orgs/{borg}/subscriptions/{sub}/auto-renew"), json!({"enabled": true}))

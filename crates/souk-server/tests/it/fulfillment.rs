@@ -80,13 +80,7 @@ async fn purchases_provision_through_the_reference_seller_in_order_despite_an_ou
     let subs = format!("/api/v1/orgs/{org}/subscriptions");
     let subscription = || async { app.get(&buyer, &subs).await.json::<Value>().await.unwrap()["items"][0].clone() };
 
-    let order: Value = app
-        .post(&buyer, &format!("/api/v1/orgs/{org}/orders"), json!({"product_id": product, "plan_id": plan}))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let sub = order["subscription_id"].as_str().unwrap().to_owned();
+    let sub = app.buy(&buyer, &org, &product, &plan).await;
     eventually("provisioned by the seller", || async { subscription().await["state"] == "active" }).await;
     let s = subscription().await;
     assert_eq!(s["instance_id"], "inst-0001");
@@ -305,13 +299,7 @@ async fn enterprise_admins_authorize_members_and_the_seller_is_told_in_order(b: 
     .await;
     let page: Value = app.get(&client(), &format!("/api/v1/storefront/cn/products/{product}")).await.json().await.unwrap();
     let plan = page["plans"][0]["id"].as_str().unwrap().to_owned();
-    let order: Value = app
-        .post(&corp, &format!("/api/v1/orgs/{corp_org}/orders"), json!({"product_id": product, "plan_id": plan}))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let sub = order["subscription_id"].as_str().unwrap().to_owned();
+    let sub = app.buy(&corp, &corp_org, &product, &plan).await;
     let users = format!("/api/v1/orgs/{corp_org}/subscriptions/{sub}/users");
 
     // Granted straight away, even before provisioning: the sync waits behind the create.
@@ -351,14 +339,8 @@ async fn enterprise_admins_authorize_members_and_the_seller_is_told_in_order(b: 
         json!({"currency": "CNY", "amount_minor": 10_000, "reason": "t"}),
     )
     .await;
-    let mine: Value = app
-        .post(&buyer, &format!("/api/v1/orgs/{borg}/orders"), json!({"product_id": product, "plan_id": plan}))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let res =
-        app.get(&buyer, &format!("/api/v1/orgs/{borg}/subscriptions/{}/users", mine["subscription_id"].as_str().unwrap())).await;
+    let mine = app.buy(&buyer, &borg, &product, &plan).await;
+    let res = app.get(&buyer, &format!("/api/v1/orgs/{borg}/subscriptions/{mine}/users")).await;
     assert_problem(res, StatusCode::CONFLICT, "not_enterprise").await;
     let res = app.get(&buyer, &format!("/api/v1/orgs/{borg}/subscriptions/{sub}/users")).await;
     assert_eq!(res.status(), StatusCode::NOT_FOUND, "another organization's subscription");
@@ -394,13 +376,7 @@ async fn a_buyer_waits_for_its_subscription_to_change_instead_of_polling(b: Back
     let (_seller_c, _seller_org, product, reference) = integrated_product(&app, &op, "Waitprov").await;
     reference.set_behaviour(Behaviour { in_progress_next: 1, ..Behaviour::default() });
     let (buyer, org, plan) = funded_buyer(&app, &op, &product, 10_000).await;
-    let order: Value = app
-        .post(&buyer, &format!("/api/v1/orgs/{org}/orders"), json!({"product_id": product, "plan_id": plan}))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let sub = order["subscription_id"].as_str().unwrap().to_owned();
+    let sub = app.buy(&buyer, &org, &product, &plan).await;
     let path = format!("/api/v1/orgs/{org}/subscriptions/{sub}");
     // The 202 recorded and the event put off for the next ask, before the clock moves below.
     eventually("accepted, still provisioning", || async {
@@ -539,13 +515,7 @@ async fn a_seller_failing_half_its_requests_some_by_timeout_gets_every_event_onc
     };
     let mut subs = Vec::new();
     for _ in 0..4 {
-        let order: Value = app
-            .post(&buyer, &format!("/api/v1/orgs/{org}/orders"), json!({"product_id": product, "plan_id": plan}))
-            .await
-            .json()
-            .await
-            .unwrap();
-        subs.push(order["subscription_id"].as_str().unwrap().to_owned());
+        subs.push(app.buy(&buyer, &org, &product, &plan).await);
     }
     settle().await;
     app.post(&buyer, "/api/v1/auth/signin", json!({"email": "buyer@example.com", "password": PASSWORD})).await;

@@ -235,6 +235,14 @@ impl TestApp {
         res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned()
     }
 
+    /// `c` orders the plan for `org`, paid from its wallet; the new subscription's id.
+    pub async fn buy(&self, c: &Client, org: &str, product: &str, plan: &str) -> String {
+        let res = self.post(c, &format!("/api/v1/orgs/{org}/orders"), json!({"product_id": product, "plan_id": plan})).await;
+        assert_eq!(res.status(), StatusCode::CREATED, "the order");
+        let order: Value = res.json().await.unwrap();
+        order["subscription_id"].as_str().unwrap().to_owned()
+    }
+
     pub async fn count(&self, table_query: &'static str) -> i64 {
         let row = souk_store::Conn::fetch_one(&mut self.db.clone(), souk_store::q(table_query)).await.unwrap();
         row.get("n").unwrap()

@@ -163,13 +163,7 @@ async fn a_koogallery_integration_works_unchanged(b: Backend) {
     .await;
     let page: Value = app.get(&client(), &format!("/api/v1/storefront/cn/products/{product}")).await.json().await.unwrap();
     let plan = page["plans"][0]["id"].as_str().unwrap().to_owned();
-    let order: Value = app
-        .post(&buyer, &format!("/api/v1/orgs/{borg}/orders"), json!({"product_id": product, "plan_id": plan}))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let sub = order["subscription_id"].as_str().unwrap().to_owned();
+    let sub = app.buy(&buyer, &borg, &product, &plan).await;
     let calls = || state.lock().unwrap().calls.iter().map(|(a, _)| a.clone()).collect::<Vec<_>>();
     let wait = |n: usize| {
         let calls = &calls;
