@@ -42,6 +42,12 @@ where
         if bytes.len() > JSON_LIMIT {
             return Err(payload_too_large());
         }
+        // Every body the API takes is an object. serde would also read a struct from an array
+        // of its fields in order (and an empty struct from `[]`), which no client means.
+        let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+        if first.is_some_and(|b| *b != b'{') && serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_ok() {
+            return Err(Error::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", "the body must be a JSON object"));
+        }
         serde_json::from_slice(&bytes).map(ApiJson).map_err(|e| match e.classify() {
             serde_json::error::Category::Data => Error::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", e.to_string()),
             _ => Error::new(StatusCode::BAD_REQUEST, "malformed_json", e.to_string()),
