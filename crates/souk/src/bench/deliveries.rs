@@ -256,14 +256,18 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     souk.stop().await;
     if let Some((worker, migrations)) = &opts.hook0 {
         let url = opts.database_url.as_deref().context("Hook0 runs on PostgreSQL: give --database-url postgres://…")?;
-        let hook0 = Hook0Peer::start(url, migrations, worker, &base, opts.endpoints, concurrency).await?;
         for mode in Mode::ALL {
             let mut runs = Vec::new();
             for _ in 0..opts.runs {
+                // A fresh database and worker for every run: a run cut at its time limit
+                // leaves attempts behind, which the next run's worker would be busy with (and
+                // Hook0's pick of the next attempt slows as they accumulate).
+                let hook0 = Hook0Peer::start(url, migrations, worker, &base, opts.endpoints, concurrency).await?;
                 receiver.reset(mode);
                 let start = Instant::now();
                 let enqueued = hook0.enqueue(opts.events).await?;
                 runs.push(measure(&receiver, &enqueued, start).await?);
+                hook0.stop().await;
             }
             table.push(("Hook0", mode, runs));
         }
@@ -427,10 +431,16 @@ struct Hook0Peer {
     pool: sqlx::PgPool,
     application: String,
     endpoints: usize,
-    _worker: tokio::process::Child,
+    worker: tokio::process::Child,
 }
 
 impl Hook0Peer {
+    /// Stops the worker and lets go of the database, before the next run drops it.
+    async fn stop(mut self) {
+        let _ = self.worker.kill().await;
+        self.pool.close().await;
+    }
+
     async fn start(
         admin_url: &str,
         migrations: &std::path::Path,
@@ -525,7 +535,7 @@ impl Hook0Peer {
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
         println!("Hook0's output worker: {concurrency} units (--concurrent)");
-        Ok(Self { pool, application: app, endpoints, _worker: child })
+        Ok(Self { pool, application: app, endpoints, worker: child })
     }
 
     /// Inserts `n` events, 500 per transaction, round robin over the endpoints' labels.
