@@ -86,42 +86,46 @@ pub enum Backend {
 #[derive(Clone, Debug)]
 pub struct Db {
     pool: Pool,
-    wakeups: Arc<Wakeups>,
-    watchers: Arc<Watchers>,
+    wakeups: Arc<Notifiers>,
+    watchers: Arc<Notifiers>,
 }
 
-/// This process's outbox workers, by the topics they claim: a commit that enqueued an event
-/// wakes the workers of its topic at once instead of at their next poll. Only a hint, and only
-/// within one process: every worker still polls, which is what other nodes' events (and
-/// retries that come due) rely on.
+/// Waiters in this process by key, woken after a commit that concerned their key. Two sets:
+/// outbox workers by the topics they claim (a commit that enqueued an event wakes its topic's
+/// workers at once instead of at their next poll), and readers by the aggregate they watch (a
+/// commit that changed a subscription wakes the reads waiting for it). Only a hint, and only
+/// within one process: workers still poll and readers still look again on a timer, which is
+/// what other nodes' commits (and retries that come due) rely on.
 #[derive(Debug, Default)]
-struct Wakeups(std::sync::Mutex<HashMap<String, Vec<Arc<Notify>>>>);
+struct Notifiers(std::sync::Mutex<HashMap<String, Vec<Arc<Notify>>>>);
 
-impl Wakeups {
-    fn wake(&self, topics: &[String]) {
-        let Ok(map) = self.0.lock() else { return };
-        for t in topics {
-            for n in map.get(t).into_iter().flatten() {
-                // A permit is kept if the worker is busy, so a wake between its claim and its
-                // wait is not lost.
-                n.notify_one();
+impl Notifiers {
+    fn add(&self, keys: &[&str]) -> Arc<Notify> {
+        let n = Arc::new(Notify::new());
+        if let Ok(mut map) = self.0.lock() {
+            for k in keys {
+                map.entry((*k).to_owned()).or_default().push(n.clone());
+            }
+        }
+        n
+    }
+
+    fn remove(&self, key: &str, n: &Arc<Notify>) {
+        let Ok(mut map) = self.0.lock() else { return };
+        if let Some(list) = map.get_mut(key) {
+            list.retain(|m| !Arc::ptr_eq(m, n));
+            if list.is_empty() {
+                map.remove(key);
             }
         }
     }
-}
 
-/// This process's readers waiting for an aggregate (a subscription, say) to change: a commit
-/// that wrote an outbox event for the aggregate wakes them. Like [`Wakeups`], a hint within one
-/// process: a waiter still re-reads on a timer, for changes another node committed.
-#[derive(Debug, Default)]
-struct Watchers(std::sync::Mutex<HashMap<String, Vec<Arc<Notify>>>>);
-
-impl Watchers {
-    fn wake(&self, aggregates: &[String]) {
+    fn wake(&self, keys: &[String]) {
         let Ok(map) = self.0.lock() else { return };
-        for a in aggregates {
-            for n in map.get(a).into_iter().flatten() {
-                // The permit is kept if the reader is between its read and its wait.
+        for k in keys {
+            for n in map.get(k).into_iter().flatten() {
+                // A permit is kept if the waiter is busy (a worker between its claim and its
+                // wait, a reader between its read and its wait), so the wake is not lost.
                 n.notify_one();
             }
         }
@@ -133,7 +137,7 @@ impl Watchers {
 pub struct Watch {
     aggregate: String,
     notify: Arc<Notify>,
-    watchers: Arc<Watchers>,
+    watchers: Arc<Notifiers>,
 }
 
 impl Watch {
@@ -146,13 +150,7 @@ impl Watch {
 
 impl Drop for Watch {
     fn drop(&mut self) {
-        let Ok(mut map) = self.watchers.0.lock() else { return };
-        if let Some(list) = map.get_mut(&self.aggregate) {
-            list.retain(|n| !Arc::ptr_eq(n, &self.notify));
-            if list.is_empty() {
-                map.remove(&self.aggregate);
-            }
-        }
+        self.watchers.remove(&self.aggregate, &self.notify);
     }
 }
 
@@ -235,23 +233,14 @@ impl Db {
     /// Watches an aggregate for changes committed by this process. Make the watch before
     /// reading what it guards, so that a change committed in between is not missed.
     pub fn watch(&self, aggregate: &str) -> Watch {
-        let notify = Arc::new(Notify::new());
-        if let Ok(mut map) = self.watchers.0.lock() {
-            map.entry(aggregate.to_owned()).or_default().push(notify.clone());
-        }
+        let notify = self.watchers.add(&[aggregate]);
         Watch { aggregate: aggregate.to_owned(), notify, watchers: self.watchers.clone() }
     }
 
     /// What a worker claiming `topics` waits on between polls: notified when this process
     /// commits an event of one of them.
     pub fn wakeup(&self, topics: &[&str]) -> Arc<Notify> {
-        let n = Arc::new(Notify::new());
-        if let Ok(mut map) = self.wakeups.0.lock() {
-            for t in topics {
-                map.entry((*t).to_owned()).or_default().push(n.clone());
-            }
-        }
-        n
+        self.wakeups.add(topics)
     }
 
     pub async fn close(&self) {
@@ -272,8 +261,8 @@ impl Db {
 /// handler leaves no partial write.
 pub struct Tx {
     inner: TxInner,
-    wakeups: Arc<Wakeups>,
-    watchers: Arc<Watchers>,
+    wakeups: Arc<Notifiers>,
+    watchers: Arc<Notifiers>,
     /// Topics of the outbox events written in this transaction, whose workers to wake.
     enqueued: Vec<String>,
     /// Aggregates those events are about, whose watchers to wake.
