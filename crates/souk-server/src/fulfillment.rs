@@ -21,7 +21,7 @@ use souk_store::{orders, products};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{Error, Result};
-use crate::workers::{Failure, Handler, HandlerFuture, Worker};
+use crate::workers::{Attempt, Failure, Handler, HandlerFuture, Worker};
 
 /// The outbox topics delivered to sellers, in order per subscription.
 pub const SELLER_TOPICS: &[&str] = &[
@@ -392,6 +392,52 @@ impl reqwest::dns::Resolve for GuardedResolver {
     }
 }
 
+/// One attempt's entry in the delivery log, and what it says of the endpoint's health.
+pub(crate) struct Logged {
+    at: chrono::DateTime<chrono::Utc>,
+    event_id: String,
+    topic: String,
+    subscription_id: String,
+    seller: String,
+    product_id: String,
+    attempt: u32,
+    url: String,
+    request_body: String,
+    status: Option<u16>,
+    excerpt: String,
+    latency_ms: i64,
+    error: Option<String>,
+}
+
+impl Logged {
+    async fn write(&self, c: &mut impl souk_store::Conn) -> std::result::Result<(), souk_store::StoreError> {
+        let entry = store::NewDelivery {
+            event_id: &self.event_id,
+            topic: &self.topic,
+            subscription_id: &self.subscription_id,
+            seller: &self.seller,
+            product_id: &self.product_id,
+            attempt: self.attempt,
+            url: &self.url,
+            request_body: &self.request_body,
+            status: self.status,
+            response_excerpt: Some(self.excerpt.as_str()).filter(|e| !e.is_empty()),
+            latency_ms: self.latency_ms,
+            error: self.error.as_deref(),
+        };
+        store::record(c, self.at, entry).await?;
+        store::note_outcome(c, self.at, &self.product_id, self.error.is_none()).await
+    }
+
+    /// Writes the entry in a commit of its own.
+    async fn write_alone(&self, state: &AppState) -> std::result::Result<(), Failure> {
+        let db_err = |e: souk_store::StoreError| Failure::from(e.to_string());
+        let mut tx = state.db.begin().await.map_err(db_err)?;
+        self.write(&mut tx).await.map_err(db_err)?;
+        tx.commit().await.map_err(db_err)
+    }
+}
+
 /// Delivers seller events. Implements the outbox handler with its give-up compensation.
 pub struct Deliverer {
     state: AppState,
@@ -425,9 +471,7 @@ impl Deliverer {
         Self { state, client }
     }
 
-    /// POSTs `body` to `url` (refusing private addresses), records the attempt in the
-    /// delivery log and the endpoint's health, and returns the status and answer, or the
-    /// failure to retry with.
+    /// [`Deliverer::post`], with the attempt's log written at once.
     pub(crate) async fn post_logged(
         &self,
         event: &Event,
@@ -436,6 +480,22 @@ impl Deliverer {
         body: &str,
         headers: &[(&str, String)],
     ) -> std::result::Result<(u16, String), Failure> {
+        let (status, text, log) = self.post(event, sub, url, body, headers).await?;
+        log.write_alone(&self.state).await?;
+        Ok((status, text))
+    }
+
+    /// POSTs `body` to `url` (refusing private addresses) and returns the status and answer
+    /// with the attempt's entry for the delivery log and the endpoint's health, to be written
+    /// with what follows from the answer; or the failure to retry with, its entry written.
+    async fn post(
+        &self,
+        event: &Event,
+        sub: &orders::Subscription,
+        url: url::Url,
+        body: &str,
+        headers: &[(&str, String)],
+    ) -> std::result::Result<(u16, String, Logged), Failure> {
         let state = &self.state;
         let started = Instant::now();
         let sent = match check_destination(&url, &state.config.outbound_allow).await {
@@ -471,40 +531,32 @@ impl Deliverer {
         };
         let latency = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
         let excerpt: String = text.chars().take(EXCERPT_CHARS).collect();
-        let now = state.clock.now();
-        let db_err = |e: souk_store::StoreError| Failure::from(e.to_string());
-        // The attempt and the endpoint's health in one commit (a delivery's writes are what
-        // bounds the delivery rate).
-        let mut db = state.db.begin().await.map_err(db_err)?;
-        store::record(
-            &mut db,
-            now,
-            store::NewDelivery {
-                event_id: event.id.as_str(),
-                topic: &event.topic,
-                subscription_id: &sub.id,
-                seller: &sub.seller_org_id,
-                product_id: &sub.product_id,
-                attempt: event.attempts,
-                url: url.as_str(),
-                request_body: body,
-                status,
-                response_excerpt: Some(excerpt.as_str()).filter(|e| !e.is_empty()),
-                latency_ms: latency,
-                error: error.as_deref(),
-            },
-        )
-        .await
-        .map_err(db_err)?;
-        store::note_outcome(&mut db, now, &sub.product_id, error.is_none()).await.map_err(db_err)?;
-        db.commit().await.map_err(db_err)?;
-        match error {
-            Some(message) => Err(Failure { message, retry_after, ..Failure::default() }),
-            None => Ok((status.unwrap_or(200), text)),
+        let log = Logged {
+            at: state.clock.now(),
+            event_id: event.id.to_string(),
+            topic: event.topic.clone(),
+            subscription_id: sub.id.clone(),
+            seller: sub.seller_org_id.clone(),
+            product_id: sub.product_id.clone(),
+            attempt: event.attempts,
+            url: url.to_string(),
+            request_body: body.to_owned(),
+            status,
+            excerpt,
+            latency_ms: latency,
+            error,
+        };
+        match log.error.clone() {
+            Some(message) => {
+                log.write_alone(state).await?;
+                Err(Failure { message, retry_after, ..Failure::default() })
+            }
+            None => Ok((status.unwrap_or(200), text, log)),
         }
     }
 
-    async fn deliver(&self, event: &Event) -> std::result::Result<(), Failure> {
+    async fn deliver(&self, attempt: &Attempt) -> std::result::Result<(), Failure> {
+        let event = &attempt.event;
         let state = &self.state;
         let internal = |e: Error| Failure::from(e.message());
         let mut db = state.db.clone();
@@ -533,8 +585,9 @@ impl Deliverer {
             ("webhook-timestamp", ts.to_string()),
             ("webhook-signature", sign(&refs, event.id.as_str(), ts, body.as_bytes())),
         ];
-        let (status, text) = self.post_logged(event, &sub, url, &body, &headers).await?;
+        let (status, text, log) = self.post(event, &sub, url, &body, &headers).await?;
         if event.topic == "license.issue" {
+            log.write_alone(state).await?;
             let answer: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
             let codes: Vec<String> = answer
                 .get("license_codes")
@@ -548,23 +601,31 @@ impl Deliverer {
                 let detail = e.field_errors().iter().map(|f| f.message.clone()).collect::<Vec<_>>().join("; ");
                 Failure::from(if detail.is_empty() { e.message() } else { detail })
             })?;
+            return Ok(());
         }
+        if event.topic == "instance.create" && status == 202 {
+            // Still provisioning: the same create is sent again later (polling), until the
+            // seller answers 200 or reports through the API.
+            log.write_alone(state).await?;
+            crate::subscriptions::fulfilling(state, &sub.id).await.map_err(internal)?;
+            return Err(Failure {
+                message: "in progress (202): will ask again".into(),
+                retry_after: Some(Duration::seconds(POLL_SECS)),
+                ..Failure::default()
+            });
+        }
+        // The common case in one commit: the log entry, for a create the subscription
+        // provisioned, and the event done.
+        let db_err = |e: souk_store::StoreError| Failure::from(e.to_string());
+        let mut tx = state.db.begin().await.map_err(db_err)?;
+        log.write(&mut tx).await.map_err(db_err)?;
         if event.topic == "instance.create" {
-            if status == 202 {
-                // Still provisioning: the same create is sent again later (polling), until the
-                // seller answers 200 or reports through the API.
-                crate::subscriptions::fulfilling(state, &sub.id).await.map_err(internal)?;
-                return Err(Failure {
-                    message: "in progress (202): will ask again".into(),
-                    retry_after: Some(Duration::seconds(POLL_SECS)),
-                    ..Failure::default()
-                });
-            } else {
-                let answer: Answer = serde_json::from_str(&text).unwrap_or_default();
-                crate::subscriptions::provisioned(state, &sub.id, &answer, "seller").await.map_err(internal)?;
-            }
+            let answer: Answer = serde_json::from_str(&text).unwrap_or_default();
+            crate::subscriptions::provisioned_in(&mut tx, state.clock.now(), &sub.id, &answer, "seller")
+                .await
+                .map_err(internal)?;
         }
-        Ok(())
+        attempt.done(tx).await.map_err(db_err)
     }
 
     pub(crate) fn state(&self) -> &AppState {
@@ -573,8 +634,8 @@ impl Deliverer {
 }
 
 impl Handler for Deliverer {
-    fn handle<'a>(&'a self, event: &'a Event) -> HandlerFuture<'a> {
-        Box::pin(self.deliver(event))
+    fn handle<'a>(&'a self, attempt: &'a Attempt) -> HandlerFuture<'a> {
+        Box::pin(self.deliver(attempt))
     }
 
     fn given_up<'a>(&'a self, event: &'a Event, error: &'a str) -> HandlerFuture<'a> {

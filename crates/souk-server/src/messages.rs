@@ -25,7 +25,7 @@ use souk_store::{accounts, orgs, products};
 
 use crate::AppState;
 use crate::error::{Error, Result};
-use crate::workers::{Claim, Failure, Handler, HandlerFuture, Worker};
+use crate::workers::{Attempt, Claim, Failure, Handler, HandlerFuture, Worker};
 
 /// The sender when none is configured.
 pub const DEFAULT_FROM: &str = "Souk <noreply@souk.invalid>";
@@ -400,9 +400,10 @@ async fn queue_send(
     Ok(())
 }
 
-/// Turns an event into messages and sends, all in one transaction. Safe to run again: each
-/// message and send exists once per event and recipient.
-async fn dispatch(state: &AppState, event: &Event) -> Result<()> {
+/// Turns an event into messages and sends, all in one transaction with the attempt's record.
+/// Safe to run again: each message and send exists once per event and recipient.
+async fn dispatch(state: &AppState, attempt: &Attempt) -> Result<()> {
+    let event = &attempt.event;
     let now = state.clock.now();
     if event.created_at < now - Duration::days(STALE_DAYS) {
         return Ok(());
@@ -435,8 +436,17 @@ async fn dispatch(state: &AppState, event: &Event) -> Result<()> {
             }
         }
     }
-    tx.commit().await?;
+    attempt.done(tx).await?;
     Ok(())
+}
+
+/// Turns source events into messages (see [`dispatch`]).
+struct Dispatcher(AppState);
+
+impl Handler for Dispatcher {
+    fn handle<'a>(&'a self, attempt: &'a Attempt) -> HandlerFuture<'a> {
+        Box::pin(async move { dispatch(&self.0, attempt).await.map_err(|e| Failure::from(e.message())) })
+    }
 }
 
 /// Sends emails over SMTP (or to the log), and SMS through the HTTP gateway (or to the log).
@@ -499,7 +509,8 @@ impl Sender {
         if res.status().is_success() { Ok(()) } else { Err(format!("SMS gateway answered {}", res.status())) }
     }
 
-    async fn deliver(&self, event: &Event) -> std::result::Result<(), Failure> {
+    async fn deliver(&self, attempt: &Attempt) -> std::result::Result<(), Failure> {
+        let event = &attempt.event;
         let id = event.payload.get("send_id").and_then(Value::as_str).unwrap_or(&event.aggregate_id).to_owned();
         let mut db = self.state.db.clone();
         let db_err = |e: souk_store::StoreError| Failure::from(e.to_string());
@@ -510,7 +521,12 @@ impl Sender {
         let result = if s.channel == "sms" { self.sms(&s).await } else { self.email(&s).await };
         let now = self.state.clock.now();
         match result {
-            Ok(()) => store::record_attempt(&mut db, now, &id, "sent", None).await.map_err(db_err),
+            // The send's status and the event's completion in one commit.
+            Ok(()) => {
+                let mut tx = self.state.db.begin().await.map_err(db_err)?;
+                store::record_attempt(&mut tx, now, &id, "sent", None).await.map_err(db_err)?;
+                attempt.done(tx).await.map_err(db_err)
+            }
             Err(why) => {
                 store::record_attempt(&mut db, now, &id, "pending", Some(&why)).await.map_err(db_err)?;
                 Err(Failure::from(why))
@@ -520,8 +536,8 @@ impl Sender {
 }
 
 impl Handler for Sender {
-    fn handle<'a>(&'a self, event: &'a Event) -> HandlerFuture<'a> {
-        Box::pin(self.deliver(event))
+    fn handle<'a>(&'a self, attempt: &'a Attempt) -> HandlerFuture<'a> {
+        Box::pin(self.deliver(attempt))
     }
 
     fn given_up<'a>(&'a self, event: &'a Event, error: &'a str) -> HandlerFuture<'a> {
@@ -536,11 +552,7 @@ impl Handler for Sender {
 
 /// The dispatcher and the senders, for `serve` and for tests.
 pub fn workers(state: &AppState) -> Vec<Worker> {
-    let s = state.clone();
-    let dispatcher = move |event: Event| {
-        let s = s.clone();
-        async move { dispatch(&s, &event).await.map_err(|e| Failure::from(e.message())) }
-    };
+    let dispatcher = Dispatcher(state.clone());
     let mut d =
         Worker::new(state.db.clone(), state.clock.clone(), "messages.dispatch", Arc::new(dispatcher), &state.config.node_id);
     d.claim = Claim::Any(SOURCE_TOPICS);

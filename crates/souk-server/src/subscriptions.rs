@@ -115,18 +115,33 @@ pub async fn fulfilled(
 /// orders complete, and the instance and access details are kept (the password only as the
 /// seller encrypted it). Returns false if the subscription was no longer waiting.
 pub async fn provisioned(state: &AppState, id: &str, answer: &souk_isv::answer::Answer, actor: &str) -> Result<bool> {
-    let now = state.clock.now();
     let mut tx = state.db.begin().await?;
-    if !orders::transition(&mut tx, now, id, &["pending_fulfillment"], SubscriptionState::Active.as_str()).await? {
+    let done = provisioned_in(&mut tx, state.clock.now(), id, answer, actor).await?;
+    if done {
+        tx.commit().await?;
+    }
+    Ok(done)
+}
+
+/// [`provisioned`] in the caller's transaction (the delivery worker's, which records the
+/// seller's answer and the event's completion in the same commit).
+pub async fn provisioned_in(
+    tx: &mut Tx,
+    now: DateTime<Utc>,
+    id: &str,
+    answer: &souk_isv::answer::Answer,
+    actor: &str,
+) -> Result<bool> {
+    if !orders::transition(tx, now, id, &["pending_fulfillment"], SubscriptionState::Active.as_str()).await? {
         return Ok(false);
     }
-    orders::set_orders_state_of(&mut tx, now, id, &["paid", "fulfilling"], "completed").await?;
+    orders::set_orders_state_of(tx, now, id, &["paid", "fulfilling"], "completed").await?;
     let access = answer.access.as_ref().map(|a| serde_json::to_value(a).unwrap_or_default());
-    souk_store::fulfillment::set_instance(&mut tx, now, id, answer.instance_id.as_deref(), access.as_ref()).await?;
-    let s = orders::get_subscription(&mut tx, id).await?;
+    souk_store::fulfillment::set_instance(tx, now, id, answer.instance_id.as_deref(), access.as_ref()).await?;
+    let s = orders::get_subscription(tx, id).await?;
     let buyer: Option<OrgId> = s.buyer_org_id.parse().ok();
     outbox::enqueue(
-        &mut tx,
+        tx,
         now,
         "subscription.provisioned",
         id,
@@ -134,7 +149,7 @@ pub async fn provisioned(state: &AppState, id: &str, answer: &souk_isv::answer::
     )
     .await?;
     audited(
-        &mut tx,
+        tx,
         now,
         actor,
         buyer.as_ref(),
@@ -144,7 +159,6 @@ pub async fn provisioned(state: &AppState, id: &str, answer: &souk_isv::answer::
         None,
     )
     .await?;
-    tx.commit().await?;
     Ok(true)
 }
 

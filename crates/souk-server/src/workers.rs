@@ -6,11 +6,11 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use souk_core::clock::Clock;
 use souk_core::outbox::{AfterFailure, RetryPolicy};
 use souk_store::outbox::{self, Event, Outcome};
-use souk_store::{Db, StoreError, idempotency, sessions};
+use souk_store::{Db, StoreError, Tx, idempotency, sessions};
 use tokio::sync::watch;
 
 /// Why an attempt failed, and when the other side asked to be tried again (`Retry-After`).
@@ -51,10 +51,36 @@ impl From<&str> for Failure {
 
 pub type HandlerFuture<'a> = Pin<Box<dyn Future<Output = Result<(), Failure>> + Send + 'a>>;
 
+/// One attempt at an event, as its handler sees it. A handler whose effect ends in writes of
+/// its own (a delivery's log and the subscription it provisioned, an email's status) hands
+/// their transaction to [`Attempt::done`], which records the attempt in it: one commit
+/// instead of two (a purchase's cost to PostgreSQL is its commits, see BENCHMARKS.md), and
+/// the event is done exactly when its effect's writes are, never one without the other.
+pub struct Attempt {
+    pub event: Event,
+    worker: String,
+    started: DateTime<Utc>,
+    clock: Arc<dyn Clock>,
+    /// Set by `done`: whether this worker still held the claim when it recorded the attempt.
+    recorded: std::sync::OnceLock<bool>,
+}
+
+impl Attempt {
+    /// Records the attempt as done in `tx`, and commits it.
+    pub async fn done(&self, mut tx: Tx) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        let held = outbox::finish(&mut tx, &self.event, &self.worker, self.started, now, Outcome::Done).await?;
+        tx.commit().await?;
+        let _ = self.recorded.set(held);
+        Ok(())
+    }
+}
+
 /// Does the effect an event asks for (a call to a seller, an email). It may run more than
-/// once for the same event (after a crash), so it must be idempotent on `event.id`.
+/// once for the same event (after a crash), so it must be idempotent on `event.id`. When it
+/// returns `Ok` without having called [`Attempt::done`], the worker records the attempt.
 pub trait Handler: Send + Sync + 'static {
-    fn handle<'a>(&'a self, event: &'a Event) -> HandlerFuture<'a>;
+    fn handle<'a>(&'a self, attempt: &'a Attempt) -> HandlerFuture<'a>;
 
     /// Called once the policy's last attempt failed, before the event is marked dead (for a
     /// seller delivery: fail the order and refund). If it fails, the event stays pending and
@@ -70,8 +96,8 @@ where
     Fut: Future<Output = Result<(), E>> + Send + 'static,
     E: Into<Failure> + 'static,
 {
-    fn handle<'a>(&'a self, event: &'a Event) -> HandlerFuture<'a> {
-        let fut = self(event.clone());
+    fn handle<'a>(&'a self, attempt: &'a Attempt) -> HandlerFuture<'a> {
+        let fut = self(attempt.event.clone());
         Box::pin(async move { fut.await.map_err(Into::into) })
     }
 }
@@ -145,11 +171,25 @@ impl Worker {
 
     async fn handle_one(&self, event: Event) -> Result<(), StoreError> {
         let started = self.clock.now();
+        let attempt =
+            Attempt { event, worker: self.id.clone(), started, clock: self.clock.clone(), recorded: std::sync::OnceLock::new() };
         let limit = self.lease.to_std().unwrap_or(std::time::Duration::from_secs(60));
-        let result = match tokio::time::timeout(limit, self.handler.handle(&event)).await {
+        let result = match tokio::time::timeout(limit, self.handler.handle(&attempt)).await {
             Ok(r) => r,
             Err(_) => Err(Failure::from(format!("handler timed out after {}s", limit.as_secs()))),
         };
+        let event = &attempt.event;
+        if let Some(&held) = attempt.recorded.get() {
+            // The handler recorded the attempt with its own writes.
+            metrics::counter!("souk_outbox_attempts_total", "topic" => self.topic.clone(), "outcome" => "ok").increment(1);
+            if !held {
+                tracing::warn!(event = %event.id, worker = %self.id, "lease lost before the attempt finished; outcome dropped");
+            }
+            if let Err(e) = result {
+                tracing::warn!(event = %event.id, error = %e.message, "outbox handler failed after recording its attempt");
+            }
+            return Ok(());
+        }
         let now = self.clock.now();
         let mut compensation_error = None;
         let outcome = match &result {
@@ -169,7 +209,7 @@ impl Worker {
                     };
                     Outcome::RetryAt { due: now + wait, error: &f.message }
                 }
-                AfterFailure::GiveUp => match self.handler.given_up(&event, &f.message).await {
+                AfterFailure::GiveUp => match self.handler.given_up(event, &f.message).await {
                     Ok(()) => Outcome::Dead { error: &f.message },
                     Err(e) => {
                         compensation_error = Some(e.message);
@@ -186,9 +226,9 @@ impl Worker {
             _ => None,
         };
         let mut tx = self.db.begin().await?;
-        let held = outbox::finish(&mut tx, &event, &self.id, started, now, outcome).await?;
+        let held = outbox::finish(&mut tx, event, &self.id, started, now, outcome).await?;
         if let (true, Some(due), Claim::InOrder(topics)) = (held, retry_at, &self.claim) {
-            outbox::hold_successors(&mut tx, &event, due, topics).await?;
+            outbox::hold_successors(&mut tx, event, due, topics).await?;
         }
         tx.commit().await?;
         metrics::counter!("souk_outbox_attempts_total", "topic" => self.topic.clone(), "outcome" => if result.is_ok() { "ok" } else { "error" }).increment(1);

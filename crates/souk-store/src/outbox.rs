@@ -322,9 +322,12 @@ pub async fn finish(
     if n == 0 {
         return Ok(false);
     }
+    // The attempt's number is the claim's, except after a manual redelivery, which starts the
+    // claim count over (for the retry policy): then the numbers go on from the last recorded.
     tx.execute(
         q("INSERT INTO outbox_attempts (event_id, attempt, worker, started_at, finished_at, outcome, error)
-           VALUES ($1, $2, $3, $4, $5, $6, $7)")
+           VALUES ($1, (SELECT CASE WHEN COALESCE(MAX(attempt), 0) >= $2 THEN MAX(attempt) + 1 ELSE $2 END
+                        FROM outbox_attempts WHERE event_id = $1), $3, $4, $5, $6, $7)")
         .bind(event.id.as_str())
         .bind(event.attempts)
         .bind(worker)

@@ -7,6 +7,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use souk_isv::reference::{Behaviour, Seller};
 use souk_isv::signature::Secret;
+use souk_store::Conn;
 
 use crate::both_backends;
 use crate::catalog::{content, operator_with_agreement, publish, seller};
@@ -151,10 +152,25 @@ async fn purchases_provision_through_the_reference_seller_in_order_despite_an_ou
             .json()
             .await
             .unwrap();
-        log["items"].as_array().unwrap().len() == 2
+        log["items"].as_array().unwrap().len() == 2 && log["items"][0]["event_status"] == "done"
     })
     .await;
     assert_eq!(reference.instances().len(), 1);
+    // The attempts go on numbering after the first delivery's (the redelivery restarts the
+    // retry count, not the history).
+    let attempts: Vec<(i64, String)> = app
+        .db
+        .clone()
+        .fetch_all(
+            souk_store::q("SELECT attempt, outcome FROM outbox_attempts WHERE event_id = $1 ORDER BY attempt")
+                .bind(create.as_str().unwrap()),
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get::<i64>("attempt").unwrap(), r.get::<String>("outcome").unwrap()))
+        .collect();
+    assert_eq!(attempts, vec![(1, "ok".to_owned()), (2, "ok".to_owned())]);
 
     // Another seller cannot see this one's log or redeliver its events.
     let (other, other_org, _, _) = integrated_product(&app, &op, "Rival").await;

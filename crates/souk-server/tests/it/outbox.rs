@@ -8,8 +8,8 @@ use chrono::Duration;
 use serde_json::json;
 use souk_core::clock::Clock;
 use souk_core::outbox::RetryPolicy;
-use souk_server::workers::{Handler, HandlerFuture, Worker};
-use souk_store::outbox::{self, Event, Outcome};
+use souk_server::workers::{Attempt, Handler, HandlerFuture, Worker};
+use souk_store::outbox::{self, Outcome};
 use souk_store::{Conn, Db, q};
 
 use crate::both_backends;
@@ -25,6 +25,7 @@ both_backends!(
     a_batch_is_handled_concurrently,
     ordered_claims_take_each_aggregates_first_event_past_a_long_blocked_backlog,
     a_failed_ordered_event_holds_its_successors_until_its_retry,
+    a_handlers_writes_commit_with_its_attempt_or_not_at_all,
 );
 
 const TOPIC: &str = "test.effect";
@@ -58,8 +59,9 @@ struct Recorder {
 }
 
 impl Handler for Recorder {
-    fn handle<'a>(&'a self, event: &'a Event) -> HandlerFuture<'a> {
+    fn handle<'a>(&'a self, attempt: &'a Attempt) -> HandlerFuture<'a> {
         Box::pin(async move {
+            let event = &attempt.event;
             // Give the other worker a chance to interleave.
             tokio::task::yield_now().await;
             if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
@@ -75,7 +77,7 @@ impl Handler for Recorder {
 struct Hang;
 
 impl Handler for Hang {
-    fn handle<'a>(&'a self, _: &'a Event) -> HandlerFuture<'a> {
+    fn handle<'a>(&'a self, _: &'a Attempt) -> HandlerFuture<'a> {
         Box::pin(std::future::pending())
     }
 }
@@ -282,7 +284,7 @@ struct Overlap {
 }
 
 impl Handler for Overlap {
-    fn handle<'a>(&'a self, _: &'a Event) -> HandlerFuture<'a> {
+    fn handle<'a>(&'a self, _: &'a Attempt) -> HandlerFuture<'a> {
         use std::sync::atomic::Ordering::SeqCst;
         Box::pin(async move {
             let now = self.running.fetch_add(1, SeqCst) + 1;
@@ -352,8 +354,9 @@ struct FailsAggregate {
 }
 
 impl Handler for FailsAggregate {
-    fn handle<'a>(&'a self, event: &'a Event) -> HandlerFuture<'a> {
+    fn handle<'a>(&'a self, attempt: &'a Attempt) -> HandlerFuture<'a> {
         Box::pin(async move {
+            let event = &attempt.event;
             if event.aggregate_id == self.aggregate && self.failing.load(std::sync::atomic::Ordering::SeqCst) {
                 return Err("seller answered 503".into());
             }
@@ -408,4 +411,63 @@ async fn a_failed_ordered_event_holds_its_successors_until_its_retry(b: Backend)
     let got = handler.handled.lock().unwrap().clone();
     let want: Vec<String> = std::iter::once(&b_event).chain(a.iter()).map(|e| e.to_string()).collect();
     assert_eq!(got, want);
+}
+
+/// Writes a follow-up event in its own transaction and records the attempt in it, or, while
+/// `failing`, writes it and fails before committing.
+struct WritesWithAttempt {
+    db: Db,
+    failing: std::sync::atomic::AtomicBool,
+}
+
+impl Handler for WritesWithAttempt {
+    fn handle<'a>(&'a self, attempt: &'a Attempt) -> HandlerFuture<'a> {
+        Box::pin(async move {
+            let mut tx = self.db.begin().await.map_err(|e| e.to_string())?;
+            let now = chrono::Utc::now();
+            outbox::enqueue(&mut tx, now, "test.follow", &attempt.event.aggregate_id, &json!({}))
+                .await
+                .map_err(|e| e.to_string())?;
+            if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err("failed after writing".into());
+            }
+            attempt.done(tx).await.map_err(|e| e.to_string())?;
+            Ok(())
+        })
+    }
+}
+
+async fn a_handlers_writes_commit_with_its_attempt_or_not_at_all(b: Backend) {
+    let (_t, db, clock) = setup(b).await;
+    let ids = enqueue(&db, clock.as_ref(), 1).await;
+    let id = souk_core::id::EventId::parse(&ids[0]).unwrap();
+    let handler = Arc::new(WritesWithAttempt { db: db.clone(), failing: true.into() });
+    let w = Worker::new(db.clone(), clock.clone(), TOPIC, handler.clone(), "n1");
+    let follow_ups = |db: Db| async move {
+        let mut db = db;
+        db.fetch_one(q("SELECT COUNT(*) AS n FROM outbox_events WHERE topic = 'test.follow'"))
+            .await
+            .unwrap()
+            .get::<i64>("n")
+            .unwrap()
+    };
+
+    // Fails after writing: neither the write nor a completion, and the failure is recorded.
+    assert_eq!(w.tick().await.unwrap(), 1);
+    assert_eq!(follow_ups(db.clone()).await, 0, "the failed attempt's write was rolled back");
+    let e = outbox::get(&mut db.clone(), &id).await.unwrap();
+    assert_eq!(e.status, "pending");
+    assert_eq!(e.last_error.as_deref(), Some("failed after writing"));
+
+    // Succeeds: its write and the event's completion together, the attempt recorded once.
+    handler.failing.store(false, std::sync::atomic::Ordering::SeqCst);
+    clock.advance(Duration::seconds(10));
+    assert_eq!(w.tick().await.unwrap(), 1);
+    assert_eq!(follow_ups(db.clone()).await, 1);
+    let e = outbox::get(&mut db.clone(), &id).await.unwrap();
+    assert_eq!(e.status, "done");
+    assert!(e.completed_at.is_some());
+    let attempts = outbox::attempts(&mut db.clone(), &id).await.unwrap();
+    assert_eq!(attempts.iter().map(|a| (a.attempt, a.outcome.as_str())).collect::<Vec<_>>(), vec![(1, "error"), (2, "ok")]);
+    assert_eq!(w.tick().await.unwrap(), 0, "a done event is not handled again");
 }
