@@ -407,6 +407,9 @@ pub(crate) struct Logged {
     excerpt: String,
     latency_ms: i64,
     error: Option<String>,
+    /// Whether the endpoint may be marked failing now: a success then clears the mark. Known
+    /// false when the integration, just read, was not failing: a statement saved per delivery.
+    maybe_failing: bool,
 }
 
 impl Logged {
@@ -426,7 +429,10 @@ impl Logged {
             error: self.error.as_deref(),
         };
         store::record(c, self.at, entry).await?;
-        store::note_outcome(c, self.at, &self.product_id, self.error.is_none()).await
+        if self.error.is_some() || self.maybe_failing {
+            store::note_outcome(c, self.at, &self.product_id, self.error.is_none()).await?;
+        }
+        Ok(())
     }
 
     /// Writes the entry in a commit of its own.
@@ -545,6 +551,7 @@ impl Deliverer {
             excerpt,
             latency_ms: latency,
             error,
+            maybe_failing: true,
         };
         match log.error.clone() {
             Some(message) => {
@@ -585,7 +592,9 @@ impl Deliverer {
             ("webhook-timestamp", ts.to_string()),
             ("webhook-signature", sign(&refs, event.id.as_str(), ts, body.as_bytes())),
         ];
-        let (status, text, log) = self.post(event, &sub, url, &body, &headers).await?;
+        let (status, text, mut log) = self.post(event, &sub, url, &body, &headers).await?;
+        // If another delivery marked it failing since the read, the next success clears it.
+        log.maybe_failing = integration.failing_since.is_some();
         if event.topic == "license.issue" {
             log.write_alone(state).await?;
             let answer: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
@@ -621,9 +630,7 @@ impl Deliverer {
         log.write(&mut tx).await.map_err(db_err)?;
         if event.topic == "instance.create" {
             let answer: Answer = serde_json::from_str(&text).unwrap_or_default();
-            crate::subscriptions::provisioned_in(&mut tx, state.clock.now(), &sub.id, &answer, "seller")
-                .await
-                .map_err(internal)?;
+            crate::subscriptions::provisioned_in(&mut tx, state.clock.now(), &sub, &answer, "seller").await.map_err(internal)?;
         }
         attempt.done(tx).await.map_err(db_err)
     }

@@ -129,7 +129,7 @@ async fn deliver_event(
     match event.topic.as_str() {
         "instance.create" if license_only => {
             let answer = souk_isv::answer::Answer::default();
-            crate::subscriptions::provisioned(state, &sub.id, &answer, "souk").await.map_err(internal)?;
+            crate::subscriptions::provisioned(state, sub, &answer, "souk").await.map_err(internal)?;
             Ok(())
         }
         "instance.create" => {
@@ -175,7 +175,7 @@ async fn deliver_event(
                 "encrypt_type": answer.get("encryptType").cloned().unwrap_or(json!("1")),
             });
             let answer = souk_isv::answer::Answer { instance_id: Some(id.clone()), access: None };
-            crate::subscriptions::provisioned(state, &sub.id, &answer, "seller").await.map_err(internal)?;
+            crate::subscriptions::provisioned(state, sub, &answer, "seller").await.map_err(internal)?;
             store::set_instance(&mut db, state.clock.now(), &sub.id, Some(&id), Some(&access)).await.map_err(db_err)?;
             Ok(())
         }

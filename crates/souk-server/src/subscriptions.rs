@@ -104,7 +104,7 @@ pub async fn fulfilled(
         return Err(Error::not_found());
     }
     state_of(&s)?.fulfilled().map_err(illegal)?;
-    if !provisioned(state, id, answer, &caller.actor()).await? {
+    if !provisioned(state, &s, answer, &caller.actor()).await? {
         return Err(Error::conflict("illegal_transition", "the subscription changed meanwhile"));
     }
     let _ = request_id;
@@ -114,9 +114,9 @@ pub async fn fulfilled(
 /// The seller's system provisioned the instance: the subscription becomes active, its paid
 /// orders complete, and the instance and access details are kept (the password only as the
 /// seller encrypted it). Returns false if the subscription was no longer waiting.
-pub async fn provisioned(state: &AppState, id: &str, answer: &souk_isv::answer::Answer, actor: &str) -> Result<bool> {
+pub async fn provisioned(state: &AppState, s: &Subscription, answer: &souk_isv::answer::Answer, actor: &str) -> Result<bool> {
     let mut tx = state.db.begin().await?;
-    let done = provisioned_in(&mut tx, state.clock.now(), id, answer, actor).await?;
+    let done = provisioned_in(&mut tx, state.clock.now(), s, answer, actor).await?;
     if done {
         tx.commit().await?;
     }
@@ -128,17 +128,18 @@ pub async fn provisioned(state: &AppState, id: &str, answer: &souk_isv::answer::
 pub async fn provisioned_in(
     tx: &mut Tx,
     now: DateTime<Utc>,
-    id: &str,
+    s: &Subscription,
     answer: &souk_isv::answer::Answer,
     actor: &str,
 ) -> Result<bool> {
+    let id = s.id.as_str();
     if !orders::transition(tx, now, id, &["pending_fulfillment"], SubscriptionState::Active.as_str()).await? {
         return Ok(false);
     }
     orders::set_orders_state_of(tx, now, id, &["paid", "fulfilling"], "completed").await?;
     let access = answer.access.as_ref().map(|a| serde_json::to_value(a).unwrap_or_default());
     souk_store::fulfillment::set_instance(tx, now, id, answer.instance_id.as_deref(), access.as_ref()).await?;
-    let s = orders::get_subscription(tx, id).await?;
+    // The buyer is the subscription's for good: no need to read it again.
     let buyer: Option<OrgId> = s.buyer_org_id.parse().ok();
     outbox::enqueue(
         tx,

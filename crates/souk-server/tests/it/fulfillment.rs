@@ -131,9 +131,13 @@ async fn purchases_provision_through_the_reference_seller_in_order_despite_an_ou
     assert!(latest["request_body"].as_str().unwrap().contains("\"sequence\":2"));
     assert!(reference.received().iter().all(|(_, kind, _)| kind == "instance.create"), "nothing out of order");
 
+    let failing = "SELECT COUNT(*) AS n FROM integrations WHERE failing_since IS NOT NULL";
+    assert_eq!(app.count(failing).await, 1, "the endpoint is marked failing");
+
     reference.set_behaviour(Behaviour::default());
     app.clock.advance(Duration::seconds(1800 + 360));
     eventually("everything delivered", || async { reference.received().len() == 3 }).await;
+    eventually("a success clears the mark", || async { app.count(failing).await == 0 }).await;
     let got: Vec<(String, u64)> = reference.received().into_iter().map(|(_, kind, seq)| (kind, seq)).collect();
     assert_eq!(got, vec![("instance.create".into(), 1), ("instance.renew".into(), 2), ("instance.release".into(), 3)]);
     assert_eq!(reference.instances()[0].state, "released");
