@@ -55,6 +55,19 @@ where
     }
 }
 
+/// For a body's field that is a struct: only a JSON object. serde reads a struct from an array
+/// of its fields too (and, where every field has a default, an empty struct from `[]`), so
+/// `{"content": []}` would replace a draft with nothing (found by schemathesis).
+pub fn object<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: DeserializeOwned,
+{
+    use serde::Deserialize;
+    let map = serde_json::Map::<String, serde_json::Value>::deserialize(d)?;
+    serde_json::from_value(serde_json::Value::Object(map)).map_err(serde::de::Error::custom)
+}
+
 pub fn payload_too_large() -> Error {
     Error::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the request body is larger than this endpoint accepts")
 }

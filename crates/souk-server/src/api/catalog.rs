@@ -410,6 +410,7 @@ pub struct CreateProductIn {
     /// sites, image details (image products) and plans. Incomplete drafts may be saved.
     #[schema(value_type = Object)]
     #[serde(default)]
+    #[serde(deserialize_with = "crate::extract::object")]
     pub content: ProductContent,
 }
 
@@ -447,6 +448,7 @@ pub async fn get_product(
 #[serde(deny_unknown_fields)]
 pub struct DraftIn {
     #[schema(value_type = Object)]
+    #[serde(deserialize_with = "crate::extract::object")]
     pub content: ProductContent,
 }
 
@@ -664,6 +666,7 @@ pub async fn get_shop(State(state): State<AppState>, OrgScope { org_id, .. }: Or
 #[serde(deny_unknown_fields)]
 pub struct ShopDraftIn {
     #[schema(value_type = Object)]
+    #[serde(deserialize_with = "crate::extract::object")]
     pub content: souk_core::catalog::ShopContent,
 }
 

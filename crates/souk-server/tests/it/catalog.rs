@@ -226,6 +226,11 @@ async fn a_product_goes_through_review_to_the_storefront(b: Backend) {
     let mut good = content("Acme Monitor", "Uptime monitoring for websites", "devops", 1500, true);
     let res = app.put_json(&c, &format!("{}/draft", base(&product)), json!({"content": good})).await;
     assert_eq!(res.status(), StatusCode::OK);
+    // Content that is not an object (serde would read `[]` as an empty struct) changes nothing.
+    let res = app.put_json(&c, &format!("{}/draft", base(&product)), json!({"content": []})).await;
+    assert_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "invalid_body").await;
+    let shop = format!("/api/v1/orgs/{org}/shop/draft");
+    assert_problem(app.put_json(&c, &shop, json!({"content": []})).await, StatusCode::UNPROCESSABLE_ENTITY, "invalid_body").await;
     let rev1 = submit(&app, &c, &org, &product).await;
     assert_eq!(rev1["state"], "submitted");
     // Monday 09:00 + 3 working days = Thursday 09:00.
