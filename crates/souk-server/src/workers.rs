@@ -63,6 +63,8 @@ pub struct Attempt {
     clock: Arc<dyn Clock>,
     /// Set by `done`: whether this worker still held the claim when it recorded the attempt.
     recorded: std::sync::OnceLock<bool>,
+    /// The topics the event is ordered among, if it was claimed in order.
+    ordered: Option<&'static [&'static str]>,
 }
 
 impl Attempt {
@@ -70,10 +72,29 @@ impl Attempt {
     pub async fn done(&self, mut tx: Tx) -> Result<(), StoreError> {
         let now = self.clock.now();
         let held = outbox::finish(&mut tx, &self.event, &self.worker, self.started, now, Outcome::Done).await?;
+        if held {
+            release_successor(&mut tx, &self.event, now, self.ordered).await?;
+        }
         tx.commit().await?;
         let _ = self.recorded.set(held);
         Ok(())
     }
+}
+
+/// After an ordered event is done: lets its aggregate's next event go if it was held behind
+/// it. Only an event that waited itself (retried, or held) can have one behind it.
+async fn release_successor(
+    tx: &mut Tx,
+    event: &Event,
+    now: DateTime<Utc>,
+    ordered: Option<&'static [&'static str]>,
+) -> Result<(), StoreError> {
+    if let Some(topics) = ordered
+        && event.due_at != event.created_at
+    {
+        outbox::release_successor(tx, event, now, topics).await?;
+    }
+    Ok(())
 }
 
 /// Does the effect an event asks for (a call to a seller, an email). It may run more than
@@ -171,8 +192,18 @@ impl Worker {
 
     async fn handle_one(&self, event: Event) -> Result<(), StoreError> {
         let started = self.clock.now();
-        let attempt =
-            Attempt { event, worker: self.id.clone(), started, clock: self.clock.clone(), recorded: std::sync::OnceLock::new() };
+        let ordered = match &self.claim {
+            Claim::InOrder(topics) => Some(*topics),
+            _ => None,
+        };
+        let attempt = Attempt {
+            event,
+            worker: self.id.clone(),
+            started,
+            clock: self.clock.clone(),
+            recorded: std::sync::OnceLock::new(),
+            ordered,
+        };
         let limit = self.lease.to_std().unwrap_or(std::time::Duration::from_secs(60));
         let result = match tokio::time::timeout(limit, self.handler.handle(&attempt)).await {
             Ok(r) => r,
@@ -226,9 +257,15 @@ impl Worker {
             _ => None,
         };
         let mut tx = self.db.begin().await?;
+        let done = matches!(outcome, Outcome::Done);
         let held = outbox::finish(&mut tx, event, &self.id, started, now, outcome).await?;
         if let (true, Some(due), Claim::InOrder(topics)) = (held, retry_at, &self.claim) {
-            outbox::hold_successors(&mut tx, event, due, topics).await?;
+            // Held a lease past the retry: let go one by one as the retry and each after it
+            // are done, or at the latest then, if the retry is given up.
+            outbox::hold_successors(&mut tx, event, due + self.lease, topics).await?;
+        }
+        if held && done {
+            release_successor(&mut tx, event, now, attempt.ordered).await?;
         }
         tx.commit().await?;
         metrics::counter!("souk_outbox_attempts_total", "topic" => self.topic.clone(), "outcome" => if result.is_ok() { "ok" } else { "error" }).increment(1);

@@ -165,6 +165,10 @@ enum BenchCommand {
         /// Runs per receiver mode; the figures are their medians.
         #[arg(long, default_value_t = 3)]
         runs: usize,
+        /// The receiver modes to run, in order: ok (answers at once), slow (after 50 ms),
+        /// flaky (5% errors).
+        #[arg(long, value_delimiter = ',', default_value = "ok,slow,flaky")]
+        modes: Vec<bench::deliveries::Mode>,
         /// The `hook0-output-worker` binary (cargo install hook0-output-worker@0.3.0).
         #[arg(long, requires = "hook0_migrations")]
         hook0_worker: Option<std::path::PathBuf>,
@@ -319,9 +323,9 @@ async fn run(command: Command, config: Config, explicit_database_url: Option<Str
         Command::Bench(BenchCommand::Crash { orders, buyers, kills, nodes }) => {
             bench::crash::run(bench::crash::Options { database_url: explicit_database_url, orders, buyers, kills, nodes }).await
         }
-        Command::Bench(BenchCommand::Deliveries { events, endpoints, runs, hook0_worker, hook0_migrations }) => {
+        Command::Bench(BenchCommand::Deliveries { events, endpoints, runs, modes, hook0_worker, hook0_migrations }) => {
             let hook0 = hook0_worker.zip(hook0_migrations);
-            let opts = bench::deliveries::Options { database_url: explicit_database_url, events, endpoints, runs, hook0 };
+            let opts = bench::deliveries::Options { database_url: explicit_database_url, events, endpoints, runs, modes, hook0 };
             bench::deliveries::run(opts).await
         }
         Command::Bench(BenchCommand::Purchase { concurrency, seconds, runs, poll, poll_ms, medusa, medusa_seed, medusa_pid }) => {

@@ -315,8 +315,8 @@ async fn ordered_claims_take_each_aggregates_first_event_past_a_long_blocked_bac
     let (_t, db, clock) = setup(b).await;
     let topics = ["test.a", "test.b"];
     let now = clock.now();
-    // Aggregate A: a first event waiting for its retry, and 1,100 due events behind it (more
-    // than the widest window); aggregate B: one due event, newest of all. Another topic's
+    // Aggregate A: a first event in flight (its first attempt, so what is behind it is not
+    // parked), and 1,100 due events behind it (more than the widest window); aggregate B: one due event, newest of all. Another topic's
     // event on B does not hold B up.
     let mut tx = db.begin().await.unwrap();
     let first = outbox::enqueue(&mut tx, now, "test.a", "A", &json!({})).await.unwrap();
@@ -329,7 +329,7 @@ async fn ordered_claims_take_each_aggregates_first_event_past_a_long_blocked_bac
     let mut c = db.clone();
     souk_store::Conn::execute(
         &mut c,
-        souk_store::q("UPDATE outbox_events SET due_at = $1, attempts = 1 WHERE id = $2")
+        souk_store::q("UPDATE outbox_events SET locked_by = 'w0', locked_until = $1, attempts = 1 WHERE id = $2")
             .bind(now + chrono::Duration::seconds(300))
             .bind(first.as_str()),
     )
@@ -340,7 +340,7 @@ async fn ordered_claims_take_each_aggregates_first_event_past_a_long_blocked_bac
     let got = outbox::claim_in_order(&mut c, now, &topics, "w1", lease, 1).await.unwrap();
     assert_eq!(got.iter().map(|e| e.id.to_string()).collect::<Vec<_>>(), vec![b_event.to_string()]);
     assert!(outbox::claim_in_order(&mut c, now, &topics, "w2", lease, 16).await.unwrap().is_empty(), "B in flight, A waits");
-    // When A's first event comes due, it and only it is claimed.
+    // When the lease on A's first event runs out, it and only it is claimed.
     let later = now + chrono::Duration::seconds(301);
     let got = outbox::claim_in_order(&mut c, later, &topics, "w1", lease, 16).await.unwrap();
     assert_eq!(got.iter().map(|e| e.id.to_string()).collect::<Vec<_>>(), vec![first.to_string()]);
@@ -392,24 +392,39 @@ async fn a_failed_ordered_event_holds_its_successors_until_its_retry(b: Backend)
     assert!(retry > now, "put off for its retry");
     for id in &a[1..] {
         let e = outbox::get(&mut db.clone(), id).await.unwrap();
-        assert_eq!(e.due_at, retry, "a successor is not due before its head's retry");
+        assert_eq!(e.due_at, retry + w.lease, "a successor is held past its head's retry, by a lease");
     }
     assert_eq!(outbox::get(&mut db.clone(), &other).await.unwrap().due_at, now, "another topic is not held");
     assert_eq!(outbox::get(&mut db.clone(), &b_event).await.unwrap().due_at, now, "another aggregate is not held");
 
+    // An event written after the failure was not there to be held: the first claim that
+    // finds it behind its waiting head parks it, for a lease.
+    let mut tx = db.begin().await.unwrap();
+    let late = outbox::enqueue(&mut tx, now, "test.b", "A", &json!({})).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(outbox::get(&mut db.clone(), &late).await.unwrap().due_at, now);
+
     // Until the retry, only B is claimable, and it is the first thing the next claim finds.
     assert_eq!(w.tick().await.unwrap(), 1);
     assert_eq!(handler.handled.lock().unwrap().clone(), vec![b_event.to_string()]);
+    assert_eq!(outbox::get(&mut db.clone(), &late).await.unwrap().due_at, now + w.lease, "parked");
     assert_eq!(w.tick().await.unwrap(), 0, "A waits for its retry");
 
-    // When it comes, A's events go in order.
+    // When it comes, A's events go in order, each let go when the one before it is done:
+    // not before, and not all at once, and not a lease later.
     handler.failing.store(false, std::sync::atomic::Ordering::SeqCst);
     clock.set(retry);
-    for _ in 0..3 {
-        assert_eq!(w.tick().await.unwrap(), 1);
-    }
+    assert_eq!(w.tick().await.unwrap(), 1, "the retry");
+    assert_eq!(outbox::get(&mut db.clone(), &a[1]).await.unwrap().due_at, retry, "the next is let go");
+    assert_eq!(outbox::get(&mut db.clone(), &a[2]).await.unwrap().due_at, retry + w.lease, "the one after it is still held");
+    assert_eq!(w.tick().await.unwrap(), 1);
+    assert_eq!(outbox::get(&mut db.clone(), &a[2]).await.unwrap().due_at, retry, "let go in its turn");
+    assert_eq!(w.tick().await.unwrap(), 1);
+    assert_eq!(outbox::get(&mut db.clone(), &late).await.unwrap().due_at, retry, "the parked one too");
+    assert_eq!(w.tick().await.unwrap(), 1);
     let got = handler.handled.lock().unwrap().clone();
-    let want: Vec<String> = std::iter::once(&b_event).chain(a.iter()).map(|e| e.to_string()).collect();
+    let want: Vec<String> =
+        std::iter::once(&b_event).chain(a.iter()).chain(std::iter::once(&late)).map(|e| e.to_string()).collect();
     assert_eq!(got, want);
 }
 

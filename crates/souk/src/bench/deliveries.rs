@@ -40,21 +40,23 @@ pub struct Options {
     pub events: usize,
     pub endpoints: usize,
     pub runs: usize,
+    pub modes: Vec<Mode>,
     /// The Hook0 output worker's binary and hook0-api's migrations folder.
     pub hook0: Option<(PathBuf, PathBuf)>,
 }
 
 /// How the receiver answers during a run.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Mode {
+#[derive(Clone, Copy, Debug, PartialEq, clap::ValueEnum)]
+pub enum Mode {
+    #[value(name = "ok")]
     Ok = 0,
+    #[value(name = "slow")]
     Slow = 1,
+    #[value(name = "flaky")]
     Flaky = 2,
 }
 
 impl Mode {
-    const ALL: [Mode; 3] = [Mode::Ok, Mode::Slow, Mode::Flaky];
-
     fn label(self) -> &'static str {
         match self {
             Mode::Ok => "answers at once",
@@ -242,7 +244,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     let mut table = Vec::new();
     let souk = SoukPeer::start(opts.database_url.as_deref(), &base, opts.endpoints).await?;
     println!("Souk's delivery worker: up to {} events in hand at once", souk.concurrency);
-    for mode in Mode::ALL {
+    for &mode in &opts.modes {
         let mut runs = Vec::new();
         for _ in 0..opts.runs {
             receiver.reset(mode);
@@ -256,7 +258,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     souk.stop().await;
     if let Some((worker, migrations)) = &opts.hook0 {
         let url = opts.database_url.as_deref().context("Hook0 runs on PostgreSQL: give --database-url postgres://…")?;
-        for mode in Mode::ALL {
+        for &mode in &opts.modes {
             let mut runs = Vec::new();
             for _ in 0..opts.runs {
                 // A fresh database and worker for every run: a run cut at its time limit
@@ -290,7 +292,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
             if *peer == "Souk" { runs.iter().map(|r| r.out_of_order).sum::<u64>().to_string() } else { "-".into() },
         );
     }
-    for mode in Mode::ALL {
+    for &mode in &opts.modes {
         let rate = |peer: &str| {
             table
                 .iter()
