@@ -355,6 +355,11 @@ pub fn q2(sqlite: &'static str, postgres: &'static str) -> Q {
     Q { sqlite: sqlite.into(), postgres: postgres.into(), args: Vec::new() }
 }
 
+/// `$from, $from+1, …`: `n` numbered parameters, for an `IN (…)` list whose values are bound.
+pub(crate) fn placeholders(from: usize, n: usize) -> String {
+    (from..from + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
 /// A query assembled at run time. Only for text built from constant fragments of this
 /// crate (never from input): values still go in as bound arguments.
 pub(crate) fn q_built(sqlite: String, postgres: String) -> Q {

@@ -31,8 +31,8 @@ pub mod uploads;
 pub mod verifications;
 pub mod wallets;
 
-pub(crate) use db::q_built;
 pub use db::{Backend, Conn, DatabaseUrl, Db, Q, Row, Tx, Value, Watch, q, q2};
+pub(crate) use db::{placeholders, q_built};
 
 /// The one error type of the persistence layer.
 #[derive(Debug, thiserror::Error)]

@@ -12,7 +12,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use souk_core::id::EventId;
 
-use crate::{Conn, Row, StoreError, Tx, parse_stored, q};
+use crate::{Conn, Row, StoreError, Tx, parse_stored, placeholders, q};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Event {
@@ -160,8 +160,8 @@ pub async fn claim_in_order(
         // `outbox_undone_aggregate`: as one `GROUP BY` over `aggregate_id IN (…)`, PostgreSQL
         // with a burst's stale statistics (a table it thought nearly empty) read the whole
         // table instead, 15–22 ms per claim. `topic || ''` keeps the planners off the topic index.
-        let aggs = (0..aggregates.len()).map(|i| format!("(CAST(${} AS TEXT))", i + 1)).collect::<Vec<_>>().join(", ");
-        let tops = (0..topics.len()).map(|i| format!("${}", i + 1 + aggregates.len())).collect::<Vec<_>>().join(", ");
+        let aggs = (1..=aggregates.len()).map(|i| format!("(CAST(${i} AS TEXT))")).collect::<Vec<_>>().join(", ");
+        let tops = placeholders(1 + aggregates.len(), topics.len());
         let sql = format!(
             "WITH a(aggregate_id) AS (VALUES {aggs})
              SELECT a.aggregate_id,
@@ -226,7 +226,7 @@ pub async fn claim_in_order(
             }
             // The window is all waiting successors (sellers failing, their backlogs in front):
             // take the first unfinished event of every aggregate, a scan of what is not done.
-            let list = (0..topics.len()).map(|i| format!("${}", i + 5)).collect::<Vec<_>>().join(", ");
+            let list = placeholders(5, topics.len());
             let inner = format!(
                 "SELECT o.id FROM outbox_events o
                  WHERE o.id IN (SELECT MIN(id) FROM outbox_events
@@ -240,7 +240,7 @@ pub async fn claim_in_order(
             return Ok(Vec::new());
         }
         // $5.. are the chosen ids.
-        let ids = (0..claimable.len()).map(|i| format!("${}", i + 5)).collect::<Vec<_>>().join(", ");
+        let ids = placeholders(5, claimable.len());
         let inner = format!(
             "SELECT id FROM outbox_events
              WHERE id IN ({ids}) AND status = 'pending' AND (locked_until IS NULL OR locked_until <= $3)
@@ -256,8 +256,8 @@ pub async fn claim_in_order(
 /// reading it and this update (the `EXISTS` narrows that to the statements' overlap), or an
 /// event between them never waited itself. An event whose predecessors are all done is left.
 async fn park(c: &mut impl Conn, until: DateTime<Utc>, events: &[&str], topics: &[&str]) -> Result<u64, StoreError> {
-    let ids = (0..events.len()).map(|i| format!("${}", i + 2)).collect::<Vec<_>>().join(", ");
-    let tops = (0..topics.len()).map(|i| format!("${}", i + 2 + events.len())).collect::<Vec<_>>().join(", ");
+    let ids = placeholders(2, events.len());
+    let tops = placeholders(2 + events.len(), topics.len());
     let sql = format!(
         "UPDATE outbox_events SET due_at = $1
          WHERE id IN ({ids}) AND status = 'pending' AND due_at < $1
@@ -319,7 +319,7 @@ pub async fn claim_any(
         return Ok(Vec::new());
     }
     // $5.. are the topics; built from the count only, the values are bound.
-    let list = (0..topics.len()).map(|i| format!("${}", i + 5)).collect::<Vec<_>>().join(", ");
+    let list = placeholders(5, topics.len());
     // In the NOT EXISTS, `p.topic || ''` keeps both planners off the topic index: found by
     // `souk bench deliveries`, PostgreSQL with fresh statistics (a table that just grew from
     // empty) intersected the aggregate index with every row of the seller topics, 0.7 s per
@@ -336,7 +336,7 @@ pub async fn claim_any(
 /// The position of an event among its aggregate's events of `topics`, from 1: the
 /// per-subscription sequence number sellers see. Stable: ids never change.
 pub async fn sequence(c: &mut impl Conn, event: &Event, topics: &[&str]) -> Result<i64, StoreError> {
-    let list = (0..topics.len()).map(|i| format!("${}", i + 3)).collect::<Vec<_>>().join(", ");
+    let list = placeholders(3, topics.len());
     let sql = format!("SELECT COUNT(*) AS n FROM outbox_events WHERE aggregate_id = $1 AND id <= $2 AND topic IN ({list})");
     let mut query = crate::q_built(sql.clone(), sql).bind(&event.aggregate_id).bind(event.id.as_str());
     for t in topics {
@@ -425,23 +425,16 @@ pub async fn finish(
 /// event before it is done (`release_successor`); `until` only bounds how long one waits if
 /// its predecessor is never done (given up as dead).
 pub async fn hold_successors(tx: &mut Tx, event: &Event, until: DateTime<Utc>, topics: &[&str]) -> Result<u64, StoreError> {
-    if topics.is_empty() {
-        return Ok(0);
-    }
-    // $4.. are the topics; built from the count only, the values are bound. `status <> 'done'`
-    // says what `status = 'pending'` implies, so the planners use the partial index on undone
-    // events (migration 0022).
-    let list = (0..topics.len()).map(|i| format!("${}", i + 4)).collect::<Vec<_>>().join(", ");
-    let sql = format!(
-        "UPDATE outbox_events SET due_at = $1
-         WHERE aggregate_id = $2 AND id > $3 AND status <> 'done' AND status = 'pending' AND due_at < $1
-           AND (topic || '') IN ({list})"
-    );
-    let mut query = crate::q_built(sql.clone(), sql).bind(until).bind(event.aggregate_id.as_str()).bind(event.id.as_str());
-    for t in topics {
-        query = query.bind(*t);
-    }
-    tx.execute(query).await
+    // `status <> 'done'` says what `status = 'pending'` implies, so the planners use the
+    // partial index on undone events (migration 0022).
+    set_successors_due(tx, event, until, topics, |topics| {
+        format!(
+            "UPDATE outbox_events SET due_at = $1
+             WHERE aggregate_id = $2 AND id > $3 AND status <> 'done' AND status = 'pending' AND due_at < $1
+               AND (topic || '') IN ({topics})"
+        )
+    })
+    .await
 }
 
 /// An ordered event is done: its aggregate's next event, if it is held (see
@@ -453,17 +446,31 @@ pub async fn hold_successors(tx: &mut Tx, event: &Event, until: DateTime<Utc>, t
 /// Nothing can be held behind an event that neither waited itself nor failed (its `due_at`
 /// is still its `created_at`), so the caller skips this for those, the usual case.
 pub async fn release_successor(tx: &mut Tx, event: &Event, now: DateTime<Utc>, topics: &[&str]) -> Result<u64, StoreError> {
+    set_successors_due(tx, event, now, topics, |topics| {
+        format!(
+            "UPDATE outbox_events SET due_at = $1
+             WHERE id = (SELECT MIN(id) FROM outbox_events
+                         WHERE aggregate_id = $2 AND id > $3 AND status <> 'done' AND (topic || '') IN ({topics}))
+               AND status = 'pending' AND due_at > $1"
+        )
+    })
+    .await
+}
+
+/// Runs `sql` (given the placeholder list of `topics`) with `$1` the new due time, `$2` and
+/// `$3` the event's aggregate and id, `$4…` the topics.
+async fn set_successors_due(
+    tx: &mut Tx,
+    event: &Event,
+    due: DateTime<Utc>,
+    topics: &[&str],
+    sql: impl FnOnce(&str) -> String,
+) -> Result<u64, StoreError> {
     if topics.is_empty() {
         return Ok(0);
     }
-    let list = (0..topics.len()).map(|i| format!("${}", i + 4)).collect::<Vec<_>>().join(", ");
-    let sql = format!(
-        "UPDATE outbox_events SET due_at = $1
-         WHERE id = (SELECT MIN(id) FROM outbox_events
-                     WHERE aggregate_id = $2 AND id > $3 AND status <> 'done' AND (topic || '') IN ({list}))
-           AND status = 'pending' AND due_at > $1"
-    );
-    let mut query = crate::q_built(sql.clone(), sql).bind(now).bind(event.aggregate_id.as_str()).bind(event.id.as_str());
+    let sql = sql(&placeholders(4, topics.len()));
+    let mut query = crate::q_built(sql.clone(), sql).bind(due).bind(event.aggregate_id.as_str()).bind(event.id.as_str());
     for t in topics {
         query = query.bind(*t);
     }
