@@ -26,6 +26,7 @@ both_backends!(
     ordered_claims_take_each_aggregates_first_event_past_a_long_blocked_backlog,
     a_failed_ordered_event_holds_its_successors_until_its_retry,
     a_handlers_writes_commit_with_its_attempt_or_not_at_all,
+    a_claim_takes_at_most_its_limit_oldest_first,
 );
 
 const TOPIC: &str = "test.effect";
@@ -485,4 +486,19 @@ async fn a_handlers_writes_commit_with_its_attempt_or_not_at_all(b: Backend) {
     let attempts = outbox::attempts(&mut db.clone(), &id).await.unwrap();
     assert_eq!(attempts.iter().map(|a| (a.attempt, a.outcome.as_str())).collect::<Vec<_>>(), vec![(1, "error"), (2, "ok")]);
     assert_eq!(w.tick().await.unwrap(), 0, "a done event is not handled again");
+}
+
+async fn a_claim_takes_at_most_its_limit_oldest_first(b: Backend) {
+    let (_t, db, clock) = setup(b).await;
+    let mut ids = enqueue(&db, clock.as_ref(), 10).await;
+    ids.sort();
+    let lease = Duration::seconds(60);
+    let got = outbox::claim(&mut db.clone(), clock.now(), TOPIC, "w1", lease, 3).await.unwrap();
+    let got: Vec<String> = got.iter().map(|e| e.id.to_string()).collect();
+    assert_eq!(got, ids[..3].to_vec(), "three, the oldest");
+    let got = outbox::claim_any(&mut db.clone(), clock.now(), &["other.topic", TOPIC], "w2", lease, 1).await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].id.to_string(), ids[3]);
+    let rest = outbox::claim(&mut db.clone(), clock.now(), TOPIC, "w3", lease, 16).await.unwrap();
+    assert_eq!(rest.len(), 6, "the rest, each claimed once");
 }
