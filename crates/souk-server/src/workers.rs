@@ -308,7 +308,9 @@ impl Worker {
                 while in_hand.join_next().await.is_some() {}
                 return;
             }
-            let free = batch - in_hand.len();
+            // Claims never return more than asked (see `outbox::claim_selected`); saturating
+            // all the same, so that a claim that did could not make this underflow.
+            let free = batch.saturating_sub(in_hand.len());
             if free > 0 && more && (in_hand.is_empty() || free >= refill_at) {
                 match this.claim(u32::try_from(free).unwrap_or(1)).await {
                     Ok(events) => {
