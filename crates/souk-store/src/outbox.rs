@@ -127,18 +127,7 @@ pub async fn claim_in_order(
         // range of `outbox_due` per topic, merged: with `topic IN (…)` no index gives the
         // order, and PostgreSQL read every pending event and sorted them (8,740 rows, 5–15 ms
         // per claim in `souk bench deliveries`).
-        let per_topic = (0..topics.len())
-            .map(|i| {
-                format!(
-                    "SELECT * FROM (SELECT id, aggregate_id, due_at FROM outbox_events
-                     WHERE topic = ${} AND status = 'pending' AND due_at <= $1
-                       AND (locked_until IS NULL OR locked_until <= $1)
-                     ORDER BY due_at, id LIMIT $2) t{i}",
-                    i + 3
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(" UNION ALL ");
+        let per_topic = due_per_topic("id, aggregate_id, due_at", 1, 2, 3, topics.len());
         let sql = format!("{per_topic} ORDER BY due_at, id LIMIT $2");
         let mut query = crate::q_built(sql.clone(), sql).bind(now).bind(window);
         for t in topics {
@@ -275,6 +264,24 @@ async fn park(c: &mut impl Conn, until: DateTime<Utc>, events: &[&str], topics: 
     c.execute(query).await
 }
 
+/// The claimable events of `n` topics, bound from `$first_topic` on, as one ordered range of
+/// `outbox_due` per topic merged with `UNION ALL`: `columns` of at most `$limit` pending
+/// events of each that are due and not leased at `$now` (the numbers are the parameters').
+fn due_per_topic(columns: &str, now: usize, limit: usize, first_topic: usize, n: usize) -> String {
+    (first_topic..first_topic + n)
+        .enumerate()
+        .map(|(i, topic)| {
+            format!(
+                "SELECT * FROM (SELECT {columns} FROM outbox_events
+                 WHERE topic = ${topic} AND status = 'pending' AND due_at <= ${now}
+                   AND (locked_until IS NULL OR locked_until <= ${now})
+                 ORDER BY due_at, id LIMIT ${limit}) t{i}"
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ")
+}
+
 /// Claims the events `inner` selects: a `SELECT id` over `$3` (now), `$4` (the limit) and
 /// `$5…` (the topics).
 async fn claim_selected(
@@ -329,18 +336,7 @@ pub async fn claim_any(
     // range of `outbox_due` per topic, merged, as in `claim_in_order`: with `topic IN (…)`
     // over the message center's 18 topics the claim took 2.5 ms under `souk bench purchase`
     // (pg_stat_statements: a third of PostgreSQL's time; the email sender's, one topic, 0.1 ms).
-    let per_topic = (0..topics.len())
-        .map(|i| {
-            format!(
-                "SELECT * FROM (SELECT id, due_at FROM outbox_events
-                 WHERE topic = ${} AND status = 'pending' AND due_at <= $3
-                   AND (locked_until IS NULL OR locked_until <= $3)
-                 ORDER BY due_at, id LIMIT $4) t{i}",
-                i + 5
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(" UNION ALL ");
+    let per_topic = due_per_topic("id, due_at", 3, 4, 5, topics.len());
     let inner = format!(
         "SELECT o.id FROM outbox_events o
          WHERE o.id IN (SELECT id FROM ({per_topic}) due ORDER BY due_at, id LIMIT $4)
