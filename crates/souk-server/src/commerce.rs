@@ -279,6 +279,28 @@ pub async fn create_coupon(state: &AppState, caller: &Caller, input: NewCoupon<'
     Ok(coupon)
 }
 
+/// The earlier order placed with a retry's key, if the retry asks for the same purchase; the
+/// same key for another purchase is refused, as the generic `Idempotency-Key` layer refuses
+/// another body (orders keep their key themselves, in their own transaction: see
+/// `idempotency::keeps_its_own_key`).
+fn replayed(existing: souk_store::orders::Order, req: &QuoteRequest<'_>) -> Result<(souk_store::orders::Order, bool)> {
+    let coupon = req.coupon_code.map(str::trim).filter(|c| !c.is_empty()).map(str::to_uppercase);
+    let same = existing.product_id == req.product_id
+        && existing.plan_id == req.plan_id
+        && existing.periods == i64::from(req.periods)
+        && existing.quantity == i64::from(req.quantity)
+        && existing.coupon_code == coupon;
+    if same {
+        Ok((existing, false))
+    } else {
+        Err(Error::new(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency_key_reused",
+            "this Idempotency-Key was already used for another purchase",
+        ))
+    }
+}
+
 /// Places an order: prices it, takes the money from the wallet, and creates the order
 /// (paid) and its subscription (waiting for the seller to provision) in one transaction,
 /// with the `instance.create` event for the seller. With an idempotency key, a retry returns
@@ -299,7 +321,7 @@ pub async fn place_order(
     if let Some(key) = idempotency_key
         && let Some(existing) = souk_store::orders::by_idempotency_key(&mut db, buyer, key).await?
     {
-        return Ok((existing, false));
+        return replayed(existing, req);
     }
     let org = orgs::get(&mut db, buyer).await?;
     if org.verification_status != "verified" {
@@ -377,7 +399,7 @@ pub async fn place_order(
             drop(tx);
             let key = idempotency_key.unwrap_or_default();
             let existing = souk_store::orders::by_idempotency_key(&mut db, buyer, key).await?.ok_or_else(Error::not_found)?;
-            return Ok((existing, false));
+            return replayed(existing, req);
         }
         Err(e) => return Err(e.into()),
     };
@@ -415,11 +437,11 @@ pub async fn place_order(
     if priced.kind == ProductKind::License && priced.license_source == souk_core::catalog::LicenseSource::Seller {
         crate::licenses::ask_seller(&mut tx, now, &sub.id, &order.id, priced.quantity).await?;
     }
-    souk_store::outbox::enqueue(
+    // The buyer's "order paid" message and email, in the order's own commit.
+    crate::messages::announce(
         &mut tx,
         now,
         "order.paid",
-        &order.id,
         &serde_json::json!({
             "order_id": order.id, "buyer_org_id": buyer, "product_id": priced.product_id,
             "total_minor": total.minor, "currency": total.currency.code(),

@@ -567,7 +567,8 @@ impl Deliverer {
         let state = &self.state;
         let internal = |e: Error| Failure::from(e.message());
         let mut db = state.db.clone();
-        let sub = orders::get_subscription(&mut db, &event.aggregate_id).await.map_err(|e| Failure::from(e.to_string()))?;
+        let (sub, codes) =
+            orders::subscription_with_codes(&mut db, &event.aggregate_id).await.map_err(|e| Failure::from(e.to_string()))?;
         // A product without an integration is provisioned by hand through the API.
         let Some(integration) = store::get(&mut db, &sub.product_id).await.map_err(|e| Failure::from(e.to_string()))? else {
             return Ok(());
@@ -581,7 +582,7 @@ impl Deliverer {
         let url = url::Url::parse(&integration.endpoint).map_err(|e| Failure::from(e.to_string()))?;
         if integration.protocol == "koogallery" {
             let key = secrets.first().map(|s| String::from_utf8_lossy(s.bytes()).into_owned()).unwrap_or_default();
-            return crate::koogallery::deliver(self, event, &sub, &integration, url, &key).await;
+            return crate::koogallery::deliver(self, event, &sub, &integration, url, &key, &codes).await;
         }
         let body = body_of(state, event, &sub).await.map_err(internal)?.to_string();
         let refs: Vec<&Secret> = secrets.iter().collect();

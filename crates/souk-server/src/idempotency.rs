@@ -4,6 +4,7 @@
 //! `Idempotency-Replayed: true`); the same key with another body is a 422; a retry while the
 //! first request is still running is a 409. Keys are scoped to the caller's credentials.
 //! Server errors (5xx) are not saved, so a failed request can be retried with its key.
+//! Placing an order keeps its key itself, on the order (see [`keeps_its_own_key`]).
 //!
 //! A process that dies mid-request leaves its key "in flight": a retry gets 409 until the
 //! claim is `IN_FLIGHT_STALE` old, then runs the request again (found by `souk bench crash`:
@@ -15,7 +16,7 @@
 
 use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
@@ -33,17 +34,34 @@ pub const IN_FLIGHT_STALE: chrono::Duration = chrono::Duration::seconds(60);
 /// Largest body the API accepts on any route (uploads are the largest).
 pub const MAX_BODY: usize = 6 * 1024 * 1024;
 
+/// The request's `Idempotency-Key`, if it sent one that is well formed.
+pub fn key_of(headers: &HeaderMap) -> Result<Option<&str>, Error> {
+    let Some(key) = headers.get(HEADER) else { return Ok(None) };
+    match key.to_str() {
+        Ok(k) if (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()) => Ok(Some(k)),
+        _ => Err(Error::bad_request("invalid_idempotency_key", "Idempotency-Key must be 1 to 255 visible ASCII characters")),
+    }
+}
+
+/// Routes whose handler keeps its own idempotency in its own transaction, so this layer's
+/// two commits (the claim, then the saved response) would only repeat it: placing an order
+/// records the key on the order, in the order's transaction (`commerce::place_order`). A
+/// retry gets the first order (200, replayed), a concurrent one waits for the first's commit
+/// instead of a 409, and another request under the same key is a 422, as here.
+fn keeps_its_own_key(path: &str) -> bool {
+    // /api/v1/orgs/{org_id}/orders
+    let mut parts = path.strip_prefix("/api/v1/orgs/").unwrap_or_default().split('/');
+    matches!((parts.next(), parts.next(), parts.next()), (Some(org), Some("orders"), None) if !org.is_empty())
+}
+
 pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    if req.method() != Method::POST {
+    if req.method() != Method::POST || keeps_its_own_key(req.uri().path()) {
         return next.run(req).await;
     }
-    let Some(key) = req.headers().get(HEADER) else { return next.run(req).await };
-    let key = match key.to_str() {
-        Ok(k) if (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()) => k.to_owned(),
-        _ => {
-            return Error::bad_request("invalid_idempotency_key", "Idempotency-Key must be 1 to 255 visible ASCII characters")
-                .into_response();
-        }
+    let key = match key_of(req.headers()) {
+        Ok(Some(k)) => k.to_owned(),
+        Ok(None) => return next.run(req).await,
+        Err(e) => return e.into_response(),
     };
     let scope = match (req.headers().get(header::AUTHORIZATION), cookie(req.headers(), SESSION_COOKIE)) {
         (Some(auth), _) => format!("key:{}", hash_token(auth.to_str().unwrap_or(""))),
@@ -109,6 +127,25 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
                 tracing::error!(error = %e, "saving idempotent response failed");
             }
             Response::from_parts(parts, Body::from(bytes))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_order_collection_keeps_its_own_key() {
+        assert!(keeps_its_own_key("/api/v1/orgs/org_01/orders"));
+        for other in [
+            "/api/v1/orgs/org_01/orders/ord_1/cancel",
+            "/api/v1/orgs//orders",
+            "/api/v1/orgs",
+            "/api/v1/orgs/org_01/quotes",
+            "/orgs/org_01/orders",
+        ] {
+            assert!(!keeps_its_own_key(other), "{other}");
         }
     }
 }

@@ -15,8 +15,8 @@ use serde_json::{Value, json};
 use souk_core::outbox::RetryPolicy;
 use souk_isv::koogallery::{EncryptType, decrypt_field, sign};
 use souk_store::fulfillment::{self as store, Integration};
+use souk_store::orders;
 use souk_store::outbox::Event;
-use souk_store::{licenses, orders};
 
 use crate::AppState;
 use crate::error::{Error, Result};
@@ -96,8 +96,9 @@ pub async fn deliver(
     integration: &Integration,
     endpoint: url::Url,
     access_key: &str,
+    codes: &[String],
 ) -> std::result::Result<(), Failure> {
-    deliver_event(d, event, sub, integration, endpoint, access_key).await.map_err(|f| f.with_policy(policy(&event.topic)))
+    deliver_event(d, event, sub, integration, endpoint, access_key, codes).await.map_err(|f| f.with_policy(policy(&event.topic)))
 }
 
 async fn deliver_event(
@@ -107,6 +108,7 @@ async fn deliver_event(
     integration: &Integration,
     endpoint: url::Url,
     access_key: &str,
+    codes: &[String],
 ) -> std::result::Result<(), Failure> {
     let state = d.state();
     let internal = |e: crate::error::Error| Failure::from(e.message());
@@ -120,7 +122,6 @@ async fn deliver_event(
     let instance_id = sub.instance_id.clone();
     // License 2.0: the marketplace's codes are the product; the seller's software activates
     // them with Souk, and there is no instance to create, freeze or release.
-    let codes = licenses::of_subscription(&mut db, &sub.id).await.map_err(db_err)?;
     let license_only = instance_id.is_none() && !codes.is_empty();
     let instance = || instance_id.clone().ok_or_else(|| Failure::from("no instance yet: the create has not succeeded"));
     let mut f: BTreeMap<&str, Value> = BTreeMap::new();
@@ -181,13 +182,13 @@ async fn deliver_event(
         }
         "instance.renew" if license_only => {
             // Each code's new expiry pushed to the seller (its software may cache it).
-            for code in &codes {
+            for code in codes {
                 let mut r = f.clone();
                 r.insert("activity", json!("refreshLicenseCode"));
                 r.insert("scene", json!("RENEWAL"));
                 r.insert("orderId", json!(order_id));
                 r.insert("orderLineId", json!(order_line));
-                r.insert("license", json!(code.code));
+                r.insert("license", json!(code));
                 r.insert("expireTime", json!(expires.map(expire_time).unwrap_or_default()));
                 call(d, event, sub, &endpoint, access_key, r).await?;
             }

@@ -141,11 +141,11 @@ pub async fn provisioned_in(
     souk_store::fulfillment::set_instance(tx, now, id, answer.instance_id.as_deref(), access.as_ref()).await?;
     // The buyer is the subscription's for good: no need to read it again.
     let buyer: Option<OrgId> = s.buyer_org_id.parse().ok();
-    outbox::enqueue(
+    // The buyer's "ready" message and email, in the provisioning's own commit.
+    crate::messages::announce(
         tx,
         now,
         "subscription.provisioned",
-        id,
         &json!({ "subscription_id": id, "buyer_org_id": s.buyer_org_id, "instance_id": answer.instance_id }),
     )
     .await?;

@@ -265,13 +265,43 @@ pub async fn get_subscription(c: &mut impl Conn, id: &str) -> Result<Subscriptio
     subscription(&c.fetch_one(q("SELECT * FROM subscriptions WHERE id = $1").bind(id)).await?)
 }
 
-/// A subscription, if `buyer` bought it.
-pub async fn buyers_subscription(c: &mut impl Conn, buyer: &OrgId, id: &str) -> Result<Option<Subscription>, StoreError> {
-    c.fetch_optional(q("SELECT * FROM subscriptions WHERE id = $1 AND buyer_org_id = $2").bind(id).bind(buyer.as_str()))
-        .await?
-        .as_ref()
-        .map(subscription)
-        .transpose()
+/// A subscription with its license codes (in code order; none for most products), in one
+/// read: a join that gives the subscription's row once per code, or once with no code.
+fn with_codes(rows: &[Row]) -> Result<Option<(Subscription, Vec<String>)>, StoreError> {
+    let Some(first) = rows.first() else { return Ok(None) };
+    let codes =
+        rows.iter().map(|r| r.get::<Option<String>>("license_code")).filter_map(Result::transpose).collect::<Result<_, _>>()?;
+    Ok(Some((subscription(first)?, codes)))
+}
+
+/// A subscription and its license codes (what a seller delivery reads).
+pub async fn subscription_with_codes(c: &mut impl Conn, id: &str) -> Result<(Subscription, Vec<String>), StoreError> {
+    with_codes(
+        &c.fetch_all(
+            q("SELECT s.*, l.code AS license_code FROM subscriptions s LEFT JOIN license_codes l ON l.subscription_id = s.id
+             WHERE s.id = $1 ORDER BY l.code")
+            .bind(id),
+        )
+        .await?,
+    )?
+    .ok_or(StoreError::NotFound)
+}
+
+/// A subscription and its license codes, if `buyer` bought it (the buyer's view).
+pub async fn buyers_subscription_with_codes(
+    c: &mut impl Conn,
+    buyer: &OrgId,
+    id: &str,
+) -> Result<Option<(Subscription, Vec<String>)>, StoreError> {
+    with_codes(
+        &c.fetch_all(
+            q("SELECT s.*, l.code AS license_code FROM subscriptions s LEFT JOIN license_codes l ON l.subscription_id = s.id
+               WHERE s.id = $1 AND s.buyer_org_id = $2 ORDER BY l.code")
+            .bind(id)
+            .bind(buyer.as_str()),
+        )
+        .await?,
+    )
 }
 
 /// `from` as the three `state IN ($4, $5, $6)` values of a transition: fewer are padded with

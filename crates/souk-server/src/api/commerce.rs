@@ -257,10 +257,11 @@ impl From<&souk_store::orders::Order> for OrderOut {
 
 /// Buy: the quote's price is taken from the wallet and the order, its subscription and the
 /// seller's provisioning event are created together. Send an `Idempotency-Key`: a retry
-/// returns the first order.
+/// returns the first order (200, `Idempotency-Replayed: true`), a retry sent while the first
+/// is still being placed waits for it, and the same key for another purchase is a 422.
 #[utoipa::path(post, path = "/orgs/{org_id}/orders", tag = "billing", request_body = QuoteIn,
     responses((status = 201, body = OrderOut), (status = 200, body = OrderOut, description = "an earlier order with this Idempotency-Key"),
-              (status = 402, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
+              (status = 400, body = Problem), (status = 402, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
 pub async fn place_order(
     State(state): State<AppState>,
     OrgScope { caller, org_id, .. }: OrgScope,
@@ -268,7 +269,7 @@ pub async fn place_order(
     headers: axum::http::HeaderMap,
     ApiJson(input): ApiJson<QuoteIn>,
 ) -> Result<Response> {
-    let key = headers.get(crate::idempotency::HEADER).and_then(|v| v.to_str().ok());
+    let key = crate::idempotency::key_of(&headers)?;
     let deployment = input.deployment.as_ref().map(souk_core::compute::DeployInput::from);
     let (order, created) = commerce::place_order(
         &state,
@@ -286,8 +287,11 @@ pub async fn place_order(
         rid.as_deref(),
     )
     .await?;
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
-    Ok((status, Json(OrderOut::from(&order))).into_response())
+    let mut res = (if created { StatusCode::CREATED } else { StatusCode::OK }, Json(OrderOut::from(&order))).into_response();
+    if !created {
+        res.headers_mut().insert("idempotency-replayed", axum::http::HeaderValue::from_static("true"));
+    }
+    Ok(res)
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -446,17 +450,21 @@ pub async fn list_subscriptions(
     let mut db = state.db.clone();
     let mut items = Vec::new();
     for s in souk_store::orders::subscriptions_for_buyer(&mut db, &org_id).await? {
-        items.push(subscription_out(&state, &s).await?);
+        let codes = souk_store::licenses::of_subscription(&mut db, &s.id).await?.into_iter().map(|l| l.code).collect();
+        items.push(subscription_out(&state, &s, codes).await?);
     }
     Ok(Json(SubscriptionList { items }))
 }
 
 /// A subscription as its buyer sees it: with the seller's instance, access and codes.
-async fn subscription_out(state: &AppState, s: &souk_store::orders::Subscription) -> Result<SubscriptionOut> {
-    let mut db = state.db.clone();
+async fn subscription_out(
+    state: &AppState,
+    s: &souk_store::orders::Subscription,
+    license_codes: Vec<String>,
+) -> Result<SubscriptionOut> {
     let mut out = SubscriptionOut::from(s);
     out.instance_id = s.instance_id.clone();
-    out.license_codes = souk_store::licenses::of_subscription(&mut db, &s.id).await?.into_iter().map(|l| l.code).collect();
+    out.license_codes = license_codes;
     out.access = match s.access.clone() {
         Some(a) => Some(crate::fulfillment::access_for_buyer(state, &s.product_id, a).await?),
         None => None,
@@ -494,11 +502,12 @@ pub async fn get_subscription(
     let deadline = tokio::time::Instant::now() + wait.unwrap_or_default();
     let mut stopping = state.stopping.subscribe();
     loop {
-        let s = souk_store::orders::buyers_subscription(&mut state.db.clone(), &org_id, &id)
+        // The subscription and its codes in one read: a waiting buyer reads again at every change.
+        let (s, codes) = souk_store::orders::buyers_subscription_with_codes(&mut state.db.clone(), &org_id, &id)
             .await?
             .ok_or_else(crate::error::Error::not_found)?;
-        let body =
-            serde_json::to_vec(&subscription_out(&state, &s).await?).map_err(|e| crate::error::Error::Internal(e.into()))?;
+        let body = serde_json::to_vec(&subscription_out(&state, &s, codes).await?)
+            .map_err(|e| crate::error::Error::Internal(e.into()))?;
         let etag = hex::encode(&sha2::Sha256::digest(&body)[..12]);
         let unchanged = conditional.has(&etag);
         let now = tokio::time::Instant::now();

@@ -200,8 +200,39 @@ async fn a_wallet_that_covers_ten_buys_exactly_ten(b: Backend) {
         .send()
         .await
         .unwrap();
+    assert_eq!(again.status(), StatusCode::OK);
+    assert_eq!(again.headers().get("idempotency-replayed").unwrap(), "true");
     let again: Value = again.json().await.unwrap();
     assert_eq!(first["id"], again["id"]);
+    // The order keeps its key itself, in its own transaction: the generic layer's two
+    // commits (its claim and its saved response) are not spent on it.
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM idempotency_keys").await, 0);
+    let bad_key = buyer
+        .post(app.url(&orders))
+        .header("Idempotency-Key", "")
+        .json(&json!({"product_id": product, "plan_id": plan}))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(bad_key, StatusCode::BAD_REQUEST, "invalid_idempotency_key").await;
+    // Retries sent at once: one order, which every one of them gets (they wait for the first's
+    // commit rather than being told to come back).
+    let together: Vec<_> = (0..5)
+        .map(|_| {
+            let (c, url, body) = (buyer.clone(), app.url(&orders), json!({"product_id": product, "plan_id": plan}));
+            tokio::spawn(async move {
+                let res = c.post(url).header("Idempotency-Key", "together").json(&body).send().await.unwrap();
+                (res.status(), res.json::<Value>().await.unwrap()["id"].clone())
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for t in together {
+        answers.push(t.await.unwrap());
+    }
+    assert_eq!(answers.iter().filter(|(s, _)| *s == StatusCode::CREATED).count(), 1, "{answers:?}");
+    assert_eq!(answers.iter().filter(|(s, _)| *s == StatusCode::OK).count(), 4, "{answers:?}");
+    assert!(answers.iter().all(|(_, id)| *id == answers[0].1 && id.is_string()), "{answers:?}");
     let other = buyer
         .post(app.url(&orders))
         .header("Idempotency-Key", "once")
@@ -210,10 +241,10 @@ async fn a_wallet_that_covers_ten_buys_exactly_ten(b: Backend) {
         .await
         .unwrap();
     assert_problem(other, StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused").await;
-    assert_eq!(app.count("SELECT COUNT(*) AS n FROM orders").await, 11);
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM orders").await, 12);
     assert_eq!(list["items"].as_array().unwrap().len(), 10);
     let sales: Value = app.get(&c, &format!("/api/v1/orgs/{org}/sales")).await.json().await.unwrap();
-    assert_eq!(sales["items"].as_array().unwrap().len(), 11);
+    assert_eq!(sales["items"].as_array().unwrap().len(), 12);
     assert_eq!(sales["items"][0]["total_minor"], 10_500);
 }
 

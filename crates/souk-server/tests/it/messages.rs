@@ -337,7 +337,10 @@ async fn a_subscriptions_life_is_told_to_its_buyer(b: Backend) {
 
     // Paid, then unsubscribed at once: refunded in full under the no-reason terms.
     let first = buy().await;
-    eventually("order paid", has("order_paid")).await;
+    // Written in the order's own commit, not by the dispatcher later.
+    assert!(has("order_paid")().await, "the order's answer comes with its message");
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM outbox_events WHERE topic = 'order.paid'").await, 0);
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM message_sends WHERE category = 'order_paid'").await, 1, "and its email");
     let order_id = first["id"].as_str().unwrap();
     assert!(
         subjects().await.iter().any(|(_, s)| s == &format!("订单 {order_id} 已支付")),
@@ -355,6 +358,7 @@ async fn a_subscriptions_life_is_told_to_its_buyer(b: Backend) {
     let sub = second["subscription_id"].as_str().unwrap().to_owned();
     let res = app.post(&seller_c, &format!("/api/v1/orgs/{seller_org}/sales/subscriptions/{sub}/fulfilled"), json!({})).await;
     assert_eq!(res.status(), StatusCode::OK);
+    assert!(has("provisioned")().await, "told in the provisioning's own commit");
     let subs: Value = app.get(&buyer, &format!("/api/v1/orgs/{borg}/subscriptions")).await.json().await.unwrap();
     let end = subs["items"].as_array().unwrap().iter().find(|s| s["id"] == sub.as_str()).unwrap()["term_end"].clone();
     let end: chrono::DateTime<chrono::Utc> = serde_json::from_value(end).unwrap();

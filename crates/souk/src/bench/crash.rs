@@ -81,7 +81,10 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
                         bail!("no answer to an order for 120 s");
                     }
                     match buyer.session.client.post(&url).header("Idempotency-Key", &key).json(&body).send().await {
-                        Ok(res) if res.status() == reqwest::StatusCode::CREATED => break res.json::<serde_json::Value>().await?,
+                        // 200: a retry of an order that was placed before the answer was lost.
+                        Ok(res) if res.status() == reqwest::StatusCode::CREATED || res.status() == reqwest::StatusCode::OK => {
+                            break res.json::<serde_json::Value>().await?;
+                        }
                         Ok(res) if res.status().is_server_error() || res.status() == reqwest::StatusCode::CONFLICT => {}
                         Ok(res) => bail!("order: {}: {}", res.status(), res.text().await?),
                         Err(_) => {}
