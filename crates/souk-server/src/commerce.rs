@@ -9,7 +9,7 @@ use souk_core::money::{Currency, Money};
 use souk_core::pricing::{self, CouponRule, CouponScope, CouponUse, CouponValue, Quote, QuoteInput};
 use souk_core::site::Site;
 use souk_store::coupons::{self, Coupon};
-use souk_store::{StoreError, audit, orgs, products, storefront};
+use souk_store::{StoreError, audit, orgs, products};
 
 use crate::AppState;
 use crate::auth::Caller;
@@ -61,10 +61,11 @@ pub async fn quote(state: &AppState, buyer: &OrgId, req: &QuoteRequest<'_>) -> R
 async fn quote_on(state: &AppState, buyer: &OrgId, site: Site, req: &QuoteRequest<'_>) -> Result<PricedQuote> {
     let mut db = state.db.clone();
     let product_id: ProductId = req.product_id.parse().map_err(|_| Error::field("product_id", "no such product on this site"))?;
-    if !storefront::is_listed(&mut db, &product_id, site).await? {
+    // The product, its storefront listing and its live content in one read (a purchase prices
+    // twice: its quote, then its order).
+    let Some((product, live)) = products::for_sale(&mut db, &product_id, site).await? else {
         return Err(Error::field("product_id", "no such product on this site"));
-    }
-    let product = products::get(&mut db, &product_id).await?;
+    };
     let plan = products::plans(&mut db, &product_id, false)
         .await?
         .into_iter()
@@ -156,10 +157,6 @@ async fn quote_on(state: &AppState, buyer: &OrgId, site: Site, req: &QuoteReques
         tax_rate: site.tax_rate(),
     })
     .map_err(|e| Error::field("quantity", e.to_string()))?;
-    let live = match &product.live_revision_id {
-        Some(rev) => Some(products::get_revision(&mut db, rev).await?.content),
-        None => None,
-    };
     let terms = crate::subscriptions::terms_of(live.as_ref());
     let image = live.as_ref().and_then(|c| c.image.clone()).filter(|_| product.kind == ProductKind::Image);
     let license_source = live.as_ref().map(|c| c.license_source()).unwrap_or(souk_core::catalog::LicenseSource::Souk);

@@ -353,6 +353,33 @@ impl Worker {
     }
 }
 
+/// Done events of the message center's topics are kept this long, then deleted with their
+/// attempts (the sends keep their own log in `message_sends`). Without it the outbox grew by
+/// every email ever sent, and `/metrics` counts it whole.
+pub const OUTBOX_RETENTION_DAYS: i64 = 30;
+
+/// Deletes the message center's events done before `cutoff`, a batch per transaction so that
+/// none holds many rows for long. Safe on every node at once: a row two nodes both picked is
+/// deleted by the first and found gone by the second. Returns how many events went.
+pub async fn purge_outbox(db: &Db, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
+    const BATCH: u32 = 500;
+    let topics: Vec<&str> = crate::messages::SOURCE_TOPICS
+        .iter()
+        .copied()
+        .chain([crate::messages::EMAIL_TOPIC, crate::messages::SMS_TOPIC])
+        .collect();
+    let mut total = 0;
+    loop {
+        let mut tx = db.begin().await?;
+        let n = outbox::purge_done(&mut tx, cutoff, &topics, BATCH).await?;
+        tx.commit().await?;
+        total += n;
+        if n < u64::from(BATCH) {
+            return Ok(total);
+        }
+    }
+}
+
 /// Periodic housekeeping that is safe to run on every node at once (it only deletes
 /// what is already dead).
 pub async fn housekeeping(db: Db, clock: Arc<dyn Clock>, mut shutdown: watch::Receiver<bool>) {
@@ -367,6 +394,9 @@ pub async fn housekeeping(db: Db, clock: Arc<dyn Clock>, mut shutdown: watch::Re
         }
         if let Err(e) = souk_store::messages::purge(&mut conn, now - Duration::days(crate::messages::RETENTION_DAYS)).await {
             tracing::warn!(error = %e, "purging old messages failed");
+        }
+        if let Err(e) = purge_outbox(&db, now - Duration::days(OUTBOX_RETENTION_DAYS)).await {
+            tracing::warn!(error = %e, "purging done outbox events failed");
         }
         if let Err(e) =
             souk_store::payments::expire_before(&mut conn, now, now - Duration::hours(crate::wallet::TOP_UP_EXPIRES_HOURS)).await

@@ -510,6 +510,41 @@ pub async fn attempts(c: &mut impl Conn, id: &EventId) -> Result<Vec<Attempt>, S
         .collect()
 }
 
+/// Deletes up to `limit` events of `topics` that were done before `cutoff`, with their
+/// attempts, in `tx`; returns how many events went. Only for topics whose events nothing
+/// reads once done: a seller's deliveries stay, since their number in the subscription's
+/// sequence is a count of the events before them, and a seller may ask for one again.
+pub async fn purge_done(tx: &mut Tx, cutoff: DateTime<Utc>, topics: &[&str], limit: u32) -> Result<u64, StoreError> {
+    if topics.is_empty() || limit == 0 {
+        return Ok(0);
+    }
+    // `due_at` is never after `completed_at`, so it narrows the scan to the old end of each
+    // topic's `outbox_due` range.
+    let sql = format!(
+        "SELECT id FROM outbox_events WHERE topic IN ({}) AND status = 'done' AND due_at < $1 AND completed_at < $1
+         ORDER BY due_at, id LIMIT {limit}",
+        placeholders(2, topics.len())
+    );
+    let mut query = crate::q_built(sql.clone(), sql).bind(cutoff);
+    for t in topics {
+        query = query.bind(*t);
+    }
+    let ids = tx.fetch_all(query).await?.iter().map(|r| r.get::<String>("id")).collect::<Result<Vec<_>, _>>()?;
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let list = placeholders(1, ids.len());
+    for table in ["DELETE FROM outbox_attempts WHERE event_id", "DELETE FROM outbox_events WHERE id"] {
+        let sql = format!("{table} IN ({list})");
+        let mut query = crate::q_built(sql.clone(), sql);
+        for id in &ids {
+            query = query.bind(id.as_str());
+        }
+        tx.execute(query).await?;
+    }
+    Ok(ids.len() as u64)
+}
+
 /// Events of a topic, oldest first (for operators and tests).
 pub async fn list(c: &mut impl Conn, topic: &str) -> Result<Vec<Event>, StoreError> {
     let rows = c.fetch_all(q("SELECT * FROM outbox_events WHERE topic = $1 ORDER BY id").bind(topic)).await?;

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use souk_core::catalog::{Plan, ProductContent, ProductKind, RevisionState};
 use souk_core::id::{OrgId, PlanId, ProductId, RevisionId};
+use souk_core::site::Site;
 
 use crate::{Conn, Row, StoreError, parse_stored, q, stored_enum};
 
@@ -152,6 +153,30 @@ pub async fn list_for_seller(c: &mut impl Conn, seller: &OrgId) -> Result<Vec<Pr
         .iter()
         .map(product)
         .collect()
+}
+
+/// A product as a buyer's quote needs it, in one read: the product, if it is on `site`'s
+/// storefront, with its live revision's content (`None` if it was never published).
+pub async fn for_sale(
+    c: &mut impl Conn,
+    id: &ProductId,
+    site: Site,
+) -> Result<Option<(Product, Option<ProductContent>)>, StoreError> {
+    let row = c
+        .fetch_optional(
+            q("SELECT p.*, r.content AS live_content FROM products p
+               LEFT JOIN product_revisions r ON r.id = p.live_revision_id
+               WHERE p.id = $1 AND EXISTS (SELECT 1 FROM storefront f WHERE f.product_id = p.id AND f.site = $2)")
+            .bind(id.as_str())
+            .bind(site.as_str()),
+        )
+        .await?;
+    let Some(r) = row else { return Ok(None) };
+    let live = match r.get::<Option<String>>("live_content")? {
+        Some(content) => Some(parse_stored(serde_json::from_str(&content))?),
+        None => None,
+    };
+    Ok(Some((product(&r)?, live)))
 }
 
 pub async fn get_revision(c: &mut impl Conn, id: &RevisionId) -> Result<Revision, StoreError> {

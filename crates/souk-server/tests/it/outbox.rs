@@ -27,6 +27,7 @@ both_backends!(
     a_failed_ordered_event_holds_its_successors_until_its_retry,
     a_handlers_writes_commit_with_its_attempt_or_not_at_all,
     a_claim_takes_at_most_its_limit_oldest_first,
+    done_message_events_are_purged_after_their_retention_and_deliveries_stay,
 );
 
 const TOPIC: &str = "test.effect";
@@ -501,4 +502,60 @@ async fn a_claim_takes_at_most_its_limit_oldest_first(b: Backend) {
     assert_eq!(got[0].id.to_string(), ids[3]);
     let rest = outbox::claim(&mut db.clone(), clock.now(), TOPIC, "w3", lease, 16).await.unwrap();
     assert_eq!(rest.len(), 6, "the rest, each claimed once");
+}
+
+async fn done_message_events_are_purged_after_their_retention_and_deliveries_stay(b: Backend) {
+    let (_t, db, clock) = setup(b).await;
+    let email = souk_server::messages::EMAIL_TOPIC;
+    let mut tx = db.begin().await.unwrap();
+    let mut old_emails = Vec::new();
+    for i in 0..3 {
+        old_emails.push(outbox::enqueue(&mut tx, clock.now(), email, &format!("snd-{i}"), &json!({})).await.unwrap());
+    }
+    let delivery = outbox::enqueue(&mut tx, clock.now(), "instance.create", "sub-1", &json!({})).await.unwrap();
+    let pending = outbox::enqueue(&mut tx, clock.now(), email, "snd-pending", &json!({})).await.unwrap();
+    tx.commit().await.unwrap();
+    // All but the pending one done, with an attempt each.
+    let lease = Duration::seconds(60);
+    for topic in [email, "instance.create"] {
+        for e in outbox::claim(&mut db.clone(), clock.now(), topic, "w", lease, 16).await.unwrap() {
+            if e.id == pending {
+                continue;
+            }
+            let mut tx = db.begin().await.unwrap();
+            assert!(outbox::finish(&mut tx, &e, "w", clock.now(), clock.now(), Outcome::Done).await.unwrap());
+            tx.commit().await.unwrap();
+        }
+    }
+    let retention = Duration::days(souk_server::workers::OUTBOX_RETENTION_DAYS);
+    assert_eq!(souk_server::workers::purge_outbox(&db, clock.now() - retention).await.unwrap(), 0, "nothing is old yet");
+    clock.advance(retention + Duration::days(1));
+    // Done recently: kept.
+    let mut tx = db.begin().await.unwrap();
+    let recent = outbox::enqueue(&mut tx, clock.now(), email, "snd-recent", &json!({})).await.unwrap();
+    tx.commit().await.unwrap();
+    for e in outbox::claim(&mut db.clone(), clock.now(), email, "w", lease, 16).await.unwrap() {
+        if e.id == recent {
+            let mut tx = db.begin().await.unwrap();
+            assert!(outbox::finish(&mut tx, &e, "w", clock.now(), clock.now(), Outcome::Done).await.unwrap());
+            tx.commit().await.unwrap();
+        }
+    }
+    assert_eq!(souk_server::workers::purge_outbox(&db, clock.now() - retention).await.unwrap(), 3);
+    let left = |sql: &'static str| {
+        let db = db.clone();
+        async move { db.clone().fetch_one(q(sql)).await.unwrap().get::<i64>("n").unwrap() }
+    };
+    assert_eq!(left("SELECT COUNT(*) AS n FROM outbox_events").await, 3, "the delivery, the pending email and the recent one");
+    assert_eq!(
+        left("SELECT COUNT(*) AS n FROM outbox_attempts").await,
+        2,
+        "the delivery's and the recent one's; the purged ones' went with them"
+    );
+    for id in [&delivery, &pending, &recent] {
+        assert!(outbox::get(&mut db.clone(), id).await.is_ok(), "{id} stays");
+    }
+    for id in &old_emails {
+        assert!(outbox::get(&mut db.clone(), id).await.is_err(), "{id} purged");
+    }
 }
