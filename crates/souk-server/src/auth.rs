@@ -155,6 +155,16 @@ impl Caller {
 }
 
 pub(crate) async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Option<Caller>> {
+    Ok(authenticate_in(state, headers, None).await?.map(|(caller, _)| caller))
+}
+
+/// [`authenticate`], and with `org` the caller's role there (`None`: not a member), read with
+/// the session in one statement: every request to an organization's resources asks both.
+async fn authenticate_in(
+    state: &AppState,
+    headers: &HeaderMap,
+    org: Option<&OrgId>,
+) -> Result<Option<(Caller, Option<OrgRole>)>> {
     let now = state.clock.now();
     let mut db = state.db.clone();
     if let Some(auth) = headers.get(header::AUTHORIZATION) {
@@ -178,13 +188,16 @@ pub(crate) async fn authenticate(state: &AppState, headers: &HeaderMap) -> Resul
         if key.last_used_at.is_none_or(|t| now - t > chrono::Duration::minutes(1)) {
             api_keys::touch(&mut db, now, &key.id).await?;
         }
-        return Ok(Some(Caller(Principal::ApiKey { key })));
+        let role = org.filter(|o| **o == key.org_id).map(|_| key.role);
+        return Ok(Some((Caller(Principal::ApiKey { key }), role)));
     }
     let Some(token) = cookie(headers, SESSION_COOKIE) else { return Ok(None) };
-    let Some((session, account)) = accounts::by_active_session(&mut db, &hash_token(token), now).await? else {
-        return Ok(None);
+    let hash = hash_token(token);
+    let found = match org {
+        Some(org) => accounts::by_active_session_in(&mut db, &hash, now, org).await?,
+        None => accounts::by_active_session(&mut db, &hash, now).await?.map(|(s, a)| (s, a, None)),
     };
-    Ok(Some(Caller(Principal::Account { account, session })))
+    Ok(found.map(|(session, account, role)| (Caller(Principal::Account { account, session }), role)))
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -229,12 +242,23 @@ impl FromRequestParts<AppState> for OrgScope {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
-        let caller = Caller::from_request_parts(parts, state).await?;
-        let params = axum::extract::RawPathParams::from_request_parts(parts, state).await.map_err(|_| Error::not_found())?;
-        let raw = params.iter().find(|(k, _)| *k == "org_id").map(|(_, v)| v.to_owned()).ok_or_else(Error::not_found)?;
-        let org_id: OrgId = raw.parse().map_err(|_| Error::not_found())?;
-        let role = caller.role_in(state, &org_id).await?;
-        Ok(OrgScope { caller, org_id, role })
+        let org_id: Option<OrgId> = axum::extract::RawPathParams::from_request_parts(parts, state)
+            .await
+            .ok()
+            .and_then(|params| params.iter().find(|(k, _)| *k == "org_id").and_then(|(_, v)| v.parse().ok()));
+        // Without credentials it is 401 whatever the path; with them, a malformed or foreign
+        // organization is 404.
+        let Some(org_id) = org_id else {
+            Caller::from_request_parts(parts, state).await?;
+            return Err(Error::not_found());
+        };
+        if let Some(caller) = parts.extensions.get::<Caller>().cloned() {
+            let role = caller.role_in(state, &org_id).await?;
+            return Ok(OrgScope { caller, org_id, role });
+        }
+        let (caller, role) = authenticate_in(state, &parts.headers, Some(&org_id)).await?.ok_or_else(Error::unauthorized)?;
+        parts.extensions.insert(caller.clone());
+        Ok(OrgScope { caller, org_id, role: role.ok_or_else(Error::not_found)? })
     }
 }
 

@@ -116,20 +116,54 @@ pub async fn by_active_session(
     }
 }
 
-/// An organization's members with their whole accounts, in the order they joined.
-pub async fn members_of(c: &mut impl Conn, org: &OrgId) -> Result<Vec<(OrgRole, Account)>, StoreError> {
-    c.fetch_all(
-        q("SELECT a.*, m.role AS member_role FROM memberships m JOIN accounts a ON a.id = m.account_id
-           WHERE m.org_id = $1 ORDER BY m.created_at, a.id")
-        .bind(org.as_str()),
-    )
-    .await?
-    .iter()
-    .map(|r| {
-        let role: String = r.get("member_role")?;
-        Ok((stored_enum(OrgRole::parse(&role), &role)?, from_row(r)?))
-    })
-    .collect()
+/// [`by_active_session`] with the account's role in `org` (`None` if it is not a member): the
+/// one read a request to an organization's resources needs to know who asks and what they may.
+pub async fn by_active_session_in(
+    c: &mut impl Conn,
+    token_hash: &str,
+    now: DateTime<Utc>,
+    org: &OrgId,
+) -> Result<Option<(SessionId, Account, Option<OrgRole>)>, StoreError> {
+    let row = c
+        .fetch_optional(
+            q("SELECT a.*, s.id AS session_id, m.role AS member_role FROM sessions s JOIN accounts a ON a.id = s.account_id \
+               LEFT JOIN memberships m ON m.org_id = $3 AND m.account_id = a.id \
+               WHERE s.token_hash = $1 AND s.expires_at > $2")
+            .bind(token_hash)
+            .bind(now)
+            .bind(org.as_str()),
+        )
+        .await?;
+    let Some(r) = row else { return Ok(None) };
+    let role = match r.get::<Option<String>>("member_role")? {
+        Some(role) => Some(stored_enum(OrgRole::parse(&role), &role)?),
+        None => None,
+    };
+    Ok(Some((parse_stored(SessionId::parse(&r.get::<String>("session_id")?))?, from_row(&r)?, role)))
+}
+
+/// An organization's site and its members with their whole accounts, in the order they
+/// joined, in one read (what the message center needs to reach an organization); `None` if
+/// there is no such organization.
+pub async fn members_of(c: &mut impl Conn, org: &OrgId) -> Result<Option<(Site, Vec<(OrgRole, Account)>)>, StoreError> {
+    let rows = c
+        .fetch_all(
+            q("SELECT a.*, m.role AS member_role, o.site AS org_site FROM orgs o
+               LEFT JOIN memberships m ON m.org_id = o.id LEFT JOIN accounts a ON a.id = m.account_id
+               WHERE o.id = $1 ORDER BY m.created_at, a.id")
+            .bind(org.as_str()),
+        )
+        .await?;
+    let Some(first) = rows.first() else { return Ok(None) };
+    let site: String = first.get("org_site")?;
+    let site = parse_stored(Site::parse(&site))?;
+    let mut members = Vec::with_capacity(rows.len());
+    for r in &rows {
+        // An organization without members gives one row with no account.
+        let Some(role) = r.get::<Option<String>>("member_role")? else { continue };
+        members.push((stored_enum(OrgRole::parse(&role), &role)?, from_row(r)?));
+    }
+    Ok(Some((site, members)))
 }
 
 /// The account and its password hash, for signing in.

@@ -226,17 +226,42 @@ pub async fn sends(c: &mut impl Conn, org_id: &str, limit: u32) -> Result<Vec<Se
 }
 
 /// The channels of a category the organization has muted (one read for all of them).
-pub async fn muted_channels(c: &mut impl Conn, org_id: &str, category: &str) -> Result<Vec<String>, StoreError> {
-    c.fetch_all(
-        q("SELECT channel FROM message_settings WHERE org_id = $1 AND category = $2 AND muted = $3")
+/// What decides where an organization's messages of `category` go, in one read: the channels
+/// it muted, and the recipients it set per channel (channel, target).
+pub async fn reach_settings(
+    c: &mut impl Conn,
+    org_id: &str,
+    category: &str,
+) -> Result<(Vec<String>, Vec<(String, Target)>), StoreError> {
+    let rows = c
+        .fetch_all(
+            q("SELECT channel, CAST(NULL AS TEXT) AS account_id, CAST(NULL AS TEXT) AS contact_id, CAST(1 AS BIGINT) AS muted
+               FROM message_settings WHERE org_id = $1 AND category = $2 AND muted = $3
+               UNION ALL
+               SELECT channel, account_id, contact_id, CAST(0 AS BIGINT) FROM message_recipients WHERE org_id = $1 AND category = $2")
             .bind(org_id)
             .bind(category)
             .bind(true),
-    )
-    .await?
-    .iter()
-    .map(|r| r.get("channel"))
-    .collect()
+        )
+        .await?;
+    let (mut muted, mut recipients) = (Vec::new(), Vec::new());
+    for r in &rows {
+        let channel: String = r.get("channel")?;
+        if r.get::<i64>("muted")? == 1 {
+            muted.push(channel);
+            continue;
+        }
+        recipients.push((channel, target(r)?));
+    }
+    Ok((muted, recipients))
+}
+
+fn target(r: &Row) -> Result<Target, StoreError> {
+    match (r.get::<Option<String>>("account_id")?, r.get::<Option<String>>("contact_id")?) {
+        (Some(a), _) => Ok(Target::Member(a)),
+        (None, Some(c)) => Ok(Target::Contact(c)),
+        (None, None) => Err(StoreError::Corrupt("a recipient names no one".into())),
+    }
 }
 
 pub async fn set_muted(
@@ -284,14 +309,7 @@ pub async fn all_recipients(c: &mut impl Conn, org_id: &str) -> Result<Vec<(Stri
     )
     .await?
     .iter()
-    .map(|r| {
-        let target = match (r.get::<Option<String>>("account_id")?, r.get::<Option<String>>("contact_id")?) {
-            (Some(a), _) => Target::Member(a),
-            (None, Some(c)) => Target::Contact(c),
-            (None, None) => return Err(StoreError::Corrupt("a recipient names no one".into())),
-        };
-        Ok((r.get("category")?, r.get("channel")?, target))
-    })
+    .map(|r| Ok((r.get("category")?, r.get("channel")?, target(r)?)))
     .collect()
 }
 

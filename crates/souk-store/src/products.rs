@@ -10,7 +10,7 @@ use souk_core::catalog::{Plan, ProductContent, ProductKind, RevisionState};
 use souk_core::id::{OrgId, PlanId, ProductId, RevisionId};
 use souk_core::site::Site;
 
-use crate::{Conn, Row, StoreError, parse_stored, q, stored_enum};
+use crate::{Conn, Row, StoreError, parse_stored, q, q2, stored_enum};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Product {
@@ -193,6 +193,42 @@ pub async fn live_revision(c: &mut impl Conn, product: &ProductId) -> Result<Opt
     .as_ref()
     .map(revision)
     .transpose()
+}
+
+/// The name in a product's live content (`None` if it was never published), read without
+/// the rest of the content: messages name products, and a product's content can be long.
+pub async fn live_name(c: &mut impl Conn, product: &str) -> Result<Option<String>, StoreError> {
+    let row = c
+        .fetch_optional(
+            q2(
+                "SELECT json_extract(r.content, '$.name') AS name FROM products p
+                 JOIN product_revisions r ON r.id = p.live_revision_id WHERE p.id = $1",
+                "SELECT CAST(r.content AS jsonb) ->> 'name' AS name FROM products p
+                 JOIN product_revisions r ON r.id = p.live_revision_id WHERE p.id = $1",
+            )
+            .bind(product),
+        )
+        .await?;
+    Ok(row.map(|r| r.get::<Option<String>>("name")).transpose()?.flatten())
+}
+
+/// The live name of a subscription's product and whether the subscription is a trial, in one
+/// read; `None` if there is no such subscription (the name is `None` if never published).
+pub async fn subscription_product_name(c: &mut impl Conn, subscription: &str) -> Result<Option<(Option<String>, bool)>, StoreError> {
+    let row = c
+        .fetch_optional(
+            q2(
+                "SELECT s.trial, json_extract(r.content, '$.name') AS name FROM subscriptions s
+                 JOIN products p ON p.id = s.product_id LEFT JOIN product_revisions r ON r.id = p.live_revision_id
+                 WHERE s.id = $1",
+                "SELECT s.trial, CAST(r.content AS jsonb) ->> 'name' AS name FROM subscriptions s
+                 JOIN products p ON p.id = s.product_id LEFT JOIN product_revisions r ON r.id = p.live_revision_id
+                 WHERE s.id = $1",
+            )
+            .bind(subscription),
+        )
+        .await?;
+    row.map(|r| Ok((r.get::<Option<String>>("name")?, r.get::<bool>("trial")?))).transpose()
 }
 
 pub async fn revisions(c: &mut impl Conn, product: &ProductId) -> Result<Vec<Revision>, StoreError> {

@@ -264,7 +264,7 @@ impl From<&souk_store::orders::Order> for OrderOut {
               (status = 400, body = Problem), (status = 402, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
 pub async fn place_order(
     State(state): State<AppState>,
-    OrgScope { caller, org_id, .. }: OrgScope,
+    OrgScope { caller, org_id, role }: OrgScope,
     rid: RequestId,
     headers: axum::http::HeaderMap,
     ApiJson(input): ApiJson<QuoteIn>,
@@ -274,6 +274,7 @@ pub async fn place_order(
     let (order, created) = commerce::place_order(
         &state,
         &caller,
+        role,
         &org_id,
         &QuoteRequest {
             product_id: &input.product_id,

@@ -144,7 +144,14 @@ pub async fn pay(
     };
     let key = Some(field(&f, "key")).filter(|k| !k.is_empty());
     let deploy = deployment(&f);
-    match commerce::place_order(&state, &caller, &account.personal_org_id, &req, deploy.as_ref(), key, rid.as_deref()).await {
+    let placed = match caller.role_in(&state, &account.personal_org_id).await {
+        Ok(role) => {
+            commerce::place_order(&state, &caller, role, &account.personal_org_id, &req, deploy.as_ref(), key, rid.as_deref())
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    match placed {
         Ok(_) => Redirect::to("/subscriptions").into_response(),
         Err(e) if e.status().is_client_error() && e.status() != StatusCode::NOT_FOUND => {
             checkout_page(&state, &ctx, &f, Some(e.summary())).await
