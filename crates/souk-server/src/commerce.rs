@@ -320,12 +320,31 @@ pub async fn place_order(
     if !role.can_administer() {
         return Err(Error::forbidden("this needs the owner or admin role in the organization"));
     }
-    let mut db = state.db.clone();
-    if let Some(key) = idempotency_key
-        && let Some(existing) = souk_store::orders::by_idempotency_key(&mut db, buyer, key).await?
-    {
-        return replayed(existing, req);
+    let placed = place_new_order(state, caller, buyer, req, deployment, idempotency_key, request_id).await;
+    match (placed, idempotency_key) {
+        // A retry whose purchase could not be made now (the product delisted since, the wallet
+        // spent by it) is still answered with the first order. The key is looked up only when
+        // placing failed: a new key, the common case, costs no read (a retry that would succeed
+        // again meets the order's unique key instead, see `place_new_order`).
+        (Err(e), Some(key)) => match souk_store::orders::by_idempotency_key(&mut state.db.clone(), buyer, key).await {
+            Ok(Some(existing)) => replayed(existing, req),
+            _ => Err(e),
+        },
+        (placed, _) => placed,
     }
+}
+
+/// [`place_order`] without the replay of an earlier order that failed it.
+async fn place_new_order(
+    state: &AppState,
+    caller: &Caller,
+    buyer: &OrgId,
+    req: &QuoteRequest<'_>,
+    deployment: Option<&souk_core::compute::DeployInput>,
+    idempotency_key: Option<&str>,
+    request_id: Option<&str>,
+) -> Result<(souk_store::orders::Order, bool)> {
+    let mut db = state.db.clone();
     let org = orgs::get(&mut db, buyer).await?;
     if org.verification_status != "verified" {
         return Err(Error::forbidden("complete real-name verification before buying"));

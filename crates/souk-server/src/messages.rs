@@ -540,41 +540,86 @@ impl Sender {
         if res.status().is_success() { Ok(()) } else { Err(format!("SMS gateway answered {}", res.status())) }
     }
 
-    async fn deliver(&self, attempt: &Attempt) -> std::result::Result<(), Failure> {
-        let event = &attempt.event;
-        let id = event.payload.get("send_id").and_then(Value::as_str).unwrap_or(&event.aggregate_id).to_owned();
-        let mut db = self.state.db.clone();
-        let db_err = |e: souk_store::StoreError| Failure::from(e.to_string());
-        let Some(s) = store::get_send(&mut db, &id).await.map_err(db_err)? else { return Ok(()) };
-        if s.status == "sent" {
-            return Ok(());
-        }
-        let result = if s.channel == "sms" { self.sms(&s).await } else { self.email(&s).await };
+    /// Sends a claimed batch: the sends read in one statement and sent together, then those
+    /// that went out (or need not: gone, or sent by an earlier attempt) recorded sent with
+    /// their events done in one commit. A batch costs a handful of statements instead of five
+    /// per message (BENCHMARKS.md, purchase item 10). A failed send is recorded on its own,
+    /// and retried on its own.
+    async fn deliver(&self, attempts: &[Attempt]) -> Vec<std::result::Result<(), Failure>> {
+        let ids: Vec<&str> = attempts.iter().map(|a| send_id(&a.event)).collect();
+        let sends = match store::get_sends(&mut self.state.db.clone(), &ids).await {
+            Ok(sends) => sends,
+            Err(e) => return attempts.iter().map(|_| Err(Failure::from(e.to_string()))).collect(),
+        };
+        let sent = futures_util::future::join_all(ids.iter().map(|id| async {
+            match sends.iter().find(|s| s.id == *id) {
+                Some(s) if s.status != "sent" => {
+                    let result = if s.channel == "sms" { self.sms(s).await } else { self.email(s).await };
+                    result.map(|()| true)
+                }
+                _ => Ok(false),
+            }
+        }))
+        .await;
         let now = self.state.clock.now();
-        match result {
-            // The send's status and the event's completion in one commit.
-            Ok(()) => {
-                let mut tx = self.state.db.begin().await.map_err(db_err)?;
-                store::record_attempt(&mut tx, now, &id, "sent", None).await.map_err(db_err)?;
-                attempt.done(tx).await.map_err(db_err)
-            }
-            Err(why) => {
-                store::record_attempt(&mut db, now, &id, "pending", Some(&why)).await.map_err(db_err)?;
-                Err(Failure::from(why))
+        let mut results: Vec<std::result::Result<(), Failure>> = Vec::with_capacity(attempts.len());
+        let (mut done, mut newly_sent) = (Vec::new(), Vec::new());
+        for ((attempt, id), outcome) in attempts.iter().zip(&ids).zip(sent) {
+            match outcome {
+                Ok(went) => {
+                    if went {
+                        newly_sent.push(*id);
+                    }
+                    done.push(attempt);
+                    results.push(Ok(()));
+                }
+                Err(why) => {
+                    if let Err(e) = store::record_attempt(&mut self.state.db.clone(), now, id, "pending", Some(&why)).await {
+                        tracing::warn!(send = %id, error = %e, "recording a failed send failed");
+                    }
+                    results.push(Err(Failure::from(why)));
+                }
             }
         }
+        let recorded = async {
+            let mut tx = self.state.db.begin().await?;
+            store::record_sent(&mut tx, now, &newly_sent).await?;
+            Attempt::done_all(&done, tx).await
+        };
+        if let Err(e) = recorded.await {
+            // The worker records each as failed instead: tried again later.
+            let message = e.to_string();
+            for (attempt, result) in attempts.iter().zip(results.iter_mut()) {
+                if result.is_ok() && done.iter().any(|d| std::ptr::eq(*d, attempt)) {
+                    *result = Err(Failure::from(message.clone()));
+                }
+            }
+        }
+        results
     }
+}
+
+/// The send an email or SMS event is about.
+fn send_id(event: &Event) -> &str {
+    event.payload.get("send_id").and_then(Value::as_str).unwrap_or(&event.aggregate_id)
 }
 
 impl Handler for Sender {
     fn handle<'a>(&'a self, attempt: &'a Attempt) -> HandlerFuture<'a> {
-        Box::pin(self.deliver(attempt))
+        Box::pin(async move {
+            let mut results = self.deliver(std::slice::from_ref(attempt)).await;
+            results.pop().unwrap_or(Ok(()))
+        })
+    }
+
+    fn handle_batch<'a>(&'a self, attempts: &'a [Attempt]) -> crate::workers::BatchFuture<'a> {
+        Box::pin(self.deliver(attempts))
     }
 
     fn given_up<'a>(&'a self, event: &'a Event, error: &'a str) -> HandlerFuture<'a> {
         Box::pin(async move {
-            let id = event.payload.get("send_id").and_then(Value::as_str).unwrap_or(&event.aggregate_id).to_owned();
-            store::record_attempt(&mut self.state.db.clone(), self.state.clock.now(), &id, "failed", Some(error))
+            let id = send_id(event);
+            store::record_attempt(&mut self.state.db.clone(), self.state.clock.now(), id, "failed", Some(error))
                 .await
                 .map_err(|e| Failure::from(e.to_string()))
         })
@@ -594,8 +639,10 @@ pub fn workers(state: &AppState) -> Vec<Worker> {
     // Nobody notices an email 50 ms later; claimed one by one as purchases commit, they cost a
     // claim each (BENCHMARKS.md, purchase item 10).
     email.linger = SEND_LINGER;
+    email.batched = true;
     let mut sms = Worker::new(state.db.clone(), state.clock.clone(), SMS_TOPIC, sender, &state.config.node_id);
     sms.linger = SEND_LINGER;
+    sms.batched = true;
     vec![d, email, sms]
 }
 

@@ -79,6 +79,23 @@ impl Attempt {
         let _ = self.recorded.set(held);
         Ok(())
     }
+
+    /// [`Attempt::done`] for attempts of one batch (claimed together by one worker): each is
+    /// recorded as done in `tx`, in two statements for the whole batch, and `tx` is committed.
+    /// Not for ordered topics, whose successors each attempt may release.
+    pub async fn done_all(attempts: &[&Attempt], mut tx: Tx) -> Result<(), StoreError> {
+        let Some(first) = attempts.first() else { return tx.commit().await };
+        debug_assert!(attempts.iter().all(|a| a.ordered.is_none() && a.worker == first.worker));
+        let now = first.clock.now();
+        let events: Vec<&Event> = attempts.iter().map(|a| &a.event).collect();
+        let started = attempts.iter().map(|a| a.started).min().unwrap_or(now);
+        let held = outbox::finish_done(&mut tx, &events, &first.worker, started, now).await?;
+        tx.commit().await?;
+        for a in attempts {
+            let _ = a.recorded.set(held.iter().any(|h| h == a.event.id.as_str()));
+        }
+        Ok(())
+    }
 }
 
 /// After an ordered event is done: lets its aggregate's next event go if it was held behind
@@ -109,7 +126,17 @@ pub trait Handler: Send + Sync + 'static {
     fn given_up<'a>(&'a self, _event: &'a Event, _error: &'a str) -> HandlerFuture<'a> {
         Box::pin(async { Ok(()) })
     }
+
+    /// Handles the events a batched worker (`Worker::batched`) claimed together, an outcome
+    /// per attempt in their order: for a handler that can read what the batch needs, and
+    /// record what it did, once for all of them ([`Attempt::done_all`]). By default, each on
+    /// its own, together.
+    fn handle_batch<'a>(&'a self, attempts: &'a [Attempt]) -> BatchFuture<'a> {
+        Box::pin(futures_util::future::join_all(attempts.iter().map(|a| self.handle(a))))
+    }
 }
+
+pub type BatchFuture<'a> = Pin<Box<dyn Future<Output = Vec<Result<(), Failure>>> + Send + 'a>>;
 
 impl<F, Fut, E> Handler for F
 where
@@ -152,6 +179,9 @@ pub struct Worker {
     /// in a burst are claimed together: a claim per batch instead of per event. Zero (claim at
     /// once) unless what the worker does may come a little later (emails, SMS).
     pub linger: std::time::Duration,
+    /// Hands each claimed batch to [`Handler::handle_batch`] as one, instead of each event to
+    /// [`Handler::handle`] on its own task.
+    pub batched: bool,
 }
 
 impl Worker {
@@ -167,6 +197,7 @@ impl Worker {
             lease: Duration::seconds(60),
             batch: 16,
             linger: std::time::Duration::ZERO,
+            batched: false,
         }
     }
 
@@ -188,6 +219,10 @@ impl Worker {
         // The batch's events are handled together: a seller's slow answer no longer holds up
         // the others. Safe for ordered deliveries too, since a claim holds at most one event
         // per aggregate (see `outbox::claim_in_order`).
+        if self.batched {
+            self.handle_batch(events).await?;
+            return Ok(n);
+        }
         let results = futures_util::future::join_all(events.into_iter().map(|e| self.handle_one(e))).await;
         for r in results {
             r?;
@@ -195,25 +230,60 @@ impl Worker {
         Ok(n)
     }
 
-    async fn handle_one(&self, event: Event) -> Result<(), StoreError> {
-        let started = self.clock.now();
+    fn attempt(&self, event: Event) -> Attempt {
         let ordered = match &self.claim {
             Claim::InOrder(topics) => Some(*topics),
             _ => None,
         };
-        let attempt = Attempt {
+        Attempt {
             event,
             worker: self.id.clone(),
-            started,
+            started: self.clock.now(),
             clock: self.clock.clone(),
             recorded: std::sync::OnceLock::new(),
             ordered,
-        };
-        let limit = self.lease.to_std().unwrap_or(std::time::Duration::from_secs(60));
+        }
+    }
+
+    /// The lease: a handler still running after it may be overtaken, so it is its time limit.
+    fn time_limit(&self) -> std::time::Duration {
+        self.lease.to_std().unwrap_or(std::time::Duration::from_secs(60))
+    }
+
+    async fn handle_one(&self, event: Event) -> Result<(), StoreError> {
+        let attempt = self.attempt(event);
+        let limit = self.time_limit();
         let result = match tokio::time::timeout(limit, self.handler.handle(&attempt)).await {
             Ok(r) => r,
             Err(_) => Err(Failure::from(format!("handler timed out after {}s", limit.as_secs()))),
         };
+        self.record(&attempt, result).await
+    }
+
+    /// Handles a claimed batch as one (`batched` workers), then records each outcome its
+    /// handler did not.
+    async fn handle_batch(&self, events: Vec<Event>) -> Result<(), StoreError> {
+        let attempts: Vec<Attempt> = events.into_iter().map(|e| self.attempt(e)).collect();
+        let limit = self.time_limit();
+        let results = match tokio::time::timeout(limit, self.handler.handle_batch(&attempts)).await {
+            Ok(r) if r.len() == attempts.len() => r,
+            Ok(_) => attempts.iter().map(|_| Err(Failure::from("the batch handler lost track of its events"))).collect(),
+            Err(_) => {
+                attempts.iter().map(|_| Err(Failure::from(format!("handler timed out after {}s", limit.as_secs())))).collect()
+            }
+        };
+        let mut first_error = None;
+        for (attempt, result) in attempts.iter().zip(results) {
+            if let Err(e) = self.record(attempt, result).await {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Records an attempt's outcome, unless its handler did with its own writes.
+    async fn record(&self, attempt: &Attempt, result: Result<(), Failure>) -> Result<(), StoreError> {
+        let started = attempt.started;
         let event = &attempt.event;
         if let Some(&held) = attempt.recorded.get() {
             // The handler recorded the attempt with its own writes.
@@ -301,6 +371,8 @@ impl Worker {
         let batch = usize::try_from(this.batch).unwrap_or(16).max(1);
         let refill_at = (batch / 4).max(1);
         let mut in_hand = tokio::task::JoinSet::new();
+        // Events in hand per task (one, or a batched worker's batch), so slots count events.
+        let mut sizes: std::collections::HashMap<tokio::task::Id, usize> = std::collections::HashMap::new();
         // Whether due events may be waiting: the last claim filled every free slot, or
         // something happened since (a wake-up, a poll, or, for ordered topics, a finished
         // event, which may free its aggregate's next one). Claiming only then keeps an idle
@@ -315,14 +387,20 @@ impl Worker {
             }
             // Claims never return more than asked (see `outbox::claim_selected`); saturating
             // all the same, so that a claim that did could not make this underflow.
-            let free = batch.saturating_sub(in_hand.len());
+            let free = batch.saturating_sub(sizes.values().sum());
             if free > 0 && more && (in_hand.is_empty() || free >= refill_at) {
                 match this.claim(u32::try_from(free).unwrap_or(1)).await {
                     Ok(events) => {
                         more = events.len() == free;
-                        for event in events {
-                            let w = this.clone();
-                            in_hand.spawn(async move { w.handle_one(event).await });
+                        if this.batched && !events.is_empty() {
+                            // The batch is one task: its events are in hand until it ends.
+                            let (w, n) = (this.clone(), events.len());
+                            sizes.insert(in_hand.spawn(async move { w.handle_batch(events).await }).id(), n);
+                        } else {
+                            for event in events {
+                                let w = this.clone();
+                                sizes.insert(in_hand.spawn(async move { w.handle_one(event).await }).id(), 1);
+                            }
                         }
                     }
                     Err(e) => {
@@ -347,11 +425,19 @@ impl Worker {
                 continue;
             }
             tokio::select! {
-                done = in_hand.join_next() => {
+                done = in_hand.join_next_with_id() => {
                     match done {
-                        Some(Ok(Err(e))) => tracing::error!(error = %e, worker = %this.id, "recording an outbox attempt failed"),
-                        Some(Err(e)) => tracing::error!(error = %e, worker = %this.id, "an outbox handler panicked"),
-                        _ => {}
+                        Some(Ok((id, result))) => {
+                            sizes.remove(&id);
+                            if let Err(e) = result {
+                                tracing::error!(error = %e, worker = %this.id, "recording an outbox attempt failed");
+                            }
+                        }
+                        Some(Err(e)) => {
+                            sizes.remove(&e.id());
+                            tracing::error!(error = %e, worker = %this.id, "an outbox handler panicked");
+                        }
+                        None => {}
                     }
                     // A finished ordered event may let its aggregate's next one be claimed.
                     more |= ordered;

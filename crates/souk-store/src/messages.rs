@@ -195,6 +195,37 @@ pub async fn get_send(c: &mut impl Conn, id: &str) -> Result<Option<Send>, Store
     c.fetch_optional(q("SELECT * FROM message_sends WHERE id = $1").bind(id)).await?.as_ref().map(send).transpose()
 }
 
+/// The sends among `ids` (a sender's claimed batch), in one read.
+pub async fn get_sends(c: &mut impl Conn, ids: &[&str]) -> Result<Vec<Send>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!("SELECT * FROM message_sends WHERE id IN ({})", crate::placeholders(1, ids.len()));
+    let mut query = crate::q_built(sql.clone(), sql);
+    for id in ids {
+        query = query.bind(*id);
+    }
+    c.fetch_all(query).await?.iter().map(send).collect()
+}
+
+/// Marks the sends among `ids` sent, in one statement (a sender's batch that went out).
+pub async fn record_sent(c: &mut impl Conn, now: DateTime<Utc>, ids: &[&str]) -> Result<(), StoreError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "UPDATE message_sends SET status = 'sent', attempts = attempts + 1, sent_at = $1
+         WHERE id IN ({}) AND status <> 'sent'",
+        crate::placeholders(2, ids.len())
+    );
+    let mut query = crate::q_built(sql.clone(), sql).bind(now);
+    for id in ids {
+        query = query.bind(*id);
+    }
+    c.execute(query).await?;
+    Ok(())
+}
+
 /// An attempt's outcome: sent, still failing (with why), or given up.
 pub async fn record_attempt(
     c: &mut impl Conn,

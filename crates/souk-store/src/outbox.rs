@@ -430,6 +430,58 @@ pub async fn finish(
     Ok(true)
 }
 
+/// [`finish`] with [`Outcome::Done`] for a batch of events claimed together by `worker`, in
+/// two statements whatever the batch's size. Returns the ids of those it still held (the
+/// others were taken over after their lease ran out, and nothing is written for them).
+pub async fn finish_done(
+    tx: &mut Tx,
+    events: &[&Event],
+    worker: &str,
+    started_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<Vec<String>, StoreError> {
+    if events.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Each event by its id and its claim's attempt count, as `finish` checks one.
+    let held_by = (0..events.len()).map(|i| format!("(id = ${} AND attempts = ${})", 3 + 2 * i, 4 + 2 * i)).collect::<Vec<_>>();
+    let sql = format!(
+        "UPDATE outbox_events SET status = 'done', completed_at = $1, locked_by = NULL, locked_until = NULL
+         WHERE locked_by = $2 AND status = 'pending' AND ({})
+         RETURNING id",
+        held_by.join(" OR ")
+    );
+    let mut query = crate::q_built(sql.clone(), sql).bind(now).bind(worker);
+    for e in events {
+        query = query.bind(e.id.as_str()).bind(e.attempts);
+    }
+    let held = tx.fetch_all(query).await?.iter().map(|r| r.get::<String>("id")).collect::<Result<Vec<_>, _>>()?;
+    let recorded: Vec<&&Event> = events.iter().filter(|e| held.iter().any(|h| h == e.id.as_str())).collect();
+    if recorded.is_empty() {
+        return Ok(held);
+    }
+    // Numbered as `finish` numbers one attempt.
+    let rows = (0..recorded.len())
+        .map(|i| {
+            let (id, attempt) = (4 + 2 * i, 5 + 2 * i);
+            format!(
+                "(${id}, (SELECT CASE WHEN COALESCE(MAX(attempt), 0) >= ${attempt} THEN MAX(attempt) + 1 ELSE ${attempt} END
+                          FROM outbox_attempts WHERE event_id = ${id}), $1, $2, $3, 'ok', NULL)"
+            )
+        })
+        .collect::<Vec<_>>();
+    let sql = format!(
+        "INSERT INTO outbox_attempts (event_id, attempt, worker, started_at, finished_at, outcome, error) VALUES {}",
+        rows.join(", ")
+    );
+    let mut query = crate::q_built(sql.clone(), sql).bind(worker).bind(started_at).bind(now);
+    for e in &recorded {
+        query = query.bind(e.id.as_str()).bind(e.attempts);
+    }
+    tx.execute(query).await?;
+    Ok(held)
+}
+
 /// An ordered event is to be retried: its aggregate's later pending events of `topics`
 /// cannot go before it, so they are held, made due no earlier than `until` (the worker gives
 /// the retry's due time plus a lease). Without this they stay at the front of the due queue,

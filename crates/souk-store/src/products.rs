@@ -214,7 +214,10 @@ pub async fn live_name(c: &mut impl Conn, product: &str) -> Result<Option<String
 
 /// The live name of a subscription's product and whether the subscription is a trial, in one
 /// read; `None` if there is no such subscription (the name is `None` if never published).
-pub async fn subscription_product_name(c: &mut impl Conn, subscription: &str) -> Result<Option<(Option<String>, bool)>, StoreError> {
+pub async fn subscription_product_name(
+    c: &mut impl Conn,
+    subscription: &str,
+) -> Result<Option<(Option<String>, bool)>, StoreError> {
     let row = c
         .fetch_optional(
             q2(

@@ -241,6 +241,36 @@ async fn a_wallet_that_covers_ten_buys_exactly_ten(b: Backend) {
         .await
         .unwrap();
     assert_problem(other, StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused").await;
+    // Also when that other purchase could not be made at all.
+    let unknown_plan = buyer
+        .post(app.url(&orders))
+        .header("Idempotency-Key", "once")
+        .json(&json!({"product_id": product, "plan_id": "pln_01aaaaaaaaaaaaaaaaaaaaaaaa"}))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(unknown_plan, StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused").await;
+    // A retry is answered with its order even once the purchase could no longer be made:
+    // here the product was delisted since.
+    app.post(&c, &format!("/api/v1/orgs/{org}/products/{product}/delist"), json!({})).await;
+    let fresh = buyer
+        .post(app.url(&orders))
+        .header("Idempotency-Key", "after-delisting")
+        .json(&json!({"product_id": product, "plan_id": plan}))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(fresh, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    let retry = buyer
+        .post(app.url(&orders))
+        .header("Idempotency-Key", "once")
+        .json(&json!({"product_id": product, "plan_id": plan}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(retry.status(), StatusCode::OK);
+    assert_eq!(retry.headers().get("idempotency-replayed").unwrap(), "true");
+    assert_eq!(retry.json::<Value>().await.unwrap()["id"], first["id"]);
     assert_eq!(app.count("SELECT COUNT(*) AS n FROM orders").await, 12);
     assert_eq!(list["items"].as_array().unwrap().len(), 10);
     let sales: Value = app.get(&c, &format!("/api/v1/orgs/{org}/sales")).await.json().await.unwrap();

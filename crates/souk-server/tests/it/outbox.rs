@@ -8,7 +8,7 @@ use chrono::Duration;
 use serde_json::json;
 use souk_core::clock::Clock;
 use souk_core::outbox::RetryPolicy;
-use souk_server::workers::{Attempt, Handler, HandlerFuture, Worker};
+use souk_server::workers::{Attempt, BatchFuture, Handler, HandlerFuture, Worker};
 use souk_store::outbox::{self, Outcome};
 use souk_store::{Conn, Db, q};
 
@@ -28,6 +28,7 @@ both_backends!(
     a_handlers_writes_commit_with_its_attempt_or_not_at_all,
     a_claim_takes_at_most_its_limit_oldest_first,
     done_message_events_are_purged_after_their_retention_and_deliveries_stay,
+    a_batched_worker_records_its_batch_in_one_commit,
 );
 
 const TOPIC: &str = "test.effect";
@@ -558,4 +559,72 @@ async fn done_message_events_are_purged_after_their_retention_and_deliveries_sta
     for id in &old_emails {
         assert!(outbox::get(&mut db.clone(), id).await.is_err(), "{id} purged");
     }
+}
+
+/// Handles a batch as one: fails the event whose `n` is 2, and records the rest done with a
+/// write of its own in one commit, after the event whose `n` is 4 was taken over by another
+/// worker (its lease ran out).
+struct BatchWriter {
+    db: Db,
+    batches: Mutex<Vec<usize>>,
+}
+
+impl Handler for BatchWriter {
+    fn handle<'a>(&'a self, _: &'a Attempt) -> HandlerFuture<'a> {
+        Box::pin(async { Err("a batched worker hands over batches".into()) })
+    }
+
+    fn handle_batch<'a>(&'a self, attempts: &'a [Attempt]) -> BatchFuture<'a> {
+        Box::pin(async move {
+            self.batches.lock().unwrap().push(attempts.len());
+            let n = |a: &Attempt| a.event.payload["n"].as_i64().unwrap();
+            let mut tx = self.db.begin().await.unwrap();
+            outbox::enqueue(&mut tx, chrono::Utc::now(), "test.follow", "batch", &json!({})).await.unwrap();
+            for a in attempts.iter().filter(|a| n(a) == 4) {
+                tx.execute(q("UPDATE outbox_events SET locked_by = 'another' WHERE id = $1").bind(a.event.id.as_str()))
+                    .await
+                    .unwrap();
+            }
+            let done: Vec<&Attempt> = attempts.iter().filter(|a| n(a) != 2).collect();
+            Attempt::done_all(&done, tx).await.unwrap();
+            attempts.iter().map(|a| if n(a) == 2 { Err("fails".into()) } else { Ok(()) }).collect()
+        })
+    }
+}
+
+async fn a_batched_worker_records_its_batch_in_one_commit(b: Backend) {
+    let (_t, db, clock) = setup(b).await;
+    let ids = enqueue(&db, clock.as_ref(), 5).await;
+    let handler = Arc::new(BatchWriter { db: db.clone(), batches: Mutex::default() });
+    let mut w = Worker::new(db.clone(), clock.clone(), TOPIC, handler.clone(), "n1");
+    w.batched = true;
+    assert_eq!(w.tick().await.unwrap(), 5);
+    assert_eq!(*handler.batches.lock().unwrap(), vec![5], "one batch of five");
+    let follow_ups = db.clone().fetch_one(q("SELECT COUNT(*) AS n FROM outbox_events WHERE topic = 'test.follow'")).await;
+    assert_eq!(follow_ups.unwrap().get::<i64>("n").unwrap(), 1, "the handler's write, with the batch's record");
+    for (i, id) in ids.iter().enumerate() {
+        let id = souk_core::id::EventId::parse(id).unwrap();
+        let e = outbox::get(&mut db.clone(), &id).await.unwrap();
+        let attempts: Vec<(u32, String)> =
+            outbox::attempts(&mut db.clone(), &id).await.unwrap().into_iter().map(|a| (a.attempt, a.outcome)).collect();
+        match i {
+            2 => {
+                assert_eq!((e.status.as_str(), e.last_error.as_deref()), ("pending", Some("fails")), "retried on its own");
+                assert_eq!(attempts, vec![(1, "error".to_owned())]);
+            }
+            4 => {
+                assert_eq!((e.status.as_str(), e.locked_by.as_deref()), ("pending", Some("another")), "left to its new holder");
+                assert!(attempts.is_empty(), "nothing recorded for a lost lease: {attempts:?}");
+            }
+            _ => {
+                assert_eq!(e.status, "done", "event {i}");
+                assert!(e.completed_at.is_some());
+                assert_eq!(attempts, vec![(1, "ok".to_owned())], "event {i}");
+            }
+        }
+    }
+    // Within the other worker's lease, past the retry's delay (5 s and jitter).
+    clock.advance(Duration::seconds(30));
+    assert_eq!(w.tick().await.unwrap(), 1, "only the failed one comes back (the taken one is leased)");
+    assert_eq!(*handler.batches.lock().unwrap(), vec![5, 1]);
 }
