@@ -17,7 +17,7 @@ use souk_core::id::{OrgId, SessionId};
 use souk_core::identity::{OrgRole, StaffRole};
 use souk_store::accounts::{self, Account};
 use souk_store::api_keys::{self, ApiKey};
-use souk_store::orgs;
+use souk_store::orgs::{self, Org};
 
 use crate::AppState;
 use crate::error::{Error, Result};
@@ -159,12 +159,14 @@ pub(crate) async fn authenticate(state: &AppState, headers: &HeaderMap) -> Resul
 }
 
 /// [`authenticate`], and with `org` the caller's role there (`None`: not a member), read with
-/// the session in one statement: every request to an organization's resources asks both.
+/// the session in one statement with the organization itself: every request to an
+/// organization's resources asks who calls and what they may do, and most also ask for whom.
+/// (An API key's organization is not read here.)
 async fn authenticate_in(
     state: &AppState,
     headers: &HeaderMap,
     org: Option<&OrgId>,
-) -> Result<Option<(Caller, Option<OrgRole>)>> {
+) -> Result<Option<(Caller, Option<(OrgRole, Option<Org>)>)>> {
     let now = state.clock.now();
     let mut db = state.db.clone();
     if let Some(auth) = headers.get(header::AUTHORIZATION) {
@@ -188,16 +190,18 @@ async fn authenticate_in(
         if key.last_used_at.is_none_or(|t| now - t > chrono::Duration::minutes(1)) {
             api_keys::touch(&mut db, now, &key.id).await?;
         }
-        let role = org.filter(|o| **o == key.org_id).map(|_| key.role);
-        return Ok(Some((Caller(Principal::ApiKey { key }), role)));
+        let membership = org.filter(|o| **o == key.org_id).map(|_| (key.role, None));
+        return Ok(Some((Caller(Principal::ApiKey { key }), membership)));
     }
     let Some(token) = cookie(headers, SESSION_COOKIE) else { return Ok(None) };
     let hash = hash_token(token);
     let found = match org {
-        Some(org) => accounts::by_active_session_in(&mut db, &hash, now, org).await?,
+        Some(org) => accounts::by_active_session_in(&mut db, &hash, now, org)
+            .await?
+            .map(|(s, a, membership)| (s, a, membership.map(|(role, org)| (role, Some(org))))),
         None => accounts::by_active_session(&mut db, &hash, now).await?.map(|(s, a)| (s, a, None)),
     };
-    Ok(found.map(|(session, account, role)| (Caller(Principal::Account { account, session }), role)))
+    Ok(found.map(|(session, account, membership)| (Caller(Principal::Account { account, session }), membership)))
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -236,6 +240,18 @@ pub struct OrgScope {
     pub caller: Caller,
     pub org_id: OrgId,
     pub role: OrgRole,
+    /// The organization, when it was read with the caller's session (see [`OrgScope::org`]).
+    org: Option<Org>,
+}
+
+impl OrgScope {
+    /// The organization: as read with the caller's session, or read now (an API key's).
+    pub async fn org(&self, state: &AppState) -> Result<Org> {
+        match &self.org {
+            Some(org) => Ok(org.clone()),
+            None => Ok(orgs::get(&mut state.db.clone(), &self.org_id).await?),
+        }
+    }
 }
 
 impl FromRequestParts<AppState> for OrgScope {
@@ -254,11 +270,13 @@ impl FromRequestParts<AppState> for OrgScope {
         };
         if let Some(caller) = parts.extensions.get::<Caller>().cloned() {
             let role = caller.role_in(state, &org_id).await?;
-            return Ok(OrgScope { caller, org_id, role });
+            return Ok(OrgScope { caller, org_id, role, org: None });
         }
-        let (caller, role) = authenticate_in(state, &parts.headers, Some(&org_id)).await?.ok_or_else(Error::unauthorized)?;
+        let (caller, membership) =
+            authenticate_in(state, &parts.headers, Some(&org_id)).await?.ok_or_else(Error::unauthorized)?;
         parts.extensions.insert(caller.clone());
-        Ok(OrgScope { caller, org_id, role: role.ok_or_else(Error::not_found)? })
+        let (role, org) = membership.ok_or_else(Error::not_found)?;
+        Ok(OrgScope { caller, org_id, role, org })
     }
 }
 

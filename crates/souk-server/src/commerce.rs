@@ -9,7 +9,8 @@ use souk_core::money::{Currency, Money};
 use souk_core::pricing::{self, CouponRule, CouponScope, CouponUse, CouponValue, Quote, QuoteInput};
 use souk_core::site::Site;
 use souk_store::coupons::{self, Coupon};
-use souk_store::{StoreError, audit, orgs, products};
+use souk_store::orgs::{self, Org};
+use souk_store::{StoreError, audit, products};
 
 use crate::AppState;
 use crate::auth::Caller;
@@ -54,12 +55,11 @@ pub struct PricedQuote {
 pub const MAX_MONTHS: u32 = 36;
 pub const MAX_YEARS: u32 = 5;
 
-pub async fn quote(state: &AppState, buyer: &OrgId, req: &QuoteRequest<'_>) -> Result<PricedQuote> {
-    let site = orgs::get(&mut state.db.clone(), buyer).await?.site;
-    quote_on(state, buyer, site, req).await
+/// Prices a purchase for `buyer`, on its site.
+pub async fn quote(state: &AppState, buyer: &Org, req: &QuoteRequest<'_>) -> Result<PricedQuote> {
+    quote_on(state, &buyer.id, buyer.site, req).await
 }
 
-/// [`quote`] for a buyer whose site the caller has already read.
 async fn quote_on(state: &AppState, buyer: &OrgId, site: Site, req: &QuoteRequest<'_>) -> Result<PricedQuote> {
     let mut db = state.db.clone();
     let product_id: ProductId = req.product_id.parse().map_err(|_| Error::field("product_id", "no such product on this site"))?;
@@ -311,7 +311,7 @@ pub async fn place_order(
     state: &AppState,
     caller: &Caller,
     role: OrgRole,
-    buyer: &OrgId,
+    org: &Org,
     req: &QuoteRequest<'_>,
     deployment: Option<&souk_core::compute::DeployInput>,
     idempotency_key: Option<&str>,
@@ -320,7 +320,8 @@ pub async fn place_order(
     if !role.can_administer() {
         return Err(Error::forbidden("this needs the owner or admin role in the organization"));
     }
-    let placed = place_new_order(state, caller, buyer, req, deployment, idempotency_key, request_id).await;
+    let buyer = &org.id;
+    let placed = place_new_order(state, caller, org, req, deployment, idempotency_key, request_id).await;
     match (placed, idempotency_key) {
         // A retry whose purchase could not be made now (the product delisted since, the wallet
         // spent by it) is still answered with the first order. The key is looked up only when
@@ -338,14 +339,14 @@ pub async fn place_order(
 async fn place_new_order(
     state: &AppState,
     caller: &Caller,
-    buyer: &OrgId,
+    org: &Org,
     req: &QuoteRequest<'_>,
     deployment: Option<&souk_core::compute::DeployInput>,
     idempotency_key: Option<&str>,
     request_id: Option<&str>,
 ) -> Result<(souk_store::orders::Order, bool)> {
     let mut db = state.db.clone();
-    let org = orgs::get(&mut db, buyer).await?;
+    let buyer = &org.id;
     if org.verification_status != "verified" {
         return Err(Error::forbidden("complete real-name verification before buying"));
     }
@@ -450,7 +451,7 @@ async fn place_new_order(
         "instance.create",
         &sub.id,
         &serde_json::json!({
-            "order_id": order.id, "subscription_id": sub.id, "product_id": priced.product_id, "plan_id": priced.plan_id,
+            "order_id": order.id, "subscription_id": sub.id, "product_id": priced.product_id, "plan_id": priced.plan_id, "plan_code": priced.plan.code,
             "buyer_org_id": buyer, "quantity": priced.quantity, "periods": priced.periods, "expires_at": term_end, "trial": false, "test": priced.test, "license_codes": license_codes,
         }),
     )

@@ -279,8 +279,11 @@ async fn body_of(state: &AppState, event: &Event, sub: &orders::Subscription) ->
     let text = |k: &str| p.get(k).and_then(Value::as_str).map(str::to_owned);
     let plan_id = text("new_plan_id").or_else(|| text("plan_id")).unwrap_or_else(|| sub.plan_id.clone());
     let pid: ProductId = sub.product_id.parse().map_err(|_| Error::not_found())?;
-    let plan_code =
-        products::plans(&mut db, &pid, true).await?.into_iter().find(|x| x.id.as_str() == plan_id).map(|x| x.spec.code);
+    // An order's event names its plan's code as bought; other events' plans are looked up.
+    let plan_code = match p.get("plan_code").and_then(Value::as_str).filter(|_| text("new_plan_id").is_none()) {
+        Some(code) => Some(code.to_owned()),
+        None => products::plans(&mut db, &pid, true).await?.into_iter().find(|x| x.id.as_str() == plan_id).map(|x| x.spec.code),
+    };
     let sequence = outbox::sequence(&mut db, event, SELLER_TOPICS).await?;
     let instance_id = sub.instance_id.clone();
     Ok(json!({

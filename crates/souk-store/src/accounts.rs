@@ -5,6 +5,7 @@ use souk_core::id::{AccountId, OrgId, SessionId};
 use souk_core::identity::{Email, OrgKind, OrgRole, StaffRole};
 use souk_core::site::{Lang, Site};
 
+use crate::orgs::Org;
 use crate::{Conn, Row, StoreError, Tx, parse_stored, q, stored_enum};
 
 #[derive(Debug, Clone)]
@@ -116,30 +117,36 @@ pub async fn by_active_session(
     }
 }
 
-/// [`by_active_session`] with the account's role in `org` (`None` if it is not a member): the
-/// one read a request to an organization's resources needs to know who asks and what they may.
+/// [`by_active_session`] with the account's role in `org` and the organization itself, if it
+/// is a member (`None` otherwise): the one read a request to an organization's resources needs
+/// to know who asks, what they may do, and for whom.
 pub async fn by_active_session_in(
     c: &mut impl Conn,
     token_hash: &str,
     now: DateTime<Utc>,
     org: &OrgId,
-) -> Result<Option<(SessionId, Account, Option<OrgRole>)>, StoreError> {
+) -> Result<Option<(SessionId, Account, Option<(OrgRole, Org)>)>, StoreError> {
     let row = c
         .fetch_optional(
-            q("SELECT a.*, s.id AS session_id, m.role AS member_role FROM sessions s JOIN accounts a ON a.id = s.account_id \
-               LEFT JOIN memberships m ON m.org_id = $3 AND m.account_id = a.id \
-               WHERE s.token_hash = $1 AND s.expires_at > $2")
+            q(concat!(
+                "SELECT a.*, s.id AS session_id, m.role AS member_role, ",
+                crate::orgs::columns_as_org!(),
+                " FROM sessions s JOIN accounts a ON a.id = s.account_id
+                  LEFT JOIN memberships m ON m.org_id = $3 AND m.account_id = a.id
+                  LEFT JOIN orgs o ON o.id = m.org_id
+                  WHERE s.token_hash = $1 AND s.expires_at > $2"
+            ))
             .bind(token_hash)
             .bind(now)
             .bind(org.as_str()),
         )
         .await?;
     let Some(r) = row else { return Ok(None) };
-    let role = match r.get::<Option<String>>("member_role")? {
-        Some(role) => Some(stored_enum(OrgRole::parse(&role), &role)?),
+    let membership = match r.get::<Option<String>>("member_role")? {
+        Some(role) => Some((stored_enum(OrgRole::parse(&role), &role)?, crate::orgs::from_columns(&r, "org_")?)),
         None => None,
     };
-    Ok(Some((parse_stored(SessionId::parse(&r.get::<String>("session_id")?))?, from_row(&r)?, role)))
+    Ok(Some((parse_stored(SessionId::parse(&r.get::<String>("session_id")?))?, from_row(&r)?, membership)))
 }
 
 /// An organization's site and its members with their whole accounts, in the order they

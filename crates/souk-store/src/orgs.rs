@@ -35,20 +35,38 @@ pub struct Member {
 }
 
 fn from_row(r: &Row) -> Result<Org, StoreError> {
-    let kind: String = r.get("kind")?;
-    let site: String = r.get("site")?;
+    from_columns(r, "")
+}
+
+/// The organization's columns as [`from_columns`] reads them with the prefix `org_`, for a
+/// query that joins `orgs o` to rows whose own columns have the same names.
+macro_rules! columns_as_org {
+    () => {
+        "o.id AS org_id, o.name AS org_name, o.kind AS org_kind, o.site AS org_site, \
+         o.is_buyer AS org_is_buyer, o.is_seller AS org_is_seller, o.is_reseller AS org_is_reseller, \
+         o.verification_status AS org_verification_status, o.verified_name AS org_verified_name, \
+         o.verified_at AS org_verified_at, o.created_at AS org_created_at"
+    };
+}
+pub(crate) use columns_as_org;
+
+/// An organization from columns named with `prefix` (see [`columns_as_org`]).
+pub(crate) fn from_columns(r: &Row, prefix: &str) -> Result<Org, StoreError> {
+    let col = |name: &str| format!("{prefix}{name}");
+    let kind: String = r.get(&col("kind"))?;
+    let site: String = r.get(&col("site"))?;
     Ok(Org {
-        id: parse_stored(OrgId::parse(&r.get::<String>("id")?))?,
-        name: r.get("name")?,
+        id: parse_stored(OrgId::parse(&r.get::<String>(&col("id"))?))?,
+        name: r.get(&col("name"))?,
         kind: stored_enum(OrgKind::parse(&kind), &kind)?,
         site: parse_stored(Site::parse(&site))?,
-        is_buyer: r.get("is_buyer")?,
-        is_seller: r.get("is_seller")?,
-        is_reseller: r.get("is_reseller")?,
-        verification_status: r.get("verification_status")?,
-        verified_name: r.get("verified_name")?,
-        verified_at: r.get("verified_at")?,
-        created_at: r.get("created_at")?,
+        is_buyer: r.get(&col("is_buyer"))?,
+        is_seller: r.get(&col("is_seller"))?,
+        is_reseller: r.get(&col("is_reseller"))?,
+        verification_status: r.get(&col("verification_status"))?,
+        verified_name: r.get(&col("verified_name"))?,
+        verified_at: r.get(&col("verified_at"))?,
+        created_at: r.get(&col("created_at"))?,
     })
 }
 

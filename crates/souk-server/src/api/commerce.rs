@@ -106,14 +106,10 @@ pub struct QuoteOut {
 /// Price a purchase for the organization: list price, coupon, total and included tax.
 #[utoipa::path(post, path = "/orgs/{org_id}/quotes", tag = "billing", request_body = QuoteIn,
     responses((status = 200, body = QuoteOut), (status = 404, body = Problem), (status = 422, body = Problem)))]
-pub async fn quote(
-    State(state): State<AppState>,
-    OrgScope { org_id, .. }: OrgScope,
-    ApiJson(input): ApiJson<QuoteIn>,
-) -> Result<Json<QuoteOut>> {
+pub async fn quote(State(state): State<AppState>, scope: OrgScope, ApiJson(input): ApiJson<QuoteIn>) -> Result<Json<QuoteOut>> {
     let q = commerce::quote(
         &state,
-        &org_id,
+        &scope.org(&state).await?,
         &QuoteRequest {
             product_id: &input.product_id,
             plan_id: &input.plan_id,
@@ -264,7 +260,7 @@ impl From<&souk_store::orders::Order> for OrderOut {
               (status = 400, body = Problem), (status = 402, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
 pub async fn place_order(
     State(state): State<AppState>,
-    OrgScope { caller, org_id, role }: OrgScope,
+    scope: OrgScope,
     rid: RequestId,
     headers: axum::http::HeaderMap,
     ApiJson(input): ApiJson<QuoteIn>,
@@ -273,9 +269,9 @@ pub async fn place_order(
     let deployment = input.deployment.as_ref().map(souk_core::compute::DeployInput::from);
     let (order, created) = commerce::place_order(
         &state,
-        &caller,
-        role,
-        &org_id,
+        &scope.caller,
+        scope.role,
+        &scope.org(&state).await?,
         &QuoteRequest {
             product_id: &input.product_id,
             plan_id: &input.plan_id,

@@ -79,7 +79,11 @@ async fn checkout_page(state: &AppState, ctx: &PageCtx, f: &HashMap<String, Stri
         quantity,
         coupon_code: Some(coupon.as_str()).filter(|c| !c.is_empty()),
     };
-    match commerce::quote(state, &account.personal_org_id, &req).await {
+    let quoted = match souk_store::orgs::get(&mut state.db.clone(), &account.personal_org_id).await {
+        Ok(org) => commerce::quote(state, &org, &req).await,
+        Err(e) => Err(e.into()),
+    };
+    match quoted {
         Ok(q) => {
             let c = q.quote.currency.code();
             let page = CheckoutPage {
@@ -144,13 +148,12 @@ pub async fn pay(
     };
     let key = Some(field(&f, "key")).filter(|k| !k.is_empty());
     let deploy = deployment(&f);
-    let placed = match caller.role_in(&state, &account.personal_org_id).await {
-        Ok(role) => {
-            commerce::place_order(&state, &caller, role, &account.personal_org_id, &req, deploy.as_ref(), key, rid.as_deref())
-                .await
-        }
-        Err(e) => Err(e),
-    };
+    let placed = async {
+        let role = caller.role_in(&state, &account.personal_org_id).await?;
+        let org = souk_store::orgs::get(&mut state.db.clone(), &account.personal_org_id).await?;
+        commerce::place_order(&state, &caller, role, &org, &req, deploy.as_ref(), key, rid.as_deref()).await
+    }
+    .await;
     match placed {
         Ok(_) => Redirect::to("/subscriptions").into_response(),
         Err(e) if e.status().is_client_error() && e.status() != StatusCode::NOT_FOUND => {

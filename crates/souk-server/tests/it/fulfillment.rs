@@ -98,6 +98,11 @@ async fn purchases_provision_through_the_reference_seller_in_order_despite_an_ou
     );
     let orders: Value = app.get(&buyer, &format!("/api/v1/orgs/{org}/orders")).await.json().await.unwrap();
     assert_eq!(orders["items"][0]["state"], "completed");
+    let log: Value = app.get(&seller_c, &format!("/api/v1/orgs/{seller_org}/deliveries")).await.json().await.unwrap();
+    let create: Value = serde_json::from_str(log["items"][0]["request_body"].as_str().unwrap()).unwrap();
+    assert_eq!(create["type"], "instance.create");
+    assert_eq!(create["data"]["plan_id"], plan.as_str());
+    assert_eq!(create["data"]["plan_code"], "standard-monthly", "the plan as it was bought");
 
     // The seller goes down. The renewal and the unsubscription wait, retried on the schedule,
     // and arrive after it comes back, in order.
