@@ -175,9 +175,10 @@ pub struct Worker {
     /// overtaken by another worker, so it is also the handler's time limit.
     pub lease: Duration,
     pub batch: u32,
-    /// How long an idle worker that was woken waits before it claims, so that events written
-    /// in a burst are claimed together: a claim per batch instead of per event. Zero (claim at
-    /// once) unless what the worker does may come a little later (emails, SMS).
+    /// How long a worker waits, after a wake-up or after a claim that did not fill its slots,
+    /// before it claims again, so that events written in a burst or a steady stream are
+    /// claimed together: a claim per batch instead of per event. Zero (claim at once) unless
+    /// what the worker does may come a little later (emails, SMS).
     pub linger: std::time::Duration,
     /// Hands each claimed batch to [`Handler::handle_batch`] as one, instead of each event to
     /// [`Handler::handle`] on its own task.
@@ -379,6 +380,9 @@ impl Worker {
         // worker from asking the database again after every event it finishes.
         let mut more = true;
         let ordered = matches!(this.claim, Claim::InOrder(_));
+        // A lingering worker claims no sooner than this after a wake-up or a claim that did
+        // not fill its slots: what comes in meanwhile is claimed with it.
+        let mut not_before = tokio::time::Instant::now();
         loop {
             if *shutdown.borrow() {
                 // Finish what is in hand: its outcome is recorded, not left to a lease.
@@ -388,10 +392,14 @@ impl Worker {
             // Claims never return more than asked (see `outbox::claim_selected`); saturating
             // all the same, so that a claim that did could not make this underflow.
             let free = batch.saturating_sub(sizes.values().sum());
-            if free > 0 && more && (in_hand.is_empty() || free >= refill_at) {
+            let wants = free > 0 && more && (in_hand.is_empty() || free >= refill_at);
+            if wants && tokio::time::Instant::now() >= not_before {
                 match this.claim(u32::try_from(free).unwrap_or(1)).await {
                     Ok(events) => {
                         more = events.len() == free;
+                        if !more {
+                            not_before = tokio::time::Instant::now() + this.linger;
+                        }
                         if this.batched && !events.is_empty() {
                             // The batch is one task: its events are in hand until it ends.
                             let (w, n) = (this.clone(), events.len());
@@ -408,18 +416,24 @@ impl Worker {
                         more = false;
                     }
                 }
+                continue;
             }
+            let lingering = wants && tokio::time::Instant::now() < not_before;
             if in_hand.is_empty() {
+                if lingering {
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(not_before) => {}
+                        _ = shutdown.changed() => {}
+                    }
+                    continue;
+                }
                 let woken = tokio::select! {
                     _ = tokio::time::sleep(idle) => false,
                     _ = wakeup.notified() => true,
                     _ = shutdown.changed() => false,
                 };
-                if woken && !this.linger.is_zero() {
-                    tokio::select! {
-                        _ = tokio::time::sleep(this.linger) => {}
-                        _ = shutdown.changed() => {}
-                    }
+                if woken {
+                    not_before = not_before.max(tokio::time::Instant::now() + this.linger);
                 }
                 more = true;
                 continue;
@@ -444,6 +458,7 @@ impl Worker {
                 }
                 _ = wakeup.notified() => more = true,
                 _ = tokio::time::sleep(idle) => more = true,
+                _ = tokio::time::sleep_until(not_before), if lingering => {}
                 _ = shutdown.changed() => {}
             }
         }

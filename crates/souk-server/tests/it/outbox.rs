@@ -29,6 +29,7 @@ both_backends!(
     a_claim_takes_at_most_its_limit_oldest_first,
     done_message_events_are_purged_after_their_retention_and_deliveries_stay,
     a_batched_worker_records_its_batch_in_one_commit,
+    a_lingering_worker_claims_a_burst_together,
 );
 
 const TOPIC: &str = "test.effect";
@@ -627,4 +628,49 @@ async fn a_batched_worker_records_its_batch_in_one_commit(b: Backend) {
     clock.advance(Duration::seconds(30));
     assert_eq!(w.tick().await.unwrap(), 1, "only the failed one comes back (the taken one is leased)");
     assert_eq!(*handler.batches.lock().unwrap(), vec![5, 1]);
+}
+
+/// Records each batch's size and its events done, all in one commit.
+struct BatchCounter {
+    db: Db,
+    batches: Mutex<Vec<usize>>,
+}
+
+impl Handler for BatchCounter {
+    fn handle<'a>(&'a self, _: &'a Attempt) -> HandlerFuture<'a> {
+        Box::pin(async { Err("a batched worker hands over batches".into()) })
+    }
+
+    fn handle_batch<'a>(&'a self, attempts: &'a [Attempt]) -> BatchFuture<'a> {
+        Box::pin(async move {
+            self.batches.lock().unwrap().push(attempts.len());
+            let tx = self.db.begin().await.unwrap();
+            Attempt::done_all(&attempts.iter().collect::<Vec<_>>(), tx).await.unwrap();
+            attempts.iter().map(|_| Ok(())).collect()
+        })
+    }
+}
+
+async fn a_lingering_worker_claims_a_burst_together(b: Backend) {
+    let (_testdb, db, clock) = setup(b).await;
+    let handler = Arc::new(BatchCounter { db: db.clone(), batches: Mutex::default() });
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let mut w = Worker::new(db.clone(), clock.clone(), TOPIC, handler.clone(), "n1");
+    w.batched = true;
+    w.linger = std::time::Duration::from_secs(1);
+    // Polls once an hour: the commits' wake-ups start it.
+    let task = tokio::spawn(w.run(shutdown, std::time::Duration::from_secs(3600)));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(handler.batches.lock().unwrap().is_empty());
+    // Three commits of one event each, well within the linger: one claim, one batch.
+    for _ in 0..3 {
+        enqueue(&db, clock.as_ref(), 1).await;
+    }
+    eventually("the burst handled", || async { status_count(&db, "done").await == 3 }).await;
+    assert_eq!(*handler.batches.lock().unwrap(), vec![3]);
+    enqueue(&db, clock.as_ref(), 1).await;
+    eventually("a later one on its own", || async { status_count(&db, "done").await == 4 }).await;
+    assert_eq!(*handler.batches.lock().unwrap(), vec![3, 1]);
+    let _ = stop.send(true);
+    task.await.unwrap();
 }
