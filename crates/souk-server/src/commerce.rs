@@ -323,10 +323,10 @@ pub async fn place_order(
     let buyer = &org.id;
     let placed = place_new_order(state, caller, org, req, deployment, idempotency_key, request_id).await;
     match (placed, idempotency_key) {
-        // A retry whose purchase could not be made now (the product delisted since, the wallet
-        // spent by it) is still answered with the first order. The key is looked up only when
-        // placing failed: a new key, the common case, costs no read (a retry that would succeed
-        // again meets the order's unique key instead, see `place_new_order`).
+        // A retry whose purchase could not be made now (the product delisted since, say) is
+        // still answered with the first order. The key is looked up only when placing failed:
+        // a new key, the common case, costs no read (a retry that could be placed again meets
+        // the order's unique key before paying, see `place_new_order`).
         (Err(e), Some(key)) => match souk_store::orders::by_idempotency_key(&mut state.db.clone(), buyer, key).await {
             Ok(Some(existing)) => replayed(existing, req),
             _ => Err(e),

@@ -140,6 +140,10 @@ async fn a_wallet_that_covers_ten_buys_exactly_ten(b: Backend) {
 
     let (buyer, buyer_org) = verified_buyer(&app, &op, "buyer@example.com", "cn").await;
     let orders = format!("/api/v1/orgs/{buyer_org}/orders");
+    let with_key = |key: &'static str, body: Value| {
+        let (c, url) = (buyer.clone(), app.url(&orders));
+        async move { c.post(url).header("Idempotency-Key", key).json(&body).send().await.unwrap() }
+    };
     let res = app.post(&buyer, &orders, json!({"product_id": product, "plan_id": plan})).await;
     assert_problem(res, StatusCode::PAYMENT_REQUIRED, "insufficient_funds").await;
     // ¥105.00 a month: top up exactly ten of them.
@@ -184,22 +188,10 @@ async fn a_wallet_that_covers_ten_buys_exactly_ten(b: Backend) {
         json!({"currency": "CNY", "amount_minor": 100_000, "reason": "test"}),
     )
     .await;
-    let first = buyer
-        .post(app.url(&orders))
-        .header("Idempotency-Key", "once")
-        .json(&json!({"product_id": product, "plan_id": plan}))
-        .send()
-        .await
-        .unwrap();
+    let first = with_key("once", json!({"product_id": product, "plan_id": plan})).await;
     assert_eq!(first.status(), StatusCode::CREATED);
     let first: Value = first.json().await.unwrap();
-    let again = buyer
-        .post(app.url(&orders))
-        .header("Idempotency-Key", "once")
-        .json(&json!({"product_id": product, "plan_id": plan}))
-        .send()
-        .await
-        .unwrap();
+    let again = with_key("once", json!({"product_id": product, "plan_id": plan})).await;
     assert_eq!(again.status(), StatusCode::OK);
     assert_eq!(again.headers().get("idempotency-replayed").unwrap(), "true");
     let again: Value = again.json().await.unwrap();
@@ -207,13 +199,7 @@ async fn a_wallet_that_covers_ten_buys_exactly_ten(b: Backend) {
     // The order keeps its key itself, in its own transaction: the generic layer's two
     // commits (its claim and its saved response) are not spent on it.
     assert_eq!(app.count("SELECT COUNT(*) AS n FROM idempotency_keys").await, 0);
-    let bad_key = buyer
-        .post(app.url(&orders))
-        .header("Idempotency-Key", "")
-        .json(&json!({"product_id": product, "plan_id": plan}))
-        .send()
-        .await
-        .unwrap();
+    let bad_key = with_key("", json!({"product_id": product, "plan_id": plan})).await;
     assert_problem(bad_key, StatusCode::BAD_REQUEST, "invalid_idempotency_key").await;
     // Retries sent at once: one order, which every one of them gets (they wait for the first's
     // commit rather than being told to come back).
@@ -233,41 +219,17 @@ async fn a_wallet_that_covers_ten_buys_exactly_ten(b: Backend) {
     assert_eq!(answers.iter().filter(|(s, _)| *s == StatusCode::CREATED).count(), 1, "{answers:?}");
     assert_eq!(answers.iter().filter(|(s, _)| *s == StatusCode::OK).count(), 4, "{answers:?}");
     assert!(answers.iter().all(|(_, id)| *id == answers[0].1 && id.is_string()), "{answers:?}");
-    let other = buyer
-        .post(app.url(&orders))
-        .header("Idempotency-Key", "once")
-        .json(&json!({"product_id": product, "plan_id": plan, "periods": 2}))
-        .send()
-        .await
-        .unwrap();
+    let other = with_key("once", json!({"product_id": product, "plan_id": plan, "periods": 2})).await;
     assert_problem(other, StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused").await;
     // Also when that other purchase could not be made at all.
-    let unknown_plan = buyer
-        .post(app.url(&orders))
-        .header("Idempotency-Key", "once")
-        .json(&json!({"product_id": product, "plan_id": "pln_01aaaaaaaaaaaaaaaaaaaaaaaa"}))
-        .send()
-        .await
-        .unwrap();
+    let unknown_plan = with_key("once", json!({"product_id": product, "plan_id": "pln_01aaaaaaaaaaaaaaaaaaaaaaaa"})).await;
     assert_problem(unknown_plan, StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused").await;
     // A retry is answered with its order even once the purchase could no longer be made:
     // here the product was delisted since.
     app.post(&c, &format!("/api/v1/orgs/{org}/products/{product}/delist"), json!({})).await;
-    let fresh = buyer
-        .post(app.url(&orders))
-        .header("Idempotency-Key", "after-delisting")
-        .json(&json!({"product_id": product, "plan_id": plan}))
-        .send()
-        .await
-        .unwrap();
+    let fresh = with_key("after-delisting", json!({"product_id": product, "plan_id": plan})).await;
     assert_problem(fresh, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
-    let retry = buyer
-        .post(app.url(&orders))
-        .header("Idempotency-Key", "once")
-        .json(&json!({"product_id": product, "plan_id": plan}))
-        .send()
-        .await
-        .unwrap();
+    let retry = with_key("once", json!({"product_id": product, "plan_id": plan})).await;
     assert_eq!(retry.status(), StatusCode::OK);
     assert_eq!(retry.headers().get("idempotency-replayed").unwrap(), "true");
     assert_eq!(retry.json::<Value>().await.unwrap()["id"], first["id"]);
