@@ -164,10 +164,11 @@ enum Pool {
 const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
 
 /// sqlx pings every connection it hands out by default: a round trip to the server per
-/// acquire, and a purchase acquires about forty times (BENCHMARKS.md, purchase item 10). A
-/// connection that was in use a moment ago is almost surely alive, and one that died since
-/// fails its next statement as it could have failed just after a ping; so, as HikariCP does,
-/// only a connection that sat idle is checked (and replaced if it is gone).
+/// acquire, that is per statement run outside a transaction and per transaction begun
+/// (BENCHMARKS.md, purchase item 10). A connection that was in use a moment ago is almost
+/// surely alive, and one that died since fails its next statement as it could have failed
+/// just after a ping; so, as HikariCP does, only a connection that sat idle is checked (and
+/// replaced if it is gone).
 async fn ping_if_idle<C: sqlx::Connection>(conn: &mut C, meta: sqlx::pool::PoolConnectionMetadata) -> Result<bool, sqlx::Error> {
     if meta.idle_for > PING_AFTER_IDLE {
         conn.ping().await?;
