@@ -190,7 +190,13 @@ async fn a_koogallery_integration_works_unchanged(b: Backend) {
     }
     assert_eq!(state_now, "fulfilling", "000004: accepted, still provisioning");
     // Polls follow the delivery schedule (5 s, then 5 min), and never sooner than a minute.
+    // The stub sees a call before the worker records its attempt: the clock jumps only once
+    // that is recorded, or the next poll would be due 5 minutes after the jump instead.
+    let recorded = || async {
+        app.count("SELECT COUNT(*) AS n FROM outbox_events WHERE topic LIKE 'instance.%' AND locked_by IS NOT NULL").await == 0
+    };
     for n in [2, 3] {
+        eventually("the last call's attempt recorded", recorded).await;
         app.clock.advance(Duration::seconds(400));
         wait(n).await;
     }
