@@ -52,9 +52,9 @@ pub const SOURCE_TOPICS: &[&str] = &[
     "subscription.refunded",
 ];
 pub const EMAIL_TOPIC: &str = "message.email";
+pub const SMS_TOPIC: &str = "message.sms";
 /// How long the email and SMS senders gather what a burst queued before claiming it.
 const SEND_LINGER: std::time::Duration = std::time::Duration::from_millis(50);
-pub const SMS_TOPIC: &str = "message.sms";
 /// An event older than this when first dispatched is not news (an upgrade finding old events):
 /// it is passed over.
 pub const STALE_DAYS: i64 = 7;
@@ -82,7 +82,7 @@ fn vars(pairs: &[(&str, String)]) -> BTreeMap<String, String> {
     pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect()
 }
 
-/// The product's name as buyers see it (its live revision, else its latest draft's).
+/// The product's name as buyers see it (its live revision's), or its id if never published.
 async fn product_name(c: &mut impl Conn, product_id: &str) -> String {
     match products::live_name(c, product_id).await {
         Ok(Some(name)) => name,

@@ -395,6 +395,12 @@ impl Q {
         self
     }
 
+    /// Binds each of `values` in turn (the values of an `IN (…)` list built by `placeholders`).
+    pub fn bind_all<V: Into<Value>>(mut self, values: impl IntoIterator<Item = V>) -> Self {
+        self.args.extend(values.into_iter().map(Into::into));
+        self
+    }
+
     fn sqlite(&self) -> sqlx::query::Query<'static, Sqlite, sqlx::sqlite::SqliteArguments> {
         let mut query = match &self.sqlite {
             std::borrow::Cow::Borrowed(s) => sqlx::query(*s),

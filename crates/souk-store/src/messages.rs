@@ -191,20 +191,13 @@ pub async fn insert_send(c: &mut impl Conn, now: DateTime<Utc>, s: NewSend<'_>) 
     Ok(n == 1)
 }
 
-pub async fn get_send(c: &mut impl Conn, id: &str) -> Result<Option<Send>, StoreError> {
-    c.fetch_optional(q("SELECT * FROM message_sends WHERE id = $1").bind(id)).await?.as_ref().map(send).transpose()
-}
-
 /// The sends among `ids` (a sender's claimed batch), in one read.
 pub async fn get_sends(c: &mut impl Conn, ids: &[&str]) -> Result<Vec<Send>, StoreError> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
     let sql = format!("SELECT * FROM message_sends WHERE id IN ({})", crate::placeholders(1, ids.len()));
-    let mut query = crate::q_built(sql.clone(), sql);
-    for id in ids {
-        query = query.bind(*id);
-    }
+    let query = crate::q_built(sql.clone(), sql).bind_all(ids.iter().copied());
     c.fetch_all(query).await?.iter().map(send).collect()
 }
 
@@ -218,10 +211,7 @@ pub async fn record_sent(c: &mut impl Conn, now: DateTime<Utc>, ids: &[&str]) ->
          WHERE id IN ({}) AND status <> 'sent'",
         crate::placeholders(2, ids.len())
     );
-    let mut query = crate::q_built(sql.clone(), sql).bind(now);
-    for id in ids {
-        query = query.bind(*id);
-    }
+    let query = crate::q_built(sql.clone(), sql).bind(now).bind_all(ids.iter().copied());
     c.execute(query).await?;
     Ok(())
 }
@@ -256,7 +246,6 @@ pub async fn sends(c: &mut impl Conn, org_id: &str, limit: u32) -> Result<Vec<Se
         .collect()
 }
 
-/// The channels of a category the organization has muted (one read for all of them).
 /// What decides where an organization's messages of `category` go, in one read: the channels
 /// it muted, and the recipients it set per channel (channel, target).
 pub async fn reach_settings(

@@ -129,10 +129,7 @@ pub async fn claim_in_order(
         // per claim in `souk bench deliveries`).
         let per_topic = due_per_topic("id, aggregate_id, due_at", 1, 2, 3, topics.len());
         let sql = format!("{per_topic} ORDER BY due_at, id LIMIT $2");
-        let mut query = crate::q_built(sql.clone(), sql).bind(now).bind(window);
-        for t in topics {
-            query = query.bind(*t);
-        }
+        let query = crate::q_built(sql.clone(), sql).bind(now).bind(window).bind_all(topics.iter().copied());
         let candidates: Vec<(String, String)> = c
             .fetch_all(query)
             .await?
@@ -161,13 +158,7 @@ pub async fn claim_in_order(
                      ORDER BY f.id LIMIT 1) AS head
              FROM a"
         );
-        let mut query = crate::q_built(sql.clone(), sql);
-        for a in &aggregates {
-            query = query.bind(*a);
-        }
-        for t in topics {
-            query = query.bind(*t);
-        }
+        let query = crate::q_built(sql.clone(), sql).bind_all(aggregates.iter().copied()).bind_all(topics.iter().copied());
         // Each aggregate's head and whether it has waited (failed and put off, held, or
         // dead), as one text ("<id>" or "<id> waited"): read through a join on the head's id
         // instead, PostgreSQL hashed the whole table for it (a Seq Scan per claim, slower with
@@ -254,13 +245,7 @@ async fn park(c: &mut impl Conn, until: DateTime<Utc>, events: &[&str], topics: 
                        WHERE p.aggregate_id = outbox_events.aggregate_id AND p.id < outbox_events.id
                          AND p.status <> 'done' AND (p.topic || '') IN ({tops}))"
     );
-    let mut query = crate::q_built(sql.clone(), sql).bind(until);
-    for e in events {
-        query = query.bind(*e);
-    }
-    for t in topics {
-        query = query.bind(*t);
-    }
+    let query = crate::q_built(sql.clone(), sql).bind(until).bind_all(events.iter().copied()).bind_all(topics.iter().copied());
     c.execute(query).await
 }
 
@@ -308,10 +293,12 @@ async fn claim_selected(
            AND status = 'pending' AND (locked_until IS NULL OR locked_until <= $3)
          RETURNING *"
     );
-    let mut query = crate::q_built(sqlite, postgres).bind(worker).bind(now + lease).bind(now).bind(i64::from(limit));
-    for t in topics {
-        query = query.bind(*t);
-    }
+    let query = crate::q_built(sqlite, postgres)
+        .bind(worker)
+        .bind(now + lease)
+        .bind(now)
+        .bind(i64::from(limit))
+        .bind_all(topics.iter().copied());
     let rows = c.fetch_all(query).await?;
     let mut events: Vec<Event> = rows.iter().map(from_row).collect::<Result<_, _>>()?;
     // RETURNING does not promise the subquery's order.
@@ -351,10 +338,8 @@ pub async fn claim_any(
 pub async fn sequence(c: &mut impl Conn, event: &Event, topics: &[&str]) -> Result<i64, StoreError> {
     let list = placeholders(3, topics.len());
     let sql = format!("SELECT COUNT(*) AS n FROM outbox_events WHERE aggregate_id = $1 AND id <= $2 AND topic IN ({list})");
-    let mut query = crate::q_built(sql.clone(), sql).bind(&event.aggregate_id).bind(event.id.as_str());
-    for t in topics {
-        query = query.bind(*t);
-    }
+    let query =
+        crate::q_built(sql.clone(), sql).bind(&event.aggregate_id).bind(event.id.as_str()).bind_all(topics.iter().copied());
     c.fetch_one(query).await?.get("n")
 }
 
@@ -535,10 +520,11 @@ async fn set_successors_due(
         return Ok(0);
     }
     let sql = sql(&placeholders(4, topics.len()));
-    let mut query = crate::q_built(sql.clone(), sql).bind(due).bind(event.aggregate_id.as_str()).bind(event.id.as_str());
-    for t in topics {
-        query = query.bind(*t);
-    }
+    let query = crate::q_built(sql.clone(), sql)
+        .bind(due)
+        .bind(event.aggregate_id.as_str())
+        .bind(event.id.as_str())
+        .bind_all(topics.iter().copied());
     tx.execute(query).await
 }
 
@@ -577,10 +563,7 @@ pub async fn purge_done(tx: &mut Tx, cutoff: DateTime<Utc>, topics: &[&str], lim
          ORDER BY due_at, id LIMIT {limit}",
         placeholders(2, topics.len())
     );
-    let mut query = crate::q_built(sql.clone(), sql).bind(cutoff);
-    for t in topics {
-        query = query.bind(*t);
-    }
+    let query = crate::q_built(sql.clone(), sql).bind(cutoff).bind_all(topics.iter().copied());
     let ids = tx.fetch_all(query).await?.iter().map(|r| r.get::<String>("id")).collect::<Result<Vec<_>, _>>()?;
     if ids.is_empty() {
         return Ok(0);

@@ -183,18 +183,6 @@ pub async fn get_revision(c: &mut impl Conn, id: &RevisionId) -> Result<Revision
     revision(&c.fetch_one(q("SELECT * FROM product_revisions WHERE id = $1").bind(id.as_str())).await?)
 }
 
-/// The product's live (published) revision, in one read; `None` if it was never published.
-pub async fn live_revision(c: &mut impl Conn, product: &ProductId) -> Result<Option<Revision>, StoreError> {
-    c.fetch_optional(
-        q("SELECT r.* FROM products p JOIN product_revisions r ON r.id = p.live_revision_id WHERE p.id = $1")
-            .bind(product.as_str()),
-    )
-    .await?
-    .as_ref()
-    .map(revision)
-    .transpose()
-}
-
 /// The name in a product's live content (`None` if it was never published), read without
 /// the rest of the content: messages name products, and a product's content can be long.
 pub async fn live_name(c: &mut impl Conn, product: &str) -> Result<Option<String>, StoreError> {

@@ -562,9 +562,9 @@ async fn done_message_events_are_purged_after_their_retention_and_deliveries_sta
     }
 }
 
-/// Handles a batch as one: fails the event whose `n` is 2, and records the rest done with a
-/// write of its own in one commit, after the event whose `n` is 4 was taken over by another
-/// worker (its lease ran out).
+/// Handles a batch as one, noting its size: fails the event whose `n` is 2, and records the
+/// rest done with a write of its own in one commit, after the event whose `n` is 4 was taken
+/// over by another worker (its lease ran out).
 struct BatchWriter {
     db: Db,
     batches: Mutex<Vec<usize>>,
@@ -630,30 +630,10 @@ async fn a_batched_worker_records_its_batch_in_one_commit(b: Backend) {
     assert_eq!(*handler.batches.lock().unwrap(), vec![5, 1]);
 }
 
-/// Records each batch's size and its events done, all in one commit.
-struct BatchCounter {
-    db: Db,
-    batches: Mutex<Vec<usize>>,
-}
-
-impl Handler for BatchCounter {
-    fn handle<'a>(&'a self, _: &'a Attempt) -> HandlerFuture<'a> {
-        Box::pin(async { Err("a batched worker hands over batches".into()) })
-    }
-
-    fn handle_batch<'a>(&'a self, attempts: &'a [Attempt]) -> BatchFuture<'a> {
-        Box::pin(async move {
-            self.batches.lock().unwrap().push(attempts.len());
-            let tx = self.db.begin().await.unwrap();
-            Attempt::done_all(&attempts.iter().collect::<Vec<_>>(), tx).await.unwrap();
-            attempts.iter().map(|_| Ok(())).collect()
-        })
-    }
-}
-
 async fn a_lingering_worker_claims_a_burst_together(b: Backend) {
     let (_testdb, db, clock) = setup(b).await;
-    let handler = Arc::new(BatchCounter { db: db.clone(), batches: Mutex::default() });
+    // Its events are each the first of their commit (`n` is 0): all are done, one batch a claim.
+    let handler = Arc::new(BatchWriter { db: db.clone(), batches: Mutex::default() });
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     let mut w = Worker::new(db.clone(), clock.clone(), TOPIC, handler.clone(), "n1");
     w.batched = true;
