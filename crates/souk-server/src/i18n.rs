@@ -366,6 +366,7 @@ pub const ENTRIES: &[(&str, &str, &str)] = &[
     ("checkout.cannot_quote", "This purchase cannot be priced", "无法为该订单报价"),
     ("subs.title", "My subscriptions", "我的订阅"),
     ("subs.none", "No subscriptions yet.", "还没有订阅。"),
+    ("subs.older", "Older subscriptions", "更早的订阅"),
     ("subs.until", "Until", "到期"),
     ("subs.refund_now", "Refund if unsubscribed now", "现在退订可退"),
     ("subs.renew", "Renew one period", "续费一个周期"),

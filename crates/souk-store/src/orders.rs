@@ -235,12 +235,47 @@ pub async fn list_for_seller(c: &mut impl Conn, seller: &OrgId) -> Result<Vec<Or
         .collect()
 }
 
-pub async fn subscriptions_for_buyer(c: &mut impl Conn, buyer: &OrgId) -> Result<Vec<Subscription>, StoreError> {
-    c.fetch_all(q("SELECT * FROM subscriptions WHERE buyer_org_id = $1 ORDER BY id DESC").bind(buyer.as_str()))
-        .await?
-        .iter()
-        .map(subscription)
-        .collect()
+/// Narrows a buyer's subscription list; every field is optional.
+#[derive(Debug, Clone, Default)]
+pub struct SubscriptionFilter {
+    pub state: Option<String>,
+    pub product_id: Option<String>,
+    /// Subscriptions older than this id (the next page).
+    pub before: Option<String>,
+    pub limit: u32,
+}
+
+/// A page of a buyer's subscriptions, newest first, each with its license codes: one
+/// statement whatever the page holds (a code per unit bought is a row of the join).
+pub async fn subscriptions_page(
+    c: &mut impl Conn,
+    buyer: &OrgId,
+    f: &SubscriptionFilter,
+) -> Result<Vec<(Subscription, Vec<String>)>, StoreError> {
+    let rows = c
+        .fetch_all(
+            q("SELECT s.*, l.code AS license_code FROM
+                 (SELECT * FROM subscriptions WHERE buyer_org_id = $1 AND ($2 IS NULL OR state = $2)
+                    AND ($3 IS NULL OR product_id = $3) AND ($4 IS NULL OR id < $4) ORDER BY id DESC LIMIT $5) s
+               LEFT JOIN license_codes l ON l.subscription_id = s.id ORDER BY s.id DESC, l.code")
+            .bind(buyer.as_str())
+            .bind(f.state.as_deref())
+            .bind(f.product_id.as_deref())
+            .bind(f.before.as_deref())
+            .bind(i64::from(f.limit.clamp(1, 500))),
+        )
+        .await?;
+    // The rows come grouped by subscription: cut where the id changes.
+    let ids = rows.iter().map(|r| r.get::<String>("id")).collect::<Result<Vec<_>, _>>()?;
+    let mut out = Vec::new();
+    let mut start = 0;
+    for end in 1..=rows.len() {
+        if ids.get(end) != ids.get(start) {
+            out.extend(with_codes(&rows[start..end])?);
+            start = end;
+        }
+    }
+    Ok(out)
 }
 
 /// Records that a coupon was used by this order.

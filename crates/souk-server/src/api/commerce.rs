@@ -436,21 +436,60 @@ impl From<&souk_store::orders::Subscription> for SubscriptionOut {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SubscriptionList {
     pub items: Vec<SubscriptionOut>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
 }
 
-/// The organization's subscriptions.
-#[utoipa::path(get, path = "/orgs/{org_id}/subscriptions", tag = "billing", responses((status = 200, body = SubscriptionList), (status = 404, body = Problem)))]
+/// Filters of the subscription list; all optional.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct SubscriptionQuery {
+    /// `pending_fulfillment`, `active`, `expired`, `released` or `cancelled`.
+    pub state: Option<String>,
+    pub product_id: Option<String>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// 1 to 100 (default 50).
+    pub limit: Option<u32>,
+}
+
+impl SubscriptionQuery {
+    fn filter(self) -> Result<souk_store::orders::SubscriptionFilter> {
+        use souk_core::subscription::SubscriptionState;
+        let page = super::PageQuery { cursor: self.cursor, limit: self.limit };
+        let state = match self.state.as_deref() {
+            None => None,
+            Some(s) => Some(SubscriptionState::parse(s).ok_or_else(|| {
+                let all: Vec<&str> = SubscriptionState::ALL.iter().map(|s| s.as_str()).collect();
+                crate::error::Error::bad_request("invalid_query", format!("state must be one of {}", all.join(", ")))
+            })?),
+        };
+        Ok(souk_store::orders::SubscriptionFilter {
+            state: state.map(|s| s.as_str().to_owned()),
+            product_id: self.product_id,
+            before: page.after()?,
+            limit: page.limit()?,
+        })
+    }
+}
+
+/// The organization's subscriptions, newest first, a page at a time.
+#[utoipa::path(get, path = "/orgs/{org_id}/subscriptions", tag = "billing", params(SubscriptionQuery),
+    responses((status = 200, body = SubscriptionList), (status = 400, body = Problem), (status = 404, body = Problem)))]
 pub async fn list_subscriptions(
     State(state): State<AppState>,
     OrgScope { org_id, .. }: OrgScope,
+    ApiQuery(q): ApiQuery<SubscriptionQuery>,
 ) -> Result<Json<SubscriptionList>> {
-    let mut db = state.db.clone();
-    let mut items = Vec::new();
-    for s in souk_store::orders::subscriptions_for_buyer(&mut db, &org_id).await? {
-        let codes = souk_store::licenses::of_subscription(&mut db, &s.id).await?.into_iter().map(|l| l.code).collect();
+    let filter = q.filter()?;
+    let page = souk_store::orders::subscriptions_page(&mut state.db.clone(), &org_id, &filter).await?;
+    let next_cursor = super::next_cursor(page.last().map(|(s, _)| s.id.as_str()), page.len(), filter.limit);
+    let mut items = Vec::with_capacity(page.len());
+    for (s, codes) in page {
         items.push(subscription_out(&state, &s, codes).await?);
     }
-    Ok(Json(SubscriptionList { items }))
+    Ok(Json(SubscriptionList { items, next_cursor }))
 }
 
 /// A subscription as its buyer sees it: with the seller's instance, access and codes.

@@ -189,28 +189,49 @@ pub struct SubRow {
 struct SubscriptionsPage<'a> {
     ctx: &'a PageCtx,
     rows: Vec<SubRow>,
+    /// The last subscription shown, when older ones remain.
+    before: Option<String>,
 }
 
-pub async fn subscriptions(State(state): State<AppState>, ctx: PageCtx) -> Response {
+#[derive(serde::Deserialize)]
+pub struct SubscriptionsQuery {
+    before: Option<String>,
+}
+
+pub async fn subscriptions(State(state): State<AppState>, ctx: PageCtx, Query(q): Query<SubscriptionsQuery>) -> Response {
     let Some(account) = ctx.account.clone() else { return Redirect::to("/signin?next=/subscriptions").into_response() };
+    // Each row reads its product, plans, servers and refund: a page bounds what one view costs.
+    const PAGE: u32 = 20;
     let result: Result<Response, Error> = async {
         let org = account.personal_org_id;
         let mut db = state.db.clone();
         let mut rows = Vec::new();
-        for s in souk_store::orders::subscriptions_for_buyer(&mut db, &org).await? {
-            let pid: souk_core::id::ProductId = s.product_id.parse().map_err(|_| Error::not_found())?;
-            let product = souk_store::products::get(&mut db, &pid).await?;
-            let name = match &product.live_revision_id {
-                Some(r) => souk_store::products::get_revision(&mut db, r).await?.content.name,
-                None => String::new(),
+        let filter = souk_store::orders::SubscriptionFilter { before: q.before, limit: PAGE, ..Default::default() };
+        let page = souk_store::orders::subscriptions_page(&mut db, &org, &filter).await?;
+        let before = if page.len() == PAGE as usize { page.last().map(|(s, _)| s.id.clone()) } else { None };
+        // A buyer often holds several subscriptions of one product: read each product once.
+        let mut products: HashMap<String, (String, Vec<(String, String)>)> = HashMap::new();
+        for (s, license_codes) in page {
+            let (name, plans) = match products.get(&s.product_id) {
+                Some(known) => known.clone(),
+                None => {
+                    let pid: souk_core::id::ProductId = s.product_id.parse().map_err(|_| Error::not_found())?;
+                    let product = souk_store::products::get(&mut db, &pid).await?;
+                    let name = match &product.live_revision_id {
+                        Some(r) => souk_store::products::get_revision(&mut db, r).await?.content.name,
+                        None => String::new(),
+                    };
+                    let plans: Vec<(String, String)> = souk_store::products::plans(&mut db, &pid, false)
+                        .await?
+                        .into_iter()
+                        .filter(|p| matches!(p.spec.billing, souk_core::catalog::Billing::Periodic { .. }))
+                        .map(|p| (p.id.to_string(), p.spec.name))
+                        .collect();
+                    products.insert(s.product_id.clone(), (name.clone(), plans.clone()));
+                    (name, plans)
+                }
             };
             let live = matches!(s.state.as_str(), "pending_fulfillment" | "active" | "expired");
-            let plans: Vec<(String, String)> = souk_store::products::plans(&mut db, &pid, false)
-                .await?
-                .into_iter()
-                .filter(|p| matches!(p.spec.billing, souk_core::catalog::Billing::Periodic { .. }))
-                .map(|p| (p.id.to_string(), p.spec.name))
-                .collect();
             let next_plan =
                 s.next_plan_id.as_ref().and_then(|n| plans.iter().find(|(id, _)| id == n)).map(|(_, name)| name.clone());
             let access = match s.access.clone() {
@@ -241,7 +262,7 @@ pub async fn subscriptions(State(state): State<AppState>, ctx: PageCtx) -> Respo
                 next_plan,
                 servers,
                 access,
-                license_codes: souk_store::licenses::of_subscription(&mut db, &s.id).await?.into_iter().map(|l| l.code).collect(),
+                license_codes,
                 id: s.id,
                 product_id: s.product_id,
                 name,
@@ -250,7 +271,7 @@ pub async fn subscriptions(State(state): State<AppState>, ctx: PageCtx) -> Respo
                 refund,
             });
         }
-        Ok(render(&SubscriptionsPage { ctx: &ctx, rows }))
+        Ok(render(&SubscriptionsPage { ctx: &ctx, rows, before }))
     }
     .await;
     result.unwrap_or_else(|e| ctx.fail(e))

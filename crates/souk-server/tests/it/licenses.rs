@@ -14,7 +14,24 @@ both_backends!(
     souk_generates_codes_sellers_check_and_activate_them,
     sellers_systems_issue_codes_when_asked,
     large_uploads_are_imported_in_chunks_exactly_once,
+    subscriptions_are_listed_a_page_at_a_time_with_their_codes,
 );
+
+/// Every page of the buyer's subscription list, following `next_cursor` to the end.
+async fn subscription_pages(app: &TestApp, buyer: &reqwest::Client, org: &str, query: &str) -> Vec<Vec<Value>> {
+    let mut pages = Vec::new();
+    let mut url = format!("/api/v1/orgs/{org}/subscriptions?{query}");
+    loop {
+        let res = app.get(buyer, &url).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let page: Value = res.json().await.unwrap();
+        pages.push(page["items"].as_array().unwrap().clone());
+        match page["next_cursor"].as_str() {
+            Some(cursor) => url = format!("/api/v1/orgs/{org}/subscriptions?{query}&cursor={cursor}"),
+            None => return pages,
+        }
+    }
+}
 
 async fn license_product(
     app: &TestApp,
@@ -92,11 +109,11 @@ async fn pool_codes_are_never_given_twice_under_a_hundred_concurrent_orders(b: B
         }
     }
     assert_eq!((created, sold_out), (100, 1), "a hundred codes, a hundred orders");
-    let subs: Value = app.get(&buyer, &format!("/api/v1/orgs/{org}/subscriptions")).await.json().await.unwrap();
-    let mut codes: Vec<String> = subs["items"]
-        .as_array()
-        .unwrap()
+    let pages = subscription_pages(&app, &buyer, &org, "limit=30").await;
+    assert_eq!(pages.iter().map(Vec::len).collect::<Vec<_>>(), [30, 30, 30, 10]);
+    let mut codes: Vec<String> = pages
         .iter()
+        .flatten()
         .map(|s| {
             let c = s["license_codes"].as_array().unwrap();
             assert_eq!(c.len(), 1, "one code per unit");
@@ -106,6 +123,17 @@ async fn pool_codes_are_never_given_twice_under_a_hundred_concurrent_orders(b: B
     codes.sort();
     codes.dedup();
     assert_eq!(codes.len(), 100, "no code given twice");
+    // The subscriptions page shows twenty at a time, with a link to older ones.
+    let html = app.get(&buyer, "/subscriptions").await.text().await.unwrap();
+    assert_eq!(html.matches("class=\"license-code\"").count(), 20, "one page");
+    let newest: Vec<&str> = pages[0][..20].iter().map(|s| s["license_codes"][0].as_str().unwrap()).collect();
+    assert!(newest.iter().all(|c| html.contains(*c)), "the newest twenty first");
+    let older = html.split("href=\"?before=").nth(1).and_then(|r| r.split('"').next()).expect("a link to older ones");
+    let html = app.get(&buyer, &format!("/subscriptions?before={older}")).await.text().await.unwrap();
+    let next: Vec<&str> = pages[0][20..].iter().chain(&pages[1][..10]).map(|s| s["license_codes"][0].as_str().unwrap()).collect();
+    assert!(next.iter().all(|c| html.contains(*c)), "then the next twenty");
+    assert_eq!(html.matches("class=\"license-code\"").count(), 20);
+
     let wallet: Value = app.get(&buyer, &format!("/api/v1/orgs/{org}/wallet")).await.json().await.unwrap();
     assert_eq!(wallet["balances"][0]["amount_minor"], 1_000_000 - 100 * 7_000, "the refused order cost nothing");
     let stock: Value = app.get(&seller_c, &pool).await.json().await.unwrap();
@@ -319,4 +347,53 @@ async fn large_uploads_are_imported_in_chunks_exactly_once(b: Backend) {
     let (other, other_org) = seller(&app, &op, "other-pool@example.com", "cn").await;
     let res = app.get(&other, &format!("/api/v1/orgs/{other_org}/products/{product}/license-pool/imports/{id}")).await;
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
+}
+
+async fn subscriptions_are_listed_a_page_at_a_time_with_their_codes(b: Backend) {
+    let app = spawn_app(b).await;
+    let op = operator_with_agreement(&app).await;
+    let (_, _, product, plan) = license_product(&app, &op, "souk", true).await;
+    let (buyer, org) = verified_buyer(&app, &op, "buyer@example.com", "cn").await;
+    app.post(
+        &op,
+        &format!("/api/v1/admin/wallets/{org}/top-ups"),
+        json!({"currency": "CNY", "amount_minor": 1_000_000, "reason": "t"}),
+    )
+    .await;
+    let mut bought = Vec::new();
+    for quantity in 1..=5 {
+        let order = json!({"product_id": product, "plan_id": plan, "quantity": quantity});
+        let res = app.post(&buyer, &format!("/api/v1/orgs/{org}/orders"), order).await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        bought.push((res.json::<Value>().await.unwrap()["subscription_id"].as_str().unwrap().to_owned(), quantity));
+    }
+
+    // Pages of two: newest first, each subscription once, with all its codes (a code is a
+    // row of the join, so a page boundary must not cut a subscription's codes off).
+    let pages = subscription_pages(&app, &buyer, &org, "limit=2").await;
+    assert_eq!(pages.iter().map(Vec::len).collect::<Vec<_>>(), [2, 2, 1]);
+    let listed: Vec<(String, usize)> = pages
+        .iter()
+        .flatten()
+        .map(|s| (s["id"].as_str().unwrap().to_owned(), s["license_codes"].as_array().unwrap().len()))
+        .collect();
+    bought.reverse();
+    assert_eq!(listed, bought, "newest first, one code per unit");
+
+    // Filters, and what the list refuses.
+    let list = |query: &str| {
+        let (c, url) = (buyer.clone(), app.url(&format!("/api/v1/orgs/{org}/subscriptions?{query}")));
+        async move { c.get(url).send().await.unwrap() }
+    };
+    let items = |v: Value| v["items"].as_array().unwrap().len();
+    assert_eq!(items(list(&format!("product_id={product}")).await.json().await.unwrap()), 5);
+    assert_eq!(items(list("product_id=prd_none").await.json().await.unwrap()), 0);
+    let state = pages[0][0]["state"].as_str().unwrap().to_owned();
+    assert_eq!(items(list(&format!("state={state}")).await.json().await.unwrap()), 5);
+    assert_eq!(items(list("state=cancelled").await.json().await.unwrap()), 0);
+    assert_problem(list("state=lost").await, StatusCode::BAD_REQUEST, "invalid_query").await;
+    assert_problem(list("limit=0").await, StatusCode::BAD_REQUEST, "invalid_query").await;
+    assert_problem(list("limit=101").await, StatusCode::BAD_REQUEST, "invalid_query").await;
+    assert_problem(list("cursor=!!!").await, StatusCode::BAD_REQUEST, "invalid_cursor").await;
+    assert_eq!(list("color=red").await.status(), StatusCode::BAD_REQUEST, "unknown filters are refused");
 }
