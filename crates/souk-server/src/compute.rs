@@ -439,7 +439,7 @@ pub fn workers(state: &AppState) -> Vec<crate::workers::Worker> {
     vec![d, r]
 }
 
-/// The servers a buyer organization has.
-pub async fn list(state: &AppState, buyer: &OrgId) -> Result<Vec<Server>> {
-    Ok(servers::list_for_buyer(&mut state.db.clone(), buyer).await?)
+/// A page of the servers a buyer organization has, newest first.
+pub async fn list(state: &AppState, buyer: &OrgId, before: Option<&str>, limit: u32) -> Result<Vec<Server>> {
+    Ok(servers::list_for_buyer(&mut state.db.clone(), buyer, before, limit).await?)
 }

@@ -65,12 +65,18 @@ pub async fn get(c: &mut impl Conn, id: &str) -> Result<TopUp, StoreError> {
     top_up(&c.fetch_one(q("SELECT * FROM top_ups WHERE id = $1").bind(id)).await?)
 }
 
-pub async fn list(c: &mut impl Conn, org: &OrgId) -> Result<Vec<TopUp>, StoreError> {
-    c.fetch_all(q("SELECT * FROM top_ups WHERE org_id = $1 ORDER BY id DESC LIMIT 100").bind(org.as_str()))
-        .await?
-        .iter()
-        .map(top_up)
-        .collect()
+/// A page of the organization's top-ups, newest first: those older than `before`, if given.
+pub async fn list(c: &mut impl Conn, org: &OrgId, before: Option<&str>, limit: u32) -> Result<Vec<TopUp>, StoreError> {
+    c.fetch_all(
+        q("SELECT * FROM top_ups WHERE org_id = $1 AND ($2 IS NULL OR id < $2) ORDER BY id DESC LIMIT $3")
+            .bind(org.as_str())
+            .bind(before)
+            .bind(i64::from(limit.clamp(1, 500))),
+    )
+    .await?
+    .iter()
+    .map(top_up)
+    .collect()
 }
 
 /// Moves a pending top-up to `state`. Returns whether this call did it: only that caller

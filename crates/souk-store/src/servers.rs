@@ -85,12 +85,23 @@ pub async fn of_subscription(c: &mut impl Conn, subscription_id: &str) -> Result
         .collect()
 }
 
-pub async fn list_for_buyer(c: &mut impl Conn, buyer: &OrgId) -> Result<Vec<Server>, StoreError> {
-    c.fetch_all(q("SELECT * FROM servers WHERE buyer_org_id = $1 ORDER BY id DESC LIMIT 500").bind(buyer.as_str()))
-        .await?
-        .iter()
-        .map(server)
-        .collect()
+/// A page of a buyer organization's servers, newest first: those older than `before`, if given.
+pub async fn list_for_buyer(
+    c: &mut impl Conn,
+    buyer: &OrgId,
+    before: Option<&str>,
+    limit: u32,
+) -> Result<Vec<Server>, StoreError> {
+    c.fetch_all(
+        q("SELECT * FROM servers WHERE buyer_org_id = $1 AND ($2 IS NULL OR id < $2) ORDER BY id DESC LIMIT $3")
+            .bind(buyer.as_str())
+            .bind(before)
+            .bind(i64::from(limit.clamp(1, 500))),
+    )
+    .await?
+    .iter()
+    .map(server)
+    .collect()
 }
 
 /// The provider accepted the server: its reference is kept and the sealed password erased.

@@ -787,13 +787,22 @@ impl From<&souk_store::servers::Server> for ServerOut {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ServerList {
     pub items: Vec<ServerOut>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
 }
 
 /// The servers deployed for the organization's machine-image purchases, newest first.
-#[utoipa::path(get, path = "/orgs/{org_id}/servers", tag = "billing", responses((status = 200, body = ServerList), (status = 404, body = Problem)))]
-pub async fn list_servers(State(state): State<AppState>, OrgScope { org_id, .. }: OrgScope) -> Result<Json<ServerList>> {
-    let items = crate::compute::list(&state, &org_id).await?.iter().map(ServerOut::from).collect();
-    Ok(Json(ServerList { items }))
+#[utoipa::path(get, path = "/orgs/{org_id}/servers", tag = "billing", params(super::PageQuery),
+    responses((status = 200, body = ServerList), (status = 400, body = Problem), (status = 404, body = Problem)))]
+pub async fn list_servers(
+    State(state): State<AppState>,
+    OrgScope { org_id, .. }: OrgScope,
+    ApiQuery(page): ApiQuery<super::PageQuery>,
+) -> Result<Json<ServerList>> {
+    let limit = page.limit()?;
+    let servers = crate::compute::list(&state, &org_id, page.after()?.as_deref(), limit).await?;
+    let next_cursor = super::next_cursor(servers.last().map(|s| s.id.as_str()), servers.len(), limit);
+    Ok(Json(ServerList { items: servers.iter().map(ServerOut::from).collect(), next_cursor }))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -137,6 +137,8 @@ impl PaidTopUpOut {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PaidTopUpList {
     pub items: Vec<PaidTopUpOut>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
 }
 
 /// Pay money into the wallet: starts a top-up and answers with the provider's checkout URL.
@@ -156,14 +158,17 @@ pub async fn start_top_up(
 
 /// The organization's top-ups, newest first.
 #[utoipa::path(get, path = "/orgs/{org_id}/wallet/top-ups", tag = "billing",
-    responses((status = 200, body = PaidTopUpList), (status = 404, body = Problem)))]
-pub async fn list_top_ups(State(state): State<AppState>, OrgScope { org_id, .. }: OrgScope) -> Result<Json<PaidTopUpList>> {
-    let items = souk_store::payments::list(&mut state.db.clone(), &org_id)
-        .await?
-        .iter()
-        .map(|t| PaidTopUpOut::new(t, Some(state.payments.checkout_url(t))))
-        .collect();
-    Ok(Json(PaidTopUpList { items }))
+    params(PageQuery), responses((status = 200, body = PaidTopUpList), (status = 400, body = Problem), (status = 404, body = Problem)))]
+pub async fn list_top_ups(
+    State(state): State<AppState>,
+    OrgScope { org_id, .. }: OrgScope,
+    ApiQuery(page): ApiQuery<PageQuery>,
+) -> Result<Json<PaidTopUpList>> {
+    let limit = page.limit()?;
+    let top_ups = souk_store::payments::list(&mut state.db.clone(), &org_id, page.after()?.as_deref(), limit).await?;
+    let next_cursor = next_cursor(top_ups.last().map(|t| t.id.as_str()), top_ups.len(), limit);
+    let items = top_ups.iter().map(|t| PaidTopUpOut::new(t, Some(state.payments.checkout_url(t)))).collect();
+    Ok(Json(PaidTopUpList { items, next_cursor }))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -79,6 +79,13 @@ async fn an_image_order_deploys_servers_and_a_provider_failure_refunds_in_full(b
     let names: Vec<&str> = list["items"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
     assert_eq!(names.len(), 2);
     assert!(names.contains(&"blog-1") && names.contains(&"blog-2"));
+    assert_eq!(list["next_cursor"], Value::Null);
+    // A page at a time, newest first: each server once.
+    let first: Value = app.get(&buyer, &format!("/api/v1/orgs/{org}/servers?limit=1")).await.json().await.unwrap();
+    let cursor = first["next_cursor"].as_str().expect("a next page");
+    let second: Value =
+        app.get(&buyer, &format!("/api/v1/orgs/{org}/servers?limit=1&cursor={cursor}")).await.json().await.unwrap();
+    assert_eq!([&first["items"][0]["id"], &second["items"][0]["id"]], [&list["items"][0]["id"], &list["items"][1]["id"]]);
     assert_eq!(app.count("SELECT COUNT(*) AS n FROM servers WHERE sealed_password IS NOT NULL").await, 0);
     app.clock.advance(Duration::seconds(30));
     eventually("servers running", || async {

@@ -170,6 +170,15 @@ async fn buyers_pay_in_through_the_sandbox_provider_credited_once(b: Backend) {
     let list: Value = app.get(&buyer, &top_ups).await.json().await.unwrap();
     let states: Vec<&str> = list["items"].as_array().unwrap().iter().map(|t| t["state"].as_str().unwrap()).collect();
     assert_eq!(states, vec!["expired", "failed", "succeeded"]);
+    assert_eq!(list["next_cursor"], Value::Null, "one page holds them");
+    // A page at a time: two, then the last one.
+    let first: Value = app.get(&buyer, &format!("{top_ups}?limit=2")).await.json().await.unwrap();
+    let states = |page: &Value| page["items"].as_array().unwrap().iter().map(|t| t["state"].clone()).collect::<Vec<_>>();
+    assert_eq!(states(&first), [json!("expired"), json!("failed")]);
+    let cursor = first["next_cursor"].as_str().expect("a next page");
+    let second: Value = app.get(&buyer, &format!("{top_ups}?limit=2&cursor={cursor}")).await.json().await.unwrap();
+    assert_eq!((states(&second), &second["next_cursor"]), (vec![json!("succeeded")], &Value::Null));
+    assert_problem(app.get(&buyer, &format!("{top_ups}?limit=500")).await, StatusCode::BAD_REQUEST, "invalid_query").await;
 
     // Another organization cannot see or pay this one's top-ups.
     let (stranger, _) = app.user("stranger@example.com", "cn").await;
