@@ -416,12 +416,20 @@ async fn level(server: &Server, setup: &Setup, c: usize, length: Duration, read:
 async fn check_provisioned(setup: &Setup) -> anyhow::Result<()> {
     let mut subs = 0usize;
     for b in &setup.buyers {
-        let list = b.session.call(reqwest::Method::GET, &format!("/api/v1/orgs/{}/subscriptions", b.org), None).await?;
-        let items = list["items"].as_array().cloned().unwrap_or_default();
-        if items.iter().any(|s| s["instance_id"].is_null()) {
-            bail!("a subscription of {} was never provisioned", b.org);
+        // Every page of the buyer's list: a buyer places hundreds of orders in a run.
+        let mut path = format!("/api/v1/orgs/{}/subscriptions?limit=100", b.org);
+        loop {
+            let list = b.session.call(reqwest::Method::GET, &path, None).await?;
+            let items = list["items"].as_array().cloned().unwrap_or_default();
+            if items.iter().any(|s| s["instance_id"].is_null()) {
+                bail!("a subscription of {} was never provisioned", b.org);
+            }
+            subs += items.len();
+            match list["next_cursor"].as_str() {
+                Some(cursor) => path = format!("/api/v1/orgs/{}/subscriptions?limit=100&cursor={cursor}", b.org),
+                None => break,
+            }
         }
-        subs += items.len();
     }
     let instances = setup.seller.instances().len();
     if instances != subs {
