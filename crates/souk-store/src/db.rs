@@ -88,6 +88,8 @@ pub struct Db {
     pool: Pool,
     wakeups: Arc<Notifiers>,
     watchers: Arc<Notifiers>,
+    /// SQLite's write lock, queued for in this process: see [`Db::write_turn`].
+    writer: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Waiters in this process by key, woken after a commit that concerned their key. Two sets:
@@ -177,6 +179,9 @@ async fn ping_if_idle<C: sqlx::Connection>(conn: &mut C, meta: sqlx::pool::PoolC
 }
 
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+/// How long a SQLite writer waits for the write lock before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
 static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 impl Db {
@@ -195,7 +200,7 @@ impl Db {
                     .synchronous(SqliteSynchronous::Full)
                     .foreign_keys(true)
                     // Several processes (or pools) may share the file; writers wait rather than fail.
-                    .busy_timeout(Duration::from_secs(10));
+                    .busy_timeout(BUSY_TIMEOUT);
                 let pool = SqlitePoolOptions::new()
                     .max_connections(max_connections)
                     .test_before_acquire(false)
@@ -216,7 +221,7 @@ impl Db {
                 Pool::Postgres(pool)
             }
         };
-        Ok(Self { pool, wakeups: Arc::default(), watchers: Arc::default() })
+        Ok(Self { pool, wakeups: Arc::default(), watchers: Arc::default(), writer: Arc::default() })
     }
 
     /// Applies the embedded migrations for this backend. Safe to run from several
@@ -240,17 +245,33 @@ impl Db {
     /// a deferred transaction that reads and then writes can fail with "database is locked"
     /// when another writer got in between, while an immediate one waits its turn.
     pub async fn begin(&self) -> Result<Tx, StoreError> {
-        let inner = match &self.pool {
-            Pool::Sqlite(p) => TxInner::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
-            Pool::Postgres(p) => TxInner::Postgres(p.begin().await?),
+        let (inner, turn) = match &self.pool {
+            Pool::Sqlite(p) => {
+                let turn = self.write_turn().await?;
+                (TxInner::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?), Some(turn))
+            }
+            Pool::Postgres(p) => (TxInner::Postgres(p.begin().await?), None),
         };
         Ok(Tx {
             inner,
+            _turn: turn,
             wakeups: self.wakeups.clone(),
             watchers: self.watchers.clone(),
             enqueued: Vec::new(),
             aggregates: Vec::new(),
         })
+    }
+
+    /// This process's turn at SQLite's one write lock, held until the write is over. SQLite
+    /// makes a writer that finds the lock taken sleep in its busy handler, in steps growing to
+    /// 100 ms, and try again: under load the lock sat free while writers slept, and whoever
+    /// asked last could get it first. Queued here, in order, each is handed the lock as the one
+    /// before lets it go; the busy handler is left to other processes on the same file. Waits
+    /// as long as the busy timeout, then fails as a locked database would.
+    async fn write_turn(&self) -> Result<tokio::sync::OwnedMutexGuard<()>, StoreError> {
+        tokio::time::timeout(BUSY_TIMEOUT, self.writer.clone().lock_owned())
+            .await
+            .map_err(|_| StoreError::Database(sqlx::Error::PoolTimedOut))
     }
 
     /// Watches an aggregate for changes committed by this process. Make the watch before
@@ -284,6 +305,8 @@ impl Db {
 /// handler leaves no partial write.
 pub struct Tx {
     inner: TxInner,
+    /// On SQLite, this process's write turn, let go once the transaction is over.
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
     wakeups: Arc<Notifiers>,
     watchers: Arc<Notifiers>,
     /// Topics of the outbox events written in this transaction, whose workers to wake.
@@ -401,6 +424,15 @@ impl Q {
         self
     }
 
+    /// Whether the statement writes, as far as its first word tells (`INSERT`, `UPDATE`,
+    /// `DELETE`, `REPLACE`). A write it misses (one behind a `WITH`) meets SQLite's busy
+    /// handler, as every write did before; a read taken for a write would wait a turn it did
+    /// not need, and, run while its task holds a transaction, wait for itself.
+    fn writes(&self) -> bool {
+        let sql = self.sqlite.trim_start();
+        ["INSERT", "UPDATE", "DELETE", "REPLACE"].iter().any(|w| sql.get(..w.len()).is_some_and(|s| s.eq_ignore_ascii_case(w)))
+    }
+
     fn sqlite(&self) -> sqlx::query::Query<'static, Sqlite, sqlx::sqlite::SqliteArguments> {
         let mut query = match &self.sqlite {
             std::borrow::Cow::Borrowed(s) => sqlx::query(*s),
@@ -475,6 +507,13 @@ pub trait Conn: Send {
     fn changed(&mut self, aggregate: &str);
 }
 
+impl Db {
+    /// A write turn for a statement run on its own on SQLite, if it may write.
+    async fn turn_for(&self, q: &Q) -> Result<Option<tokio::sync::OwnedMutexGuard<()>>, StoreError> {
+        if q.writes() { self.write_turn().await.map(Some) } else { Ok(None) }
+    }
+}
+
 impl Conn for Db {
     fn backend(&self) -> Backend {
         Db::backend(self)
@@ -485,30 +524,39 @@ impl Conn for Db {
     }
 
     fn fetch_all(&mut self, q: Q) -> impl Future<Output = Result<Vec<Row>, StoreError>> + Send {
-        let pool = self.pool.clone();
+        let (pool, db) = (self.pool.clone(), self.clone());
         async move {
             Ok(match &pool {
-                Pool::Sqlite(p) => q.sqlite().fetch_all(p).await?.into_iter().map(Row::Sqlite).collect(),
+                Pool::Sqlite(p) => {
+                    let _turn = db.turn_for(&q).await?;
+                    q.sqlite().fetch_all(p).await?.into_iter().map(Row::Sqlite).collect()
+                }
                 Pool::Postgres(p) => q.postgres().fetch_all(p).await?.into_iter().map(Row::Postgres).collect(),
             })
         }
     }
 
     fn fetch_optional(&mut self, q: Q) -> impl Future<Output = Result<Option<Row>, StoreError>> + Send {
-        let pool = self.pool.clone();
+        let (pool, db) = (self.pool.clone(), self.clone());
         async move {
             Ok(match &pool {
-                Pool::Sqlite(p) => q.sqlite().fetch_optional(p).await?.map(Row::Sqlite),
+                Pool::Sqlite(p) => {
+                    let _turn = db.turn_for(&q).await?;
+                    q.sqlite().fetch_optional(p).await?.map(Row::Sqlite)
+                }
                 Pool::Postgres(p) => q.postgres().fetch_optional(p).await?.map(Row::Postgres),
             })
         }
     }
 
     fn execute(&mut self, q: Q) -> impl Future<Output = Result<u64, StoreError>> + Send {
-        let pool = self.pool.clone();
+        let (pool, db) = (self.pool.clone(), self.clone());
         async move {
             Ok(match &pool {
-                Pool::Sqlite(p) => q.sqlite().execute(p).await?.rows_affected(),
+                Pool::Sqlite(p) => {
+                    let _turn = db.turn_for(&q).await?;
+                    q.sqlite().execute(p).await?.rows_affected()
+                }
                 Pool::Postgres(p) => q.postgres().execute(p).await?.rows_affected(),
             })
         }
@@ -567,5 +615,55 @@ mod tests {
         assert!(!url.to_string().contains("hunter2"));
         assert_eq!(url.backend(), Backend::Postgres);
         assert!(DatabaseUrl::parse("mysql://x").is_err());
+    }
+
+    #[test]
+    fn statements_that_write_are_told_by_their_first_word() {
+        for sql in ["INSERT INTO t VALUES (1)", "  update t SET a = 1", "DELETE FROM t", "REPLACE INTO t VALUES (1)"] {
+            assert!(q_built(sql.into(), sql.into()).writes(), "{sql}");
+        }
+        for sql in ["SELECT updated_at FROM t", "WITH a AS (SELECT 1) SELECT * FROM a", "select 'delete'", ""] {
+            assert!(!q_built(sql.into(), sql.into()).writes(), "{sql}");
+        }
+    }
+
+    /// Writers of one process take SQLite's write lock in the order they asked for it, each as
+    /// soon as the one before lets it go, whether in a transaction or a statement on its own.
+    #[tokio::test]
+    async fn sqlite_writers_queue_for_the_lock_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect(&DatabaseUrl::sqlite_file(&dir.path().join("t.db"))).await.unwrap();
+        db.clone().execute(q("CREATE TABLE t (n INTEGER NOT NULL)")).await.unwrap();
+        // A transaction holds the lock while writers line up behind it, alternately a
+        // transaction and a statement on its own.
+        let first = db.begin().await.unwrap();
+        let mut writers = Vec::new();
+        for n in 0..20_i64 {
+            let db = db.clone();
+            writers.push(tokio::spawn(async move {
+                if n % 2 == 0 {
+                    let mut tx = db.begin().await.unwrap();
+                    tx.execute(q("INSERT INTO t (n) VALUES ($1)").bind(n)).await.unwrap();
+                    tx.commit().await.unwrap();
+                } else {
+                    db.clone().execute(q("INSERT INTO t (n) VALUES ($1)").bind(n)).await.unwrap();
+                }
+            }));
+            // Each is queued before the next is started.
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // Reads are not queued, and a writer waiting its turn holds no pooled connection: this
+        // read gets one while twenty writers wait (before the queue they held all ten, waiting
+        // in SQLite's busy handler, and it timed out).
+        let mut reader = db.clone();
+        let none = tokio::time::timeout(Duration::from_secs(1), reader.fetch_all(q("SELECT n FROM t")));
+        assert!(none.await.expect("a read does not wait for the writers").unwrap().is_empty());
+        first.commit().await.unwrap();
+        for w in writers {
+            w.await.unwrap();
+        }
+        let rows = db.clone().fetch_all(q("SELECT n FROM t ORDER BY rowid")).await.unwrap();
+        let order: Vec<i64> = rows.iter().map(|r| r.get("n").unwrap()).collect();
+        assert_eq!(order, (0..20).collect::<Vec<_>>(), "served in the order they asked");
     }
 }
