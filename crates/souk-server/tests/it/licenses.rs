@@ -17,6 +17,18 @@ both_backends!(
     subscriptions_are_listed_a_page_at_a_time_with_their_codes,
 );
 
+/// A verified buyer on the cn site with `amount_minor` CNY in its wallet.
+async fn funded_buyer(app: &TestApp, op: &reqwest::Client, amount_minor: i64) -> (reqwest::Client, String) {
+    let (buyer, org) = verified_buyer(app, op, "buyer@example.com", "cn").await;
+    app.post(
+        op,
+        &format!("/api/v1/admin/wallets/{org}/top-ups"),
+        json!({"currency": "CNY", "amount_minor": amount_minor, "reason": "t"}),
+    )
+    .await;
+    (buyer, org)
+}
+
 /// Every page of the buyer's subscription list, following `next_cursor` to the end.
 async fn subscription_pages(app: &TestApp, buyer: &reqwest::Client, org: &str, query: &str) -> Vec<Vec<Value>> {
     let mut pages = Vec::new();
@@ -87,13 +99,7 @@ async fn pool_codes_are_never_given_twice_under_a_hundred_concurrent_orders(b: B
     let stock: Value = app.get(&seller_c, &pool).await.json().await.unwrap();
     assert_eq!((stock["available"].as_i64(), stock["imports"].as_array().map(Vec::len)), (Some(100), Some(2)));
 
-    let (buyer, org) = verified_buyer(&app, &op, "buyer@example.com", "cn").await;
-    app.post(
-        &op,
-        &format!("/api/v1/admin/wallets/{org}/top-ups"),
-        json!({"currency": "CNY", "amount_minor": 1_000_000, "reason": "t"}),
-    )
-    .await;
+    let (buyer, org) = funded_buyer(&app, &op, 1_000_000).await;
     let orders = app.url(&format!("/api/v1/orgs/{org}/orders"));
     let mut tasks = Vec::new();
     for _ in 0..101 {
@@ -168,13 +174,7 @@ async fn souk_generates_codes_sellers_check_and_activate_them(b: Backend) {
     let app = spawn_app(b).await;
     let op = operator_with_agreement(&app).await;
     let (seller_c, seller_org, product, plan) = license_product(&app, &op, "souk", true).await;
-    let (buyer, org) = verified_buyer(&app, &op, "buyer@example.com", "cn").await;
-    app.post(
-        &op,
-        &format!("/api/v1/admin/wallets/{org}/top-ups"),
-        json!({"currency": "CNY", "amount_minor": 100_000, "reason": "t"}),
-    )
-    .await;
+    let (buyer, org) = funded_buyer(&app, &op, 100_000).await;
     let res = app
         .post(&buyer, &format!("/api/v1/orgs/{org}/orders"), json!({"product_id": product, "plan_id": plan, "quantity": 3}))
         .await;
@@ -285,13 +285,7 @@ async fn sellers_systems_issue_codes_when_asked(b: Backend) {
     let secret = souk_isv::signature::Secret::parse(settings["secret"].as_str().unwrap()).unwrap();
     let reference = souk_isv::reference::Seller::new(vec![secret]);
     tokio::spawn(souk_isv::reference::serve(listener, reference.clone()));
-    let (buyer, org) = verified_buyer(&app, &op, "buyer@example.com", "cn").await;
-    app.post(
-        &op,
-        &format!("/api/v1/admin/wallets/{org}/top-ups"),
-        json!({"currency": "CNY", "amount_minor": 100_000, "reason": "t"}),
-    )
-    .await;
+    let (buyer, org) = funded_buyer(&app, &op, 100_000).await;
     let res = app
         .post(&buyer, &format!("/api/v1/orgs/{org}/orders"), json!({"product_id": product, "plan_id": plan, "quantity": 2}))
         .await;
@@ -353,13 +347,7 @@ async fn subscriptions_are_listed_a_page_at_a_time_with_their_codes(b: Backend) 
     let app = spawn_app(b).await;
     let op = operator_with_agreement(&app).await;
     let (_, _, product, plan) = license_product(&app, &op, "souk", true).await;
-    let (buyer, org) = verified_buyer(&app, &op, "buyer@example.com", "cn").await;
-    app.post(
-        &op,
-        &format!("/api/v1/admin/wallets/{org}/top-ups"),
-        json!({"currency": "CNY", "amount_minor": 1_000_000, "reason": "t"}),
-    )
-    .await;
+    let (buyer, org) = funded_buyer(&app, &op, 1_000_000).await;
     let mut bought = Vec::new();
     for quantity in 1..=5 {
         let order = json!({"product_id": product, "plan_id": plan, "quantity": quantity});
