@@ -178,10 +178,10 @@ async fn ping_if_idle<C: sqlx::Connection>(conn: &mut C, meta: sqlx::pool::PoolC
     Ok(true)
 }
 
-static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 /// How long a SQLite writer waits for the write lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
+static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 impl Db {
@@ -272,6 +272,11 @@ impl Db {
         tokio::time::timeout(BUSY_TIMEOUT, self.writer.clone().lock_owned())
             .await
             .map_err(|_| StoreError::Database(sqlx::Error::PoolTimedOut))
+    }
+
+    /// A write turn for a statement run on its own on SQLite, if it may write.
+    async fn turn_for(&self, q: &Q) -> Result<Option<tokio::sync::OwnedMutexGuard<()>>, StoreError> {
+        if q.writes() { self.write_turn().await.map(Some) } else { Ok(None) }
     }
 
     /// Watches an aggregate for changes committed by this process. Make the watch before
@@ -505,13 +510,6 @@ pub trait Conn: Send {
     /// Notes that a statement just run changed `aggregate` (a subscription, say): its
     /// [`Watch`]ers are woken once the change is committed (at once outside a transaction).
     fn changed(&mut self, aggregate: &str);
-}
-
-impl Db {
-    /// A write turn for a statement run on its own on SQLite, if it may write.
-    async fn turn_for(&self, q: &Q) -> Result<Option<tokio::sync::OwnedMutexGuard<()>>, StoreError> {
-        if q.writes() { self.write_turn().await.map(Some) } else { Ok(None) }
-    }
 }
 
 impl Conn for Db {
