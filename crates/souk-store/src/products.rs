@@ -4,6 +4,8 @@
 //! by a partial unique index, and at most one live revision: the last one approved. Editing
 //! a listed product opens a new revision while the live one keeps selling.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use souk_core::catalog::{Plan, ProductContent, ProductKind, RevisionState};
@@ -487,6 +489,11 @@ pub async fn materialize_plans(
 
 pub async fn plans(c: &mut impl Conn, product: &ProductId, include_retired: bool) -> Result<Vec<StoredPlan>, StoreError> {
     let rows = c.fetch_all(q("SELECT * FROM plans WHERE product_id = $1 ORDER BY created_at, id").bind(product.as_str())).await?;
+    plans_of(&rows, include_retired)
+}
+
+/// Plans from their rows, in order; retired ones only if asked for.
+fn plans_of(rows: &[Row], include_retired: bool) -> Result<Vec<StoredPlan>, StoreError> {
     let mut out = Vec::new();
     for r in rows {
         let retired_at: Option<DateTime<Utc>> = r.get("retired_at")?;
@@ -503,6 +510,65 @@ pub async fn plans(c: &mut impl Conn, product: &ProductId, include_retired: bool
         });
     }
     Ok(out)
+}
+
+/// A seller's product with what its console shows of it.
+#[derive(Debug, Clone)]
+pub struct SellerProduct {
+    pub product: Product,
+    /// What buyers see, if it was ever published.
+    pub live: Option<Revision>,
+    /// The revision being written or reviewed, if any.
+    pub open: Option<Revision>,
+    /// Its plans, retired ones included, in order.
+    pub plans: Vec<StoredPlan>,
+}
+
+/// A seller's products, newest first, each with its live and open revisions and its plans:
+/// four statements however many products the seller has (they were three per product).
+pub async fn list_for_seller_in_full(c: &mut impl Conn, seller: &OrgId) -> Result<Vec<SellerProduct>, StoreError> {
+    let products = list_for_seller(c, seller).await?;
+    let by_product = |rows: Vec<Row>| -> Result<HashMap<String, Revision>, StoreError> {
+        rows.iter().map(|r| revision(r).map(|rev| (rev.product_id.to_string(), rev))).collect()
+    };
+    let mut live = by_product(
+        c.fetch_all(
+            q("SELECT r.* FROM product_revisions r JOIN products p ON p.live_revision_id = r.id WHERE p.seller_org_id = $1")
+                .bind(seller.as_str()),
+        )
+        .await?,
+    )?;
+    let mut open = by_product(
+        c.fetch_all(
+            q("SELECT r.* FROM product_revisions r JOIN products p ON p.id = r.product_id
+               WHERE p.seller_org_id = $1 AND r.state IN ('draft', 'submitted', 'in_review')")
+            .bind(seller.as_str()),
+        )
+        .await?,
+    )?;
+    let plan_rows = c
+        .fetch_all(
+            q("SELECT pl.* FROM plans pl JOIN products p ON p.id = pl.product_id WHERE p.seller_org_id = $1
+               ORDER BY pl.created_at, pl.id")
+            .bind(seller.as_str()),
+        )
+        .await?;
+    let mut plans: HashMap<String, Vec<StoredPlan>> = HashMap::new();
+    for plan in plans_of(&plan_rows, true)? {
+        plans.entry(plan.product_id.to_string()).or_default().push(plan);
+    }
+    Ok(products
+        .into_iter()
+        .map(|product| {
+            let key = product.id.to_string();
+            SellerProduct {
+                live: live.remove(&key),
+                open: open.remove(&key),
+                plans: plans.remove(&key).unwrap_or_default(),
+                product,
+            }
+        })
+        .collect())
 }
 
 pub async fn categories(c: &mut impl Conn) -> Result<Vec<Category>, StoreError> {

@@ -369,21 +369,27 @@ pub struct ProductOut {
 async fn product_out(state: &AppState, p: &Product) -> Result<ProductOut> {
     let mut db = state.db.clone();
     let live = match &p.live_revision_id {
-        Some(id) => Some(RevisionOut::from(&products::get_revision(&mut db, id).await?)),
+        Some(id) => Some(products::get_revision(&mut db, id).await?),
         None => None,
     };
-    let open = products::open_revision(&mut db, &p.id).await?.as_ref().map(RevisionOut::from);
-    let plans = products::plans(&mut db, &p.id, true).await?.iter().map(PlanOut::from).collect();
-    Ok(ProductOut {
-        id: p.id.to_string(),
-        seller_org_id: p.seller_org_id.to_string(),
-        kind: p.kind.as_str().to_owned(),
-        listed: p.listed,
-        delisted_reason: p.delisted_reason.clone(),
-        live,
-        open,
-        plans,
-    })
+    let open = products::open_revision(&mut db, &p.id).await?;
+    let plans = products::plans(&mut db, &p.id, true).await?;
+    Ok(ProductOut::new(p, live.as_ref(), open.as_ref(), &plans))
+}
+
+impl ProductOut {
+    fn new(p: &Product, live: Option<&Revision>, open: Option<&Revision>, plans: &[StoredPlan]) -> Self {
+        Self {
+            id: p.id.to_string(),
+            seller_org_id: p.seller_org_id.to_string(),
+            kind: p.kind.as_str().to_owned(),
+            listed: p.listed,
+            delisted_reason: p.delisted_reason.clone(),
+            live: live.map(RevisionOut::from),
+            open: open.map(RevisionOut::from),
+            plans: plans.iter().map(PlanOut::from).collect(),
+        }
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -394,10 +400,11 @@ pub struct ProductList {
 /// The seller's products.
 #[utoipa::path(get, path = "/orgs/{org_id}/products", tag = "catalog", responses((status = 200, body = ProductList), (status = 404, body = Problem)))]
 pub async fn list_products(State(state): State<AppState>, OrgScope { org_id, .. }: OrgScope) -> Result<Json<ProductList>> {
-    let mut items = Vec::new();
-    for p in products::list_for_seller(&mut state.db.clone(), &org_id).await? {
-        items.push(product_out(&state, &p).await?);
-    }
+    let items = products::list_for_seller_in_full(&mut state.db.clone(), &org_id)
+        .await?
+        .iter()
+        .map(|p| ProductOut::new(&p.product, p.live.as_ref(), p.open.as_ref(), &p.plans))
+        .collect();
     Ok(Json(ProductList { items }))
 }
 

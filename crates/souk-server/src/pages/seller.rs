@@ -141,11 +141,12 @@ struct ProductsPage<'a> {
 async fn product_rows(state: &AppState, org: &OrgId) -> Result<Vec<ProductRow>, Error> {
     let mut db = state.db.clone();
     let mut rows = Vec::new();
-    for p in products::list_for_seller(&mut db, org).await? {
-        let open = products::open_revision(&mut db, &p.id).await?;
-        let name = match (&open, &p.live_revision_id) {
-            (_, Some(live)) => products::get_revision(&mut db, live).await?.content.name,
+    for products::SellerProduct { product: p, live, open, .. } in products::list_for_seller_in_full(&mut db, org).await? {
+        let name = match (&open, live) {
+            (_, Some(live)) => live.content.name,
             (Some(o), None) => o.content.name.clone(),
+            // Never published and nothing open (its last revision was rejected): rare enough to
+            // read on its own.
             (None, None) => {
                 products::revisions(&mut db, &p.id).await?.first().map(|r| r.content.name.clone()).unwrap_or_default()
             }

@@ -15,6 +15,7 @@ both_backends!(
     storefront_search_filters_and_sorts,
     shop_pages_are_published_only_when_approved,
     logos_and_screenshots_show_once_approved,
+    a_sellers_product_list_shows_each_product_as_its_own_page_does,
 );
 
 /// An operator who has published the seller agreement.
@@ -559,4 +560,37 @@ async fn logos_and_screenshots_show_once_approved(b: Backend) {
     app.put_json(&other, &format!("/api/v1/orgs/{other_org}/products/{theirs}/draft"), json!({"content": stolen})).await;
     let res = app.post(&other, &format!("/api/v1/orgs/{other_org}/products/{theirs}/submit"), json!({})).await;
     assert_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+}
+
+/// The list is read in four statements for all products, each product's own page in three of
+/// its own: both must show the same thing, whatever state each product is in.
+async fn a_sellers_product_list_shows_each_product_as_its_own_page_does(b: Backend) {
+    let app = spawn_app(b).await;
+    let op = operator_with_agreement(&app).await;
+    let (c, org) = seller(&app, &op, "lister@example.com", "intl").await;
+    let live = publish(&app, &c, &op, &org, "saas", content("Live Only", "Listed", "devops", 1000, false)).await;
+    let edited = publish(&app, &c, &op, &org, "saas", content("Being Edited", "Listed", "devops", 2000, true)).await;
+    let res = app
+        .put_json(
+            &c,
+            &format!("/api/v1/orgs/{org}/products/{edited}/draft"),
+            json!({"content": content("Being Edited v2", "Changed", "devops", 2500, true)}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK, "{}", res.text().await.unwrap());
+    let draft = create(&app, &c, &org, "saas", content("Draft Only", "Not yet", "devops", 500, false)).await;
+    let (other, other_org) = seller(&app, &op, "someone-else@example.com", "intl").await;
+    publish(&app, &other, &op, &other_org, "saas", content("Not Mine", "Other", "devops", 100, false)).await;
+
+    let list: Value = app.get(&c, &format!("/api/v1/orgs/{org}/products")).await.json().await.unwrap();
+    let items = list["items"].as_array().unwrap();
+    let mut pages = Vec::new();
+    for id in [&draft, &edited, &live] {
+        pages.push(app.get(&c, &format!("/api/v1/orgs/{org}/products/{id}")).await.json::<Value>().await.unwrap());
+    }
+    assert_eq!(items, &pages, "newest first, each as its own page shows it, and only this seller's");
+    assert_eq!((items[0]["live"].is_null(), items[0]["open"]["state"].as_str()), (true, Some("draft")));
+    assert_eq!(items[1]["live"]["content"]["name"], "Being Edited");
+    assert_eq!(items[1]["open"]["content"]["name"], "Being Edited v2");
+    assert_eq!((items[2]["open"].is_null(), items[2]["plans"].as_array().map(Vec::len)), (true, Some(1)));
 }
