@@ -105,6 +105,18 @@ async fn quotes_show_list_price_coupon_total_and_tax(b: Backend) {
     }
 }
 
+/// A verified buyer (`buyer@example.com`) on the cn site with `amount_minor` CNY in its wallet.
+pub(crate) async fn funded_buyer(app: &TestApp, op: &reqwest::Client, amount_minor: i64) -> (reqwest::Client, String) {
+    let (buyer, org) = verified_buyer(app, op, "buyer@example.com", "cn").await;
+    app.post(
+        op,
+        &format!("/api/v1/admin/wallets/{org}/top-ups"),
+        json!({"currency": "CNY", "amount_minor": amount_minor, "reason": "t"}),
+    )
+    .await;
+    (buyer, org)
+}
+
 /// A signed-in person whose real-name verification an operator approved.
 pub(crate) async fn verified_buyer(app: &TestApp, op: &reqwest::Client, email: &str, site: &str) -> (reqwest::Client, String) {
     let (c, me) = app.user(email, site).await;

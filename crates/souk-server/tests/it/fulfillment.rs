@@ -33,13 +33,7 @@ async fn funded_buyer(
     product: &str,
     amount_minor: i64,
 ) -> (reqwest::Client, String, String) {
-    let (buyer, org) = verified_buyer(app, op, "buyer@example.com", "cn").await;
-    app.post(
-        op,
-        &format!("/api/v1/admin/wallets/{org}/top-ups"),
-        json!({"currency": "CNY", "amount_minor": amount_minor, "reason": "t"}),
-    )
-    .await;
+    let (buyer, org) = crate::commerce::funded_buyer(app, op, amount_minor).await;
     let page: Value = app.get(&client(), &format!("/api/v1/storefront/cn/products/{product}")).await.json().await.unwrap();
     (buyer, org, page["plans"][0]["id"].as_str().unwrap().to_owned())
 }

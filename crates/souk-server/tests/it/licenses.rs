@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::both_backends;
 use crate::catalog::{content, operator_with_agreement, publish, seller};
-use crate::commerce::verified_buyer;
+use crate::commerce::funded_buyer;
 use crate::helpers::*;
 
 both_backends!(
@@ -16,18 +16,6 @@ both_backends!(
     large_uploads_are_imported_in_chunks_exactly_once,
     subscriptions_are_listed_a_page_at_a_time_with_their_codes,
 );
-
-/// A verified buyer on the cn site with `amount_minor` CNY in its wallet.
-async fn funded_buyer(app: &TestApp, op: &reqwest::Client, amount_minor: i64) -> (reqwest::Client, String) {
-    let (buyer, org) = verified_buyer(app, op, "buyer@example.com", "cn").await;
-    app.post(
-        op,
-        &format!("/api/v1/admin/wallets/{org}/top-ups"),
-        json!({"currency": "CNY", "amount_minor": amount_minor, "reason": "t"}),
-    )
-    .await;
-    (buyer, org)
-}
 
 /// Every page of the buyer's subscription list, following `next_cursor` to the end.
 async fn subscription_pages(app: &TestApp, buyer: &reqwest::Client, org: &str, query: &str) -> Vec<Vec<Value>> {
